@@ -1,0 +1,3 @@
+from kiosk.cli import run_main
+
+run_main()

@@ -1,0 +1,160 @@
+"""What the counter shows: the outcome of a scan and every other screen state.
+
+These frozen values are the only thing the presentation side (screens, display,
+indicators) receives from the engine. ``Outcome.word`` is one of the outcome
+words of the interface contract; ``history --local`` reads the same words back.
+Times are timezone-aware datetimes in the studio's local zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+OUTCOME_WORDS = (
+    "checked",
+    "checked_offline",
+    "charged",
+    "already_checked",
+    "cancelled",
+    "wrong_venue",
+    "invalid",
+    "not_eligible",
+    "insufficient_funds",
+    "paycode_used",
+    "paycode_expired",
+    "needs_network",
+    "conflict",
+)
+ACCEPTED = frozenset({"checked", "checked_offline", "charged", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one scan or cancel, as shown and journaled.
+
+    ``kind`` is ``receipt``, ``charge`` or ``cancel``. ``reason`` is a short word
+    saying why a refusal happened (``not_smartum``, ``bad_signature``,
+    ``unknown_kid``, ``expired``, ``not_same_day``, ``journal``, ``disk_full``,
+    ``limit_amount``, ``limit_total``, ``limit_count``, ``stale_sync``, ...).
+    """
+
+    word: str
+    kind: str
+    tx: str | None = None
+    amount_cents: int | None = None
+    venue_name: str = ""
+    at: datetime | None = None  # payment time (receipt) or charge time
+    checked_at: datetime | None = None  # for already_checked
+    checked_by: str | None = None  # device id, for already_checked
+    service_name: str = ""
+    balance_cents: int | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.word not in OUTCOME_WORDS:
+            raise ValueError(f"unknown outcome word {self.word!r}")
+
+    @property
+    def accepted(self) -> bool:
+        return self.word in ACCEPTED
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service of the venue as the backend lists it."""
+
+    id: str
+    name: str
+    price_cents: int
+    benefit: str = "massage"
+    eligible: bool = True
+
+
+@dataclass(frozen=True)
+class Ready:
+    """Waiting for a scan. Icons for offline mode and an unsynced clock."""
+
+    now: datetime
+    offline: bool = False
+    clock_warning: bool = False
+    pending: int = 0
+    idle_seconds: float = 0.0  # time since the last scan: drives dimming and pixel shift
+
+
+@dataclass(frozen=True)
+class Checking:
+    """A scan is being verified or sent; ``kind`` is receipt, charge or cancel."""
+
+    kind: str = "receipt"
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of a scan, shown until the result time runs out."""
+
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class ServiceMenu:
+    """Pick the service to charge a payment code for; ``selected`` indexes ``services``."""
+
+    services: tuple[Service, ...]
+    selected: int = 0
+
+
+@dataclass(frozen=True)
+class ConfirmCharge:
+    """Confirm charging ``service`` (OK = charge, long press = back)."""
+
+    service: Service
+
+
+@dataclass(frozen=True)
+class CancelConfirm:
+    """Confirm cancelling the last transaction of the day."""
+
+    tx: str
+    amount_cents: int
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A fault that stops normal work; ``kind`` is ``journal``, ``disk_full`` or ``scanner``."""
+
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TechInfo:
+    """Technician screen: who and where this kiosk is."""
+
+    device_id: str
+    ip_address: str
+    version: str
+    pending: int
+    online: bool
+    venue: str = ""
+
+
+@dataclass(frozen=True)
+class OutOfService:
+    """Shown when the service stops."""
+
+    message: str = field(default="")
+
+
+View = (
+    Ready
+    | Checking
+    | Result
+    | ServiceMenu
+    | ConfirmCharge
+    | CancelConfirm
+    | Alarm
+    | TechInfo
+    | OutOfService
+)

@@ -164,6 +164,7 @@ class Config:
     offline: OfflineConfig = field(default_factory=lambda: _defaults(OfflineConfig))
     log: LogConfig = field(default_factory=lambda: _defaults(LogConfig))
     source: str = ""
+    warnings: tuple[str, ...] = ()
 
     def public_dict(self) -> dict[str, Any]:
         """The effective configuration for display, secrets masked."""
@@ -194,8 +195,14 @@ def _defaults(cls: type) -> Any:
     return cls(**values)
 
 
-def load_config(path: Path | str = DEFAULT_PATH, *, read_secret: bool = True) -> Config:
-    """Read and validate *path*. Raises ConfigError listing every problem."""
+def load_config(
+    path: Path | str = DEFAULT_PATH, *, read_secret: bool = True, missing_secret_ok: bool = False
+) -> Config:
+    """Read and validate *path*. Raises ConfigError listing every problem.
+
+    With *missing_secret_ok* a secret file that does not exist yet is a warning
+    (``Config.warnings``), not a problem: ``config check`` before provisioning.
+    """
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -209,15 +216,17 @@ def load_config(path: Path | str = DEFAULT_PATH, *, read_secret: bool = True) ->
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot be read: {exc.strerror}"]) from None
-    return parse_config(raw, source=str(path), base_dir=path.parent, read_secret=read_secret)
+    return parse_config(raw, source=str(path), base_dir=path.parent, read_secret=read_secret,
+                        missing_secret_ok=missing_secret_ok)
 
 
 def parse_config(
     raw: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None,
-    read_secret: bool = True,
+    read_secret: bool = True, missing_secret_ok: bool = False,
 ) -> Config:
     """Validate a parsed TOML document. Raises ConfigError listing every problem."""
     problems: list[str] = []
+    warnings: list[str] = []
     sections: dict[str, Any] = {}
     for name in raw:
         if name not in SECTIONS:
@@ -247,10 +256,13 @@ def parse_config(
             try:
                 secret = read_secret_file(secret_path)
             except ConfigError as err:
-                problems.extend(err.problems)
+                if missing_secret_ok and not secret_path.exists() and not secret_path.is_symlink():
+                    warnings.extend(f"{p} (kiosk run needs it)" for p in err.problems)
+                else:
+                    problems.extend(err.problems)
     if problems:
         raise ConfigError(f"{source}: {p}" for p in problems)
-    return Config(client_secret=secret, source=source, **sections)
+    return Config(client_secret=secret, source=source, warnings=tuple(warnings), **sections)
 
 
 def _check_backend(b: BackendConfig) -> list[str]:

@@ -26,7 +26,7 @@ OUTCOME_WORDS = (
     "needs_network",
     "conflict",
 )
-ACCEPTED = frozenset({"checked", "checked_offline", "charged", "cancelled"})
+ACCEPTED = frozenset({"checked", "checked_offline", "charged"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ class Outcome:
 
     @property
     def accepted(self) -> bool:
-        return self.word in ACCEPTED
+        """True for a payment accepted at the counter, or a cancel that went through."""
+        return self.word in ACCEPTED or (self.word == "cancelled" and self.kind == "cancel")
 
 
 @dataclass(frozen=True)

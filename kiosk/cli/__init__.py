@@ -69,6 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into a pager or head that closed early
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except SystemExit as exc:  # a subcommand's usage error
+        return exc.code if isinstance(exc.code, int) else 2
 
 
 def run_main() -> None:

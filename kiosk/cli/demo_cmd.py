@@ -1,17 +1,24 @@
-"""`kiosk demo`: being built (placeholder registration only)."""
+"""`kiosk demo`: a scripted counter session on simulated hardware; exits 0."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 from typing import Any
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="(being built)")
+    p = sub.add_parser("demo", help="play a scripted counter session on simulated hardware")
+    p.add_argument("--out", type=Path, default=Path("kiosk-demo"),
+                   help="folder for the screen PNGs (default ./kiosk-demo)")
+    p.add_argument("--lang", choices=("fi", "sv", "en"), default="fi",
+                   help="screen language (default fi)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("kiosk demo: not available in this build", file=sys.stderr)
-    return 1
+    from kiosk.demo import run_demo
+    from kiosk.logs import setup_logging
+
+    setup_logging("error")
+    return run_demo(args.out, lang=args.lang)

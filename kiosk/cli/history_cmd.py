@@ -1,17 +1,115 @@
-"""`kiosk history`: being built (placeholder registration only)."""
+"""`kiosk history`: transactions from the backend, or this device's journal with --local.
+
+``--csv`` is the daily settlement export a studio hands its cash register:
+one row per transaction, amounts in euros with two decimals, local times.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from kiosk.cli._common import add_config_arg
+
+CSV_FIELDS = ("tx", "kind", "outcome", "amount_eur", "time_local", "synced", "device",
+              "offline", "conflict")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("history", help="(being built)")
+    p = sub.add_parser("history", help="list transactions")
+    add_config_arg(p)
+    p.add_argument("--local", action="store_true", help="this device's journal, not the backend")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON document")
+    fmt.add_argument("--csv", action="store_true", help="settlement export as CSV")
+    p.add_argument("--since", help="RFC 3339 time, a date (YYYY-MM-DD) or 'today'")
+    p.add_argument("--limit", type=int, default=500, help="at most this many (1..10000)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("kiosk history: not available in this build", file=sys.stderr)
-    return 1
+    from kiosk.cli._common import flow_context, load, parse_since
+
+    cfg = load(args)
+    if not 1 <= args.limit <= 10_000:
+        print("--limit: must be between 1 and 10000", file=sys.stderr)
+        return 2
+    since = parse_since(args.since, cfg.device.timezone)
+    tz = ZoneInfo(cfg.device.timezone)
+    with flow_context(cfg) as ctx:
+        items = _local(ctx, since, args.limit) if args.local else _remote(ctx, since, args.limit)
+    if args.json:
+        from kiosk.cli._common import print_json
+
+        print_json({"items": [_public(i, args.local) for i in items]})
+    elif args.csv:
+        _write_csv(items, tz, cfg.device.id)
+    else:
+        for i in items:
+            amount = "-" if i["amount_cents"] is None else f"{i['amount_cents'] / 100:.2f}"
+            print(f"{_local_time(i['at'], tz)}  {i['kind']:<7} {i['outcome']:<18} "
+                  f"{amount:>8}  {i['tx'] or '-'}{'' if i['synced'] else '  (not uploaded)'}")
+    return 0
+
+
+def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    from kiosk.cli._common import iso
+
+    rows = ctx.journal.outcomes(since.timestamp() if since else None, limit)
+    return [
+        {"tx": r.tx, "kind": "charge" if r.kind == "charge" else "receipt",
+         "outcome": r.outcome, "amount_cents": r.amount_cents, "at": iso(r.at),
+         "synced": r.synced, "device": ctx.cfg.device.id, "offline": r.outcome in
+         ("checked_offline", "conflict"), "conflict": r.outcome == "conflict",
+         "reason": r.reason, "action": r.kind}
+        for r in rows
+    ]
+
+
+def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while len(items) < limit:
+        page = ctx.client.history(ctx.cfg.device.venue, since=since,
+                                  limit=min(500, limit - len(items)), cursor=cursor)
+        for h in page.items:
+            items.append({"tx": h.tx, "kind": h.kind, "outcome": h.status,
+                          "amount_cents": h.amount_cents,
+                          "at": h.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                          "synced": True, "device": h.device, "offline": h.offline,
+                          "conflict": h.conflict})
+        cursor = page.next
+        if not cursor or not page.items:
+            break
+    return items
+
+
+def _public(item: dict[str, Any], local: bool) -> dict[str, Any]:
+    if local:
+        return {k: item[k] for k in ("tx", "kind", "outcome", "amount_cents", "at", "synced",
+                                     "reason")}
+    return {"tx": item["tx"], "kind": item["kind"], "status": item["outcome"],
+            "amount_cents": item["amount_cents"], "at": item["at"], "device": item["device"],
+            "offline": item["offline"], "conflict": item["conflict"]}
+
+
+def _local_time(at: str | None, tz: ZoneInfo) -> str:
+    if at is None:
+        return "-"
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(tz).strftime(
+        "%Y-%m-%d %H:%M:%S")
+
+
+def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for i in items:
+        amount = "" if i["amount_cents"] is None else f"{i['amount_cents'] / 100:.2f}"
+        writer.writerow([i["tx"] or "", i["kind"], i["outcome"], amount,
+                         _local_time(i["at"], tz), "yes" if i["synced"] else "no",
+                         i.get("device") or device, "yes" if i["offline"] else "no",
+                         "yes" if i["conflict"] else "no"])

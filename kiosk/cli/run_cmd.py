@@ -1,17 +1,24 @@
-"""`kiosk run`: being built (placeholder registration only)."""
+"""`kiosk run`: the service loop in the foreground (what systemd starts)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from kiosk.cli._common import add_config_arg
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("run", help="(being built)")
+    p = sub.add_parser("run", help="run the kiosk service loop in the foreground")
+    add_config_arg(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("kiosk run: not available in this build", file=sys.stderr)
-    return 1
+    from kiosk.config import env_path, load_config
+    from kiosk.logs import setup_logging
+    from kiosk.service import run as run_service
+
+    cfg = load_config(args.config or env_path())
+    setup_logging(cfg.log.level)
+    return run_service(cfg)

@@ -1,17 +1,62 @@
-"""`kiosk status`: being built (placeholder registration only)."""
+"""`kiosk status`: online/offline, pending uploads, offline exposure, last sync, clock, journal."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from kiosk.cli._common import add_config_arg
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("status", help="(being built)")
+    p = sub.add_parser("status", help="show the kiosk's health")
+    add_config_arg(p)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("kiosk status: not available in this build", file=sys.stderr)
-    return 1
+    from kiosk import __version__
+    from kiosk.cli._common import flow_context, iso, load, print_json
+    from kiosk.errors import BackendError
+
+    cfg = load(args)
+    with flow_context(cfg) as ctx:
+        online, problem = True, None
+        try:
+            ctx.client.ping()
+        except BackendError as exc:
+            online, problem = False, str(exc)
+        count, total = ctx.journal.offline_exposure()
+        conflicts = ctx.journal.conflicts()
+        doc = {
+            "device": cfg.device.id,
+            "venue": cfg.device.venue,
+            "version": __version__,
+            "online": online,
+            "backend_problem": problem,
+            "pending": ctx.journal.pending_count(),
+            "offline_count": count,
+            "offline_exposure_cents": total,
+            "last_sync": iso(ctx.last_sync()),
+            "clock_synced": ctx.clock_synced(),
+            "journal_path": str(ctx.journal.path),
+            "journal_bytes": ctx.journal.size_bytes(),
+            "disk_free_bytes": ctx.journal.free_bytes(),
+            "conflicts": [{"tx": c.tx, "at": iso(c.at)} for c in conflicts],
+        }
+    if args.json:
+        print_json(doc)
+        return 0
+    print(f"kiosk {doc['device']} ({doc['venue']}), version {__version__}")
+    print(f"backend:   {'online' if online else 'OFFLINE: ' + str(problem)}")
+    print(f"pending:   {doc['pending']} upload(s)")
+    print(f"offline:   {count} check(s), {total / 100:.2f} EUR not yet uploaded")
+    print(f"last sync: {doc['last_sync'] or 'never'}")
+    print(f"clock:     {'synchronised' if doc['clock_synced'] else 'NOT synchronised (NTP)'}")
+    print(f"journal:   {doc['journal_path']} ({doc['journal_bytes']} bytes)")
+    if conflicts:
+        print(f"conflicts: {len(conflicts)} (see kiosk history --local)")
+        for c in doc["conflicts"]:
+            print(f"  {c['tx']} at {c['at']}")
+    return 0

@@ -1,0 +1,430 @@
+"""The backend's answers as values: result objects and the strict decoding of each body.
+
+Everything here is pure (no network). :mod:`kiosk.backend_client` moves bytes and
+hands each answered ``(http status, parsed body)`` to a ``decode_*`` function,
+which returns a documented result or raises :class:`BackendProtocolError` for
+anything outside the contract (``../shared/spec/backend-api.md`` §2).
+
+An accepting result (``checked``, ``charged``, ``cancelled``) is only built from
+exactly the documented status code, status word and well-formed fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kiosk.errors import BackendProtocolError
+from kiosk.tokens import TX_SHAPE
+from kiosk.views import Service
+
+__all__ = [
+    "CancelResult",
+    "ChargeResult",
+    "CheckResult",
+    "HistoryItem",
+    "HistoryPage",
+    "Venue",
+    "decode_cancel",
+    "decode_charge",
+    "decode_check",
+    "decode_history",
+    "decode_token",
+    "decode_venue",
+    "format_time",
+    "parse_json",
+    "parse_retry_after",
+    "parse_time",
+]
+
+MAX_RETRY_AFTER_S = 60.0
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Answer to POST /v1/receipts/check; ``status`` is the backend's status word."""
+
+    status: str  # checked | already_checked | cancelled | wrong_venue | invalid
+    http_status: int
+    tx: str | None = None
+    amount_cents: int | None = None
+    venue_name: str = ""
+    paid_at: datetime | None = None
+    checked_at: datetime | None = None
+    checked_by: str | None = None
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """Answer to POST /v1/charges; ``status`` is the backend's status word."""
+
+    status: str  # charged | insufficient_funds | paycode_used | paycode_expired
+    #              | not_eligible | invalid
+    http_status: int
+    tx: str | None = None
+    amount_cents: int | None = None
+    charged_at: datetime | None = None
+    service: str = ""
+    balance_cents: int | None = None
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """Answer to POST /v1/transactions/{tx}/cancel."""
+
+    status: str  # cancelled | not_cancellable | not_found
+    http_status: int
+    tx: str | None = None
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Venue:
+    """The studio this kiosk serves, with its services."""
+
+    id: str
+    name: str
+    address: str
+    services: tuple[Service, ...]
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One transaction of the venue's history."""
+
+    tx: str
+    kind: str  # receipt | charge
+    amount_cents: int
+    status: str  # checked | charged | cancelled
+    at: datetime
+    device: str
+    offline: bool
+    conflict: bool
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """A page of history, newest first; ``next`` is the cursor of the next page."""
+
+    items: tuple[HistoryItem, ...]
+    next: str | None
+
+
+# --- generic parsing -------------------------------------------------------------------------
+
+
+def parse_json(raw: bytes, where: str) -> dict[str, Any]:
+    """Parse a UTF-8 JSON object strictly (no NaN, no duplicate keys). Raises protocol error."""
+    try:
+        doc = json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+        )
+    except (ValueError, RecursionError) as exc:
+        raise BackendProtocolError(f"{where}: body is not valid JSON ({_short(exc)})") from exc
+    if not isinstance(doc, dict):
+        raise BackendProtocolError(f"{where}: body is JSON but not an object")
+    return doc
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key[:40]!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_time(value: object) -> datetime:
+    """An RFC 3339 time (``Z`` accepted) as an aware UTC datetime. Raises ValueError."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("not an RFC 3339 time")
+    text = value.upper()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """An aware datetime as RFC 3339 UTC with ``Z``. Raises ValueError if naive."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("time must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_retry_after(header: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP-date), clamped to 0..60."""
+    if not header:
+        return None
+    text = header.strip()
+    if text.isdigit():
+        seconds = float(int(text[:9]))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+class _Body:
+    """Typed access to one answered body; every failure names the endpoint and field."""
+
+    def __init__(self, where: str, doc: Mapping[str, Any]) -> None:
+        self.where = where
+        self.doc = doc
+
+    def fail(self, what: str) -> BackendProtocolError:
+        return BackendProtocolError(f"{self.where}: {what}")
+
+    def has(self, name: str) -> bool:
+        return self.doc.get(name) is not None
+
+    def text(self, name: str, *, required: bool = True, empty_ok: bool = True) -> str:
+        value = self.doc.get(name)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or (not empty_ok and not value):
+            raise self.fail(f"field {name!r} missing or not a string")
+        return value
+
+    def whole(self, name: str, *, minimum: int = 0) -> int:
+        value = self.doc.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise self.fail(f"field {name!r} missing or not a whole number >= {minimum}")
+        return value
+
+    def flag(self, name: str) -> bool:
+        value = self.doc.get(name)
+        if not isinstance(value, bool):
+            raise self.fail(f"field {name!r} missing or not true/false")
+        return value
+
+    def time(self, name: str) -> datetime:
+        try:
+            return parse_time(self.doc.get(name))
+        except ValueError:
+            raise self.fail(f"field {name!r} missing or not an RFC 3339 time") from None
+
+    def tx(self, name: str = "tx") -> str:
+        value = self.doc.get(name)
+        if not isinstance(value, str) or not TX_SHAPE.fullmatch(value):
+            raise self.fail(f"field {name!r} missing or not a transaction id")
+        return value
+
+    def message(self) -> str:
+        value = self.doc.get("message", "")
+        return value[:500] if isinstance(value, str) else ""
+
+
+def _status_word(b: _Body, http_status: int, allowed: Mapping[int, tuple[str, ...]]) -> str:
+    word = b.doc.get("status")
+    if not isinstance(word, str):
+        raise b.fail(f"HTTP {http_status} without a status word")
+    if word not in allowed.get(http_status, ()):
+        raise b.fail(f"HTTP {http_status} with status {word[:40]!r} is not in the contract")
+    return word
+
+
+def _jws_claims(token: object) -> Mapping[str, Any]:
+    """The unverified payload of a compact JWS, or {} if it is not one (cross-checks only)."""
+    if not isinstance(token, str) or token.count(".") != 2:
+        return {}
+    segment = token.split(".")[1]
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        claims = json.loads(raw)
+    except (ValueError, binascii.Error, RecursionError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+# --- endpoint decoders -----------------------------------------------------------------------
+
+_CHECK = {
+    200: ("checked",),
+    409: ("already_checked",),
+    410: ("cancelled",),
+    403: ("wrong_venue",),
+    422: ("invalid",),
+}
+_CHARGE = {
+    201: ("charged",),
+    402: ("insufficient_funds",),
+    409: ("paycode_used",),
+    410: ("paycode_expired",),
+    422: ("not_eligible", "invalid"),
+}
+_CANCEL = {200: ("cancelled",), 409: ("not_cancellable",), 404: ("not_found",)}
+
+
+def decode_check(
+    http_status: int, doc: Mapping[str, Any], request: Mapping[str, Any]
+) -> CheckResult:
+    """The result of a receipt check. Raises BackendProtocolError outside the contract."""
+    b = _Body("POST /v1/receipts/check", doc)
+    word = _status_word(b, http_status, _CHECK)
+    msg = b.message()
+    if word == "checked":
+        result = CheckResult(
+            word,
+            http_status,
+            tx=b.tx(),
+            amount_cents=b.whole("amount_cents", minimum=1),
+            venue_name=b.text("venue_name"),
+            paid_at=b.time("paid_at"),
+            checked_at=b.time("checked_at"),
+            checked_by=b.text("checked_by", empty_ok=False),
+            message=msg,
+        )
+        claims = _jws_claims(request.get("token"))
+        if "jti" in claims and claims["jti"] != result.tx:
+            raise b.fail("checked a different transaction than the scanned receipt")
+        if "amt" in claims and claims["amt"] != result.amount_cents:
+            raise b.fail("checked amount differs from the scanned receipt")
+        return result
+    if word == "already_checked":
+        return CheckResult(
+            word,
+            http_status,
+            tx=b.tx(),
+            checked_at=b.time("checked_at"),
+            checked_by=b.text("checked_by"),
+            amount_cents=b.whole("amount_cents") if b.has("amount_cents") else None,
+            message=msg,
+        )
+    if word == "wrong_venue":
+        return CheckResult(word, http_status, venue_name=b.text("venue_name"), message=msg)
+    if word == "invalid":
+        return CheckResult(word, http_status, reason=b.text("reason"), message=msg)
+    tx = b.tx() if b.has("tx") else None
+    return CheckResult(word, http_status, tx=tx, message=msg)  # cancelled
+
+
+def decode_charge(
+    http_status: int, doc: Mapping[str, Any], request: Mapping[str, Any]
+) -> ChargeResult:
+    """The result of a charge. Raises BackendProtocolError outside the contract."""
+    b = _Body("POST /v1/charges", doc)
+    word = _status_word(b, http_status, _CHARGE)
+    msg = b.message()
+    if word == "charged":
+        result = ChargeResult(
+            word,
+            http_status,
+            tx=b.tx(),
+            amount_cents=b.whole("amount_cents", minimum=1),
+            charged_at=b.time("charged_at"),
+            service=b.text("service", empty_ok=False),
+            message=msg,
+        )
+        if "amount_cents" in request and request["amount_cents"] != result.amount_cents:
+            raise b.fail("charged amount differs from the requested amount")
+        if "service" in request and request["service"] != result.service:
+            raise b.fail("charged service differs from the requested service")
+        return result
+    if word == "insufficient_funds":
+        return ChargeResult(word, http_status, balance_cents=b.whole("balance_cents"), message=msg)
+    if word == "invalid":
+        return ChargeResult(word, http_status, reason=b.text("reason"), message=msg)
+    return ChargeResult(word, http_status, reason=b.text("reason", required=False), message=msg)
+
+
+def decode_cancel(http_status: int, doc: Mapping[str, Any], tx: str) -> CancelResult:
+    """The result of a cancel of *tx*. Raises BackendProtocolError outside the contract."""
+    b = _Body(f"POST /v1/transactions/{tx}/cancel", doc)
+    word = _status_word(b, http_status, _CANCEL)
+    answered = b.tx() if b.has("tx") else tx
+    if answered != tx:
+        raise b.fail(f"answer names another transaction {answered}")
+    reason = b.text("reason", required=word == "not_cancellable")
+    return CancelResult(word, http_status, tx=tx, reason=reason, message=b.message())
+
+
+def decode_token(doc: Mapping[str, Any]) -> tuple[str, float]:
+    """``(access_token, expires_in seconds)`` from a 200 of POST /oauth/token."""
+    b = _Body("POST /oauth/token", doc)
+    token = b.text("access_token", empty_ok=False)
+    if len(token) > 4096 or not token.isascii() or not token.isprintable():
+        raise b.fail("access_token is not a usable bearer token")
+    if b.text("token_type").lower() != "bearer":
+        raise b.fail("token_type is not Bearer")
+    return token, float(b.whole("expires_in", minimum=1))
+
+
+def decode_venue(doc: Mapping[str, Any], venue: str) -> Venue:
+    """A 200 of GET /v1/venues/{venue}."""
+    b = _Body(f"GET /v1/venues/{venue}", doc)
+    if b.text("id") != venue:
+        raise b.fail("answer describes another venue")
+    raw = doc.get("services")
+    if not isinstance(raw, list):
+        raise b.fail("field 'services' missing or not a list")
+    services = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise b.fail("a service is not an object")
+        s = _Body(b.where + " service", entry)
+        services.append(
+            Service(
+                id=s.text("id", empty_ok=False),
+                name=s.text("name"),
+                price_cents=s.whole("price_cents"),
+                benefit=s.text("benefit"),
+                eligible=s.flag("eligible"),
+            )
+        )
+    return Venue(venue, b.text("name"), b.text("address"), tuple(services))
+
+
+def decode_history(doc: Mapping[str, Any], venue: str) -> HistoryPage:
+    """A 200 of GET /v1/venues/{venue}/transactions."""
+    b = _Body(f"GET /v1/venues/{venue}/transactions", doc)
+    raw = doc.get("items")
+    if not isinstance(raw, list):
+        raise b.fail("field 'items' missing or not a list")
+    items: list[HistoryItem] = []
+    for entry in raw:
+        if not isinstance(entry, dict):
+            raise b.fail("a history item is not an object")
+        i = _Body(b.where + " item", entry)
+        kind, status = i.text("kind"), i.text("status")
+        if kind not in ("receipt", "charge") or status not in ("checked", "charged", "cancelled"):
+            raise i.fail(f"unknown kind/status {kind[:20]!r}/{status[:20]!r}")
+        item = HistoryItem(
+            i.tx(), kind, i.whole("amount_cents"), status, i.time("at"), i.text("device"),
+            offline=i.flag("offline"), conflict=i.flag("conflict"),
+        )  # fmt: skip
+        items.append(item)
+    cursor = doc.get("next")
+    if cursor is not None and (not isinstance(cursor, str) or not cursor):
+        raise b.fail("field 'next' is neither a cursor nor null")
+    return HistoryPage(tuple(items), cursor)

@@ -1,0 +1,199 @@
+"""What the flows share: trusted keys, the venue's services, and the per-thread context."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from kiosk.config import Config
+from kiosk.errors import JournalFull, TokenError
+from kiosk.flows.health import Reachability
+from kiosk.flows.offline import OfflinePolicy
+from kiosk.journal import Journal
+from kiosk.tokens import KeySet
+from kiosk.views import Outcome, Service
+
+if TYPE_CHECKING:
+    from kiosk.backend_client import BackendClient
+
+log = logging.getLogger("kiosk.flows")
+
+JWKS_META = "jwks"
+VENUE_META = "venue"
+LAST_SYNC_META = "last_sync"
+UNKNOWN_KID_REFRESH_S = 60.0
+
+
+class KeyStore:
+    """The trusted JWKS, cached in the journal; thread-safe."""
+
+    def __init__(self) -> None:
+        self._keys = KeySet()
+        self._fetched_at = 0.0
+        self._last_try = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def keys(self) -> KeySet:
+        with self._lock:
+            return self._keys
+
+    @property
+    def fetched_at(self) -> float:
+        with self._lock:
+            return self._fetched_at
+
+    def load(self, journal: Journal) -> None:
+        """Take the cached set from the journal, if any (a damaged cache is ignored)."""
+        text = journal.get_meta(JWKS_META)
+        if not text:
+            return
+        try:
+            cached = json.loads(text)
+            keys = KeySet.from_jwks(cached["jwks"])
+            fetched = float(cached["fetched_at"])
+        except (ValueError, KeyError, TypeError, TokenError) as exc:
+            log.warning("ignoring the cached key set: %s", exc)
+            return
+        with self._lock:
+            self._keys, self._fetched_at = keys, fetched
+
+    def refresh(self, client: BackendClient, journal: Journal, *, now: float) -> bool:
+        """Fetch the JWKS and cache it. Returns False (and keeps the old set) on failure."""
+        with self._lock:
+            self._last_try = now
+        try:
+            document = client.fetch_jwks()
+            keys = KeySet.from_jwks(document)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the cached keys
+            log.warning("could not refresh the key set: %s", exc)
+            return False
+        journal.set_meta(JWKS_META, json.dumps({"jwks": document, "fetched_at": now}))
+        with self._lock:
+            self._keys, self._fetched_at = keys, now
+        log.info("key set refreshed: %d keys", len(keys))
+        return True
+
+    def may_refresh_for_unknown_kid(self, now: float) -> bool:
+        with self._lock:
+            return now - self._last_try >= UNKNOWN_KID_REFRESH_S
+
+
+class VenueCache:
+    """The venue's name and services, cached in the journal; thread-safe."""
+
+    def __init__(self) -> None:
+        self._name = ""
+        self._services: tuple[Service, ...] = ()
+        self._fetched_at = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        with self._lock:
+            return self._services
+
+    @property
+    def name(self) -> str:
+        with self._lock:
+            return self._name
+
+    @property
+    def fetched_at(self) -> float:
+        with self._lock:
+            return self._fetched_at
+
+    def load(self, journal: Journal) -> None:
+        text = journal.get_meta(VENUE_META)
+        if not text:
+            return
+        try:
+            data = json.loads(text)
+            services = tuple(Service(**s) for s in data["services"])
+            name, fetched = str(data["name"]), float(data["fetched_at"])
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring the cached venue: %s", exc)
+            return
+        with self._lock:
+            self._name, self._services, self._fetched_at = name, services, fetched
+
+    def refresh(self, client: BackendClient, journal: Journal, venue: str, *, now: float) -> bool:
+        try:
+            info = client.get_venue(venue)
+        except Exception as exc:  # noqa: BLE001 - keep the cached services
+            log.warning("could not refresh the venue's services: %s", exc)
+            return False
+        services = tuple(info.services)
+        journal.set_meta(
+            VENUE_META,
+            json.dumps(
+                {
+                    "name": info.name,
+                    "services": [s.__dict__ for s in services],
+                    "fetched_at": now,
+                }
+            ),
+        )
+        with self._lock:
+            self._name, self._services, self._fetched_at = info.name, services, now
+        return True
+
+
+@dataclass
+class FlowContext:
+    """Everything a flow needs, owned by one thread (journal and client are not shared)."""
+
+    cfg: Config
+    journal: Journal
+    client: BackendClient
+    keys: KeyStore
+    venue: VenueCache
+    health: Reachability
+    clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    clock_synced: Callable[[], bool] = lambda: False
+    wake_sync: Callable[[], None] = lambda: None
+    policy: OfflinePolicy = field(init=False)
+    tz: ZoneInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = OfflinePolicy(self.cfg.offline)
+        self.tz = ZoneInfo(self.cfg.device.timezone)
+
+    def last_sync(self) -> float | None:
+        text = self.journal.get_meta(LAST_SYNC_META)
+        try:
+            return float(text) if text else None
+        except ValueError:
+            return None
+
+    def mark_synced(self) -> None:
+        """Record a successful exchange with the backend (the offline age counts from here)."""
+        self.journal.set_meta(LAST_SYNC_META, repr(self.clock()))
+
+    def scan_deadline(self) -> float:
+        """How long a scan in hand may wait for the backend, retries included."""
+        b = self.cfg.backend
+        return self.monotonic() + b.connect_timeout + b.read_timeout + 1.0
+
+    def require_space(self) -> None:
+        """Refuse new requests before the disk is full; stored entries are kept."""
+        if self.journal.free_bytes() < self.cfg.journal.min_free_mb * 1024 * 1024:
+            raise JournalFull("less free disk than journal.min_free_mb; new scans are refused")
+
+    def record(self, outcome: Outcome, request_id: int | None = None, *,
+               synced: bool = True, shown: bool = False) -> Outcome:
+        """Journal one scan's outcome (before it is shown) and return it."""
+        self.journal.record(
+            outcome.kind, outcome.word, tx=outcome.tx, amount_cents=outcome.amount_cents,
+            reason=outcome.reason, request_id=request_id, synced=synced, shown_accepted=shown,
+            now=self.clock(),
+        )
+        return outcome

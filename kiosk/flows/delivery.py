@@ -1,0 +1,92 @@
+"""Send one journaled request until the backend gives a definite answer.
+
+Shared by the engine (a scan in hand), the sync worker and ``kiosk sync``, so
+that every path re-sends the journal row verbatim: same Idempotency-Key, same
+body. A definite answer is settled in the journal before it is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable, OutcomeUnknown
+from kiosk.flows.health import Reachability
+from kiosk.journal import Journal, Request
+
+if TYPE_CHECKING:
+    from kiosk.backend_client import BackendClient, CancelResult, ChargeResult, CheckResult
+
+    Result = CheckResult | ChargeResult | CancelResult
+
+log = logging.getLogger("kiosk.delivery")
+
+MAX_BACKOFF_S = 60.0
+
+
+def deliver(
+    client: BackendClient,
+    journal: Journal,
+    request: Request,
+    *,
+    health: Reachability,
+    deadline: float,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    on_success: Callable[[], None] | None = None,
+) -> Result:
+    """Send *request*, retrying an unknown outcome with the same key until *deadline*.
+
+    Returns the settled result. Raises BackendUnreachable when nothing was
+    delivered (no retry: the caller decides about offline), OutcomeUnknown when
+    the request may have arrived but no answer came before the deadline, and
+    BackendAuthError when the kiosk's credentials are refused.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result = client.send(request.kind, request.key, request.body, tx=request.tx)
+        except BackendAuthError:
+            health.failure()
+            raise
+        except BackendUnreachable as exc:
+            journal.attempted(request.id, str(exc), maybe_delivered=False)
+            health.failure()
+            raise
+        except BackendError as exc:
+            # Timeouts, dropped connections, 5xx, 429, in_progress and answers outside
+            # the contract: the request may have been processed. Same key only, from now on.
+            retry_after = exc.retry_after if isinstance(exc, OutcomeUnknown) else None
+            journal.attempted(request.id, str(exc), maybe_delivered=True)
+            health.failure(timed_out=isinstance(exc, OutcomeUnknown))
+            wait = backoff(attempt, retry_after)
+            if monotonic() + wait >= deadline:
+                if isinstance(exc, OutcomeUnknown):
+                    raise
+                raise OutcomeUnknown(str(exc), retry_after=retry_after) from exc
+            log.info("retrying %s request %d in %.1f s: %s", request.kind, request.id, wait, exc)
+            sleep(wait)
+            continue
+        health.success()
+        journal.settle(
+            request.id, result.status, result.http_status, _jsonable(result), tx=result.tx
+        )
+        if on_success is not None:
+            on_success()
+        return result
+
+
+def backoff(attempt: int, retry_after: float | None) -> float:
+    """Seconds to wait before attempt *attempt* + 1: bounded exponential, Retry-After wins."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), MAX_BACKOFF_S)
+    return min(0.2 * (2 ** (attempt - 1)), MAX_BACKOFF_S)
+
+
+def _jsonable(result: Any) -> dict[str, Any]:
+    out = asdict(result)
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in out.items()}

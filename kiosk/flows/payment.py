@@ -1,0 +1,138 @@
+"""Payment codes and cancels: charges always need the network and are sent exactly once.
+
+Engine thread (and ``kiosk cancel``). A charge whose outcome is unknown may
+already have moved money: it stays pending in the journal and is re-sent with
+its key until the backend answers; it is never turned into a refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time
+from typing import TYPE_CHECKING
+
+from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
+from kiosk.flows.context import FlowContext
+from kiosk.flows.delivery import deliver
+from kiosk.flows.outcomes import from_cancel, from_charge, sync_word
+from kiosk.journal import Request
+from kiosk.tokens import BareCode, Paycode
+from kiosk.views import Outcome, Service
+
+if TYPE_CHECKING:
+    from kiosk.backend_client import CancelResult, ChargeResult
+
+log = logging.getLogger("kiosk.payment")
+
+
+def paycode_ref(code: Paycode | BareCode) -> str:
+    """The journal's handle for a payment code: its id, or its 12 digits."""
+    return code.jti if isinstance(code, Paycode) else code.code
+
+
+def open_charge(ctx: FlowContext, code: Paycode | BareCode) -> Request | None:
+    """A charge for this code that is still waiting for its answer, if any."""
+    return ctx.journal.open_request_for("charge", ref=paycode_ref(code))
+
+
+def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outcome:
+    """Charge *service* with the payment code. Raises JournalError only."""
+    if not service.eligible:
+        return ctx.record(Outcome("not_eligible", "charge", amount_cents=service.price_cents,
+                                  service_name=service.name, reason="local"))
+    ctx.require_space()
+    body = {
+        "paycode": code.token if isinstance(code, Paycode) else code.code,
+        "venue": ctx.cfg.device.venue,
+        "device": ctx.cfg.device.id,
+        "service": service.id,
+        "amount_cents": service.price_cents,
+    }
+    request = ctx.journal.begin("charge", body, ref=paycode_ref(code),
+                                amount_cents=service.price_cents, now=ctx.clock())
+    return send_charge(ctx, request, service.name)
+
+
+def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcome:
+    """Send (or re-send) a journaled charge and turn the answer into an outcome."""
+    try:
+        result: ChargeResult = deliver(  # type: ignore[assignment]
+            ctx.client, ctx.journal, request, health=ctx.health, deadline=ctx.scan_deadline(),
+            monotonic=ctx.monotonic, sleep=ctx.sleep, on_success=ctx.mark_synced,
+        )
+    except (BackendUnreachable, BackendAuthError) as exc:
+        current = ctx.journal.request(request.id)
+        if not current.maybe_delivered:
+            ctx.journal.void(request.id, "needs_network")
+            log.info("charge not sent: %s", exc)
+            return ctx.record(Outcome("needs_network", "charge", amount_cents=request.amount_cents,
+                                      service_name=service_name, reason="offline"))
+        return _unknown(ctx, request, service_name)
+    except BackendError as exc:
+        log.warning("charge request %d: outcome unknown (%s); will retry", request.id, exc)
+        return _unknown(ctx, request, service_name)
+    outcome = from_charge(result, ctx.tz, service_name=service_name,
+                          amount_cents=request.amount_cents or 0)
+    return ctx.record(outcome, request.id, shown=outcome.word == "charged")
+
+
+def _unknown(ctx: FlowContext, request: Request, service_name: str) -> Outcome:
+    ctx.wake_sync()
+    return ctx.record(
+        Outcome("needs_network", "charge", amount_cents=request.amount_cents,
+                service_name=service_name, reason="charge_pending"),
+        request.id, synced=False,
+    )
+
+
+def service_named(ctx: FlowContext, service_id: str) -> Service | None:
+    for service in ctx.venue.services:
+        if service.id == service_id:
+            return service
+    return None
+
+
+def start_of_day(ctx: FlowContext) -> float:
+    """Unix time of local midnight today (cancels are same-day only)."""
+    today = datetime.fromtimestamp(ctx.clock(), ctx.tz).date()
+    return datetime.combine(today, time(0), ctx.tz).timestamp()
+
+
+def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
+    """Cancel a same-day transaction at the backend. Raises JournalError only.
+
+    A receipt accepted offline is uploaded first, since the backend cannot
+    cancel what it has not seen.
+    """
+    amount = None
+    for kind in ("receipt", "charge"):
+        earlier = ctx.journal.last_request_for(kind, tx)
+        if earlier is not None:
+            amount = earlier.amount_cents
+            if earlier.state == "pending":
+                try:
+                    result = deliver(ctx.client, ctx.journal, earlier, health=ctx.health,
+                                     deadline=ctx.scan_deadline(), monotonic=ctx.monotonic,
+                                     sleep=ctx.sleep, on_success=ctx.mark_synced)
+                except BackendError:
+                    return ctx.record(Outcome("needs_network", "cancel", tx, amount,
+                                              reason="upload_first"))
+                ctx.journal.resolve(earlier.id, sync_word(kind, result.status), tx=result.tx)
+    open_cancel = ctx.journal.open_request_for("cancel", tx=tx)
+    request = open_cancel or ctx.journal.begin("cancel", {"reason": reason[:200]}, tx=tx,
+                                               amount_cents=amount, now=ctx.clock())
+    try:
+        result_c: CancelResult = deliver(  # type: ignore[assignment]
+            ctx.client, ctx.journal, request, health=ctx.health, deadline=ctx.scan_deadline(),
+            monotonic=ctx.monotonic, sleep=ctx.sleep, on_success=ctx.mark_synced,
+        )
+    except BackendError as exc:
+        current = ctx.journal.request(request.id)
+        if not current.maybe_delivered:
+            ctx.journal.void(request.id, "needs_network")
+            return ctx.record(Outcome("needs_network", "cancel", tx, amount, reason="offline"))
+        log.warning("cancel of %s: outcome unknown (%s); will retry", tx, exc)
+        ctx.wake_sync()
+        return ctx.record(Outcome("needs_network", "cancel", tx, amount, reason="cancel_pending"),
+                          request.id, synced=False)
+    return ctx.record(from_cancel(result_c, tx, amount), request.id)

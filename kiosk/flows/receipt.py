@@ -1,0 +1,121 @@
+"""Receipt flow: verify locally, check at the backend exactly once, or accept offline.
+
+Engine thread only. Every path journals before it sends and records the
+outcome before returning it (the screen shows it afterwards).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
+from kiosk.flows.context import FlowContext
+from kiosk.flows.delivery import deliver
+from kiosk.flows.outcomes import from_check
+from kiosk.journal import Request
+from kiosk.tokens import Receipt
+from kiosk.views import Outcome
+
+log = logging.getLogger("kiosk.receipt")
+
+ACCEPTED_WORDS = ("checked", "checked_offline", "conflict")
+
+
+def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
+    """Decide one scanned, signature-verified receipt. Raises JournalError only."""
+    cfg = ctx.cfg
+    paid_at = datetime.fromtimestamp(receipt.paid_at, ctx.tz)
+    if receipt.venue != cfg.device.venue:
+        return ctx.record(Outcome("wrong_venue", "receipt", receipt.tx,
+                                    receipt.amount_cents, receipt.venue_name, paid_at))
+
+    earlier = _accepted_here(ctx, receipt)
+    if earlier is not None:
+        return earlier
+
+    request = ctx.journal.last_request_for("receipt", receipt.tx)
+    if request is not None and request.state == "done" and request.status == "checked":
+        # Our own key checked it, but the customer was never shown the acceptance
+        # (the answer arrived after the counter had given up): accept now.
+        outcome = Outcome("checked", "receipt", receipt.tx, receipt.amount_cents,
+                          receipt.venue_name, paid_at)
+        return ctx.record(outcome, request.id, shown=True)
+    if request is None or request.state != "pending":
+        ctx.require_space()
+        body = {
+            "token": receipt.token,
+            "venue": cfg.device.venue,
+            "device": cfg.device.id,
+            "scanned_at": rfc3339(ctx.clock()),
+            "offline": False,
+        }
+        request = ctx.journal.begin(
+            "receipt", body, tx=receipt.tx, amount_cents=receipt.amount_cents, now=ctx.clock()
+        )
+
+    if ctx.health.offline and not request.maybe_delivered:
+        return _offline(ctx, request, receipt, paid_at)
+    try:
+        result = deliver(
+            ctx.client, ctx.journal, request, health=ctx.health, deadline=ctx.scan_deadline(),
+            monotonic=ctx.monotonic, sleep=ctx.sleep, on_success=ctx.mark_synced,
+        )
+    except BackendAuthError as exc:
+        log.error("backend refused the kiosk's credentials: %s", exc)
+        return _offline(ctx, ctx.journal.request(request.id), receipt, paid_at)
+    except BackendUnreachable:
+        return _offline(ctx, ctx.journal.request(request.id), receipt, paid_at)
+    except BackendError as exc:
+        log.warning("receipt %s: no answer from the backend (%s)", receipt.tx, exc)
+        return _offline(ctx, ctx.journal.request(request.id), receipt, paid_at)
+    outcome = from_check(result, ctx.tz, venue_name=receipt.venue_name,
+                         amount_cents=receipt.amount_cents, paid_at=paid_at)
+    return ctx.record(outcome, request.id, shown=outcome.word == "checked")
+
+
+def _accepted_here(ctx: FlowContext, receipt: Receipt) -> Outcome | None:
+    """A receipt this kiosk already accepted answers at once from the journal."""
+    for row in reversed(ctx.journal.receipt_history(receipt.tx)):
+        if row.shown_accepted and row.outcome in ACCEPTED_WORDS:
+            outcome = Outcome(
+                "already_checked", "receipt", receipt.tx, receipt.amount_cents,
+                receipt.venue_name, datetime.fromtimestamp(receipt.paid_at, ctx.tz),
+                checked_at=datetime.fromtimestamp(row.at, ctx.tz),
+                checked_by=ctx.cfg.device.id, reason="local",
+            )
+            return ctx.record(outcome)
+    return None
+
+
+def _offline(ctx: FlowContext, request: Request, receipt: Receipt, paid_at: datetime) -> Outcome:
+    """The backend gave no answer: accept within the offline limits, else refuse."""
+    refusal = ctx.policy.refusal(
+        receipt.amount_cents,
+        exposure=ctx.journal.offline_exposure(),
+        last_sync=ctx.last_sync(),
+        now=ctx.clock(),
+    )
+    if refusal is None and ctx.journal.moved_aside is not None:
+        refusal = "journal"  # the offline record of this device was lost: take no risk
+    if refusal is not None:
+        if not request.maybe_delivered:
+            ctx.journal.void(request.id, refusal)
+        # A request that may have arrived stays pending: the sync worker learns its answer.
+        outcome = Outcome("needs_network", "receipt", receipt.tx, receipt.amount_cents,
+                          receipt.venue_name, paid_at, reason=refusal)
+        rid = None if not request.maybe_delivered else request.id
+        return ctx.record(outcome, rid, synced=rid is None)
+    if not request.maybe_delivered:
+        body = dict(request.body, offline=True)
+        ctx.journal.go_offline(request.id, body)
+    outcome = Outcome("checked_offline", "receipt", receipt.tx, receipt.amount_cents,
+                      receipt.venue_name, paid_at)
+    ctx.record(outcome, request.id, synced=False, shown=True)
+    ctx.wake_sync()
+    log.info("receipt %s accepted offline", receipt.tx)
+    return outcome
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,527 @@
+"""The kiosk's local journal: a durable outbox of requests and a record of outcomes.
+
+SQLite in WAL mode with ``synchronous=FULL``: a row is on disk before the
+request it describes leaves the kiosk, and an answer is on disk before the
+screen shows it.
+
+Two tables:
+
+``requests``
+    One row per POST the kiosk sends (receipt check, charge, cancel), with its
+    ``Idempotency-Key`` and the exact JSON body. ``state`` is ``pending`` (may
+    or may not have reached the backend; resend verbatim until a definite
+    answer), ``done`` (answered; ``status`` holds the status word) or ``void``
+    (never delivered and given up: refused at the counter while the backend
+    was unreachable).
+``outcomes``
+    One row per scan that reached a result, with the outcome word shown at the
+    counter. ``history --local`` reads these. ``synced`` is false while the
+    request behind it still waits for the backend.
+
+Each thread opens its own :class:`Journal` (SQLite connections are not shared
+across threads). Every sqlite3 error is translated into JournalError,
+JournalFull or JournalCorrupt here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiosk.errors import JournalCorrupt, JournalError, JournalFull
+
+SCHEMA_VERSION = 2
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        idem_key TEXT NOT NULL UNIQUE,
+        tx TEXT,
+        ref TEXT,
+        body TEXT NOT NULL,
+        amount_cents INTEGER,
+        created_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        offline INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        status TEXT,
+        http_status INTEGER,
+        response TEXT,
+        settled_at REAL
+    );
+    CREATE INDEX requests_open ON requests(state, id);
+    CREATE INDEX requests_tx ON requests(tx);
+    CREATE INDEX requests_ref ON requests(ref);
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        request_id INTEGER REFERENCES requests(id),
+        kind TEXT NOT NULL,
+        tx TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        amount_cents INTEGER,
+        at REAL NOT NULL,
+        synced INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX outcomes_tx ON outcomes(tx);
+    CREATE INDEX outcomes_at ON outcomes(at);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    2: """
+    ALTER TABLE outcomes ADD COLUMN shown_accepted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN last_error TEXT;
+    ALTER TABLE requests ADD COLUMN maybe_delivered INTEGER NOT NULL DEFAULT 0;
+    """,
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One journaled POST: resend ``body`` verbatim with ``key`` until answered."""
+
+    id: int
+    kind: str  # receipt | charge | cancel
+    key: str
+    tx: str | None  # receipt tx, or the transaction a cancel targets
+    ref: str | None  # paycode id or code for charges
+    body: dict[str, Any]
+    amount_cents: int | None
+    created_at: float
+    state: str
+    offline: bool
+    attempts: int
+    maybe_delivered: bool = False
+    status: str | None = None
+    response: dict[str, Any] | None = None
+    settled_at: float | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """One scan that reached a result, as ``history --local`` shows it."""
+
+    id: int
+    request_id: int | None
+    kind: str
+    tx: str | None
+    outcome: str
+    reason: str
+    amount_cents: int | None
+    at: float
+    synced: bool
+    shown_accepted: bool
+
+
+class Journal:
+    """The journal file; open one per thread with :meth:`open`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, moved_aside: Path | None) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self.path = path
+        self.moved_aside = moved_aside  # set when a corrupt journal was moved away on open
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str, *, recover: bool = True) -> Journal:
+        """Open or create the journal at *path*, migrating its schema.
+
+        A corrupt file is moved aside (``<name>.corrupt-<time>``) and a fresh
+        journal started when *recover* is true; ``moved_aside`` then says where
+        the old one went. Raises JournalError when the file cannot be created.
+        """
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"cannot create {path.parent}: {exc.strerror}") from exc
+        try:
+            return cls(_connect(path), path, moved_aside=None)
+        except JournalCorrupt:
+            if not recover:
+                raise
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(str(path) + suffix)
+                if src.exists():
+                    src.replace(Path(str(aside) + suffix))
+            return cls(_connect(path), path, moved_aside=aside)
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError("journal is closed")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        with _translated():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with _translated():
+            return list(self.conn.execute(sql, args))
+
+    # --- requests --------------------------------------------------------------------------
+
+    def begin(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        tx: str | None = None,
+        ref: str | None = None,
+        amount_cents: int | None = None,
+        offline: bool = False,
+        now: float | None = None,
+    ) -> Request:
+        """Durably record a request before it is sent; mints its Idempotency-Key."""
+        key = str(uuid.uuid4())
+        created = time.time() if now is None else now
+        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO requests (kind, idem_key, tx, ref, body, amount_cents, created_at,"
+                " offline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, key, tx, ref, text, amount_cents, created, int(offline)),
+            )
+            rid = cur.lastrowid
+        assert rid is not None
+        return self.request(rid)
+
+    def request(self, rid: int) -> Request:
+        rows = self._query("SELECT * FROM requests WHERE id = ?", (rid,))
+        if not rows:
+            raise JournalError(f"request {rid} is not in the journal")
+        return _request(rows[0])
+
+    def go_offline(self, rid: int, body: dict[str, Any]) -> Request:
+        """Mark a never-delivered receipt check as accepted offline, with its upload body.
+
+        Only for a request that provably never reached the backend (connection
+        refused or not established), so the key was never seen and the body may change.
+        """
+        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE requests SET body = ?, offline = 1 WHERE id = ? AND state = 'pending'"
+                " AND maybe_delivered = 0",
+                (text, rid),
+            )
+        return self.request(rid)
+
+    def attempted(self, rid: int, error: str, *, maybe_delivered: bool) -> None:
+        """Record a send attempt that got no definite answer.
+
+        *maybe_delivered* is true when the request may have reached the backend
+        (timeout, dropped connection, 5xx); from then on only the same key and
+        body may ever be sent for it.
+        """
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE requests SET attempts = attempts + 1, last_error = ?,"
+                " maybe_delivered = MAX(maybe_delivered, ?) WHERE id = ?",
+                (error[:200], int(maybe_delivered), rid),
+            )
+
+    def settle(
+        self,
+        rid: int,
+        status: str,
+        http_status: int,
+        response: dict[str, Any],
+        *,
+        tx: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Record the backend's definite answer. Returns False if it was already settled."""
+        settled = time.time() if now is None else now
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE requests SET state = 'done', status = ?, http_status = ?, response = ?,"
+                " settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state = 'pending'",
+                (status, http_status, json.dumps(response, default=str), settled, tx, rid),
+            )
+            return cur.rowcount == 1
+
+    def void(self, rid: int, reason: str) -> None:
+        """Give up a request that never reached the backend."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE requests SET state = 'void', status = ?, settled_at = ?"
+                " WHERE id = ? AND state = 'pending' AND maybe_delivered = 0",
+                (reason, time.time(), rid),
+            )
+
+    def open_requests(self, kind: str | None = None) -> list[Request]:
+        """Requests still waiting for a definite answer, oldest first."""
+        sql = "SELECT * FROM requests WHERE state = 'pending'"
+        args: tuple[Any, ...] = ()
+        if kind is not None:
+            sql += " AND kind = ?"
+            args = (kind,)
+        return [_request(r) for r in self._query(sql + " ORDER BY id", args)]
+
+    def open_request_for(self, kind: str, *, tx: str | None = None, ref: str | None = None) -> Request | None:
+        column, value = ("tx", tx) if tx is not None else ("ref", ref)
+        rows = self._query(
+            f"SELECT * FROM requests WHERE state = 'pending' AND kind = ? AND {column} = ?"
+            " ORDER BY id LIMIT 1",
+            (kind, value),
+        )
+        return _request(rows[0]) if rows else None
+
+    def last_request_for(self, kind: str, tx: str) -> Request | None:
+        rows = self._query(
+            "SELECT * FROM requests WHERE kind = ? AND tx = ? AND state != 'void'"
+            " ORDER BY id DESC LIMIT 1",
+            (kind, tx),
+        )
+        return _request(rows[0]) if rows else None
+
+    # --- outcomes --------------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: str,
+        outcome: str,
+        *,
+        tx: str | None = None,
+        amount_cents: int | None = None,
+        reason: str = "",
+        request_id: int | None = None,
+        synced: bool = True,
+        shown_accepted: bool = False,
+        now: float | None = None,
+    ) -> int:
+        """Record the result of one scan (before the screen shows it)."""
+        at = time.time() if now is None else now
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO outcomes (request_id, kind, tx, outcome, reason, amount_cents, at,"
+                " synced, shown_accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (request_id, kind, tx, outcome, reason, amount_cents, at, int(synced),
+                 int(shown_accepted)),
+            )
+            rid = cur.lastrowid
+        assert rid is not None
+        return rid
+
+    def resolve(self, request_id: int, word: str, *, tx: str | None = None) -> None:
+        """The backend answered a request whose outcome rows were waiting: mark them synced.
+
+        *word* is the outcome word of the backend's answer. An offline acceptance
+        keeps its word, unless the backend says the receipt was checked before,
+        which makes it a ``conflict``; a refusal shown while the answer was
+        unknown takes the backend's word.
+        """
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?),"
+                " outcome = CASE"
+                "  WHEN outcome = 'checked_offline' AND ? = 'already_checked' THEN 'conflict'"
+                "  WHEN outcome = 'checked_offline' THEN outcome ELSE ? END"
+                " WHERE request_id = ? AND synced = 0",
+                (tx, word, word, request_id),
+            )
+
+    def receipt_history(self, tx: str) -> list[OutcomeRow]:
+        rows = self._query(
+            "SELECT * FROM outcomes WHERE tx = ? AND kind = 'receipt' ORDER BY id", (tx,)
+        )
+        return [_outcome(r) for r in rows]
+
+    def outcomes(self, since: float | None = None, limit: int = 10_000) -> list[OutcomeRow]:
+        rows = self._query(
+            "SELECT * FROM outcomes WHERE at >= ? ORDER BY id DESC LIMIT ?",
+            (since or 0.0, limit),
+        )
+        return [_outcome(r) for r in rows]
+
+    def last_accepted(self, since: float) -> OutcomeRow | None:
+        """The newest checked or charged transaction since *since* (for cancel-last)."""
+        rows = self._query(
+            "SELECT * FROM outcomes WHERE at >= ? AND tx IS NOT NULL AND outcome IN"
+            " ('checked', 'checked_offline', 'charged') ORDER BY id DESC LIMIT 1",
+            (since,),
+        )
+        return _outcome(rows[0]) if rows else None
+
+    # --- offline exposure, status ----------------------------------------------------------
+
+    def offline_exposure(self) -> tuple[int, int]:
+        """(count, total cents) of receipts accepted offline and not yet uploaded."""
+        rows = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM outcomes"
+            " WHERE outcome = 'checked_offline' AND synced = 0"
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    def pending_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM requests WHERE state = 'pending'")[0][0])
+
+    def conflicts(self) -> list[OutcomeRow]:
+        rows = self._query("SELECT * FROM outcomes WHERE outcome = 'conflict' ORDER BY id")
+        return [_outcome(r) for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def size_bytes(self) -> int:
+        return sum(
+            Path(str(self.path) + s).stat().st_size
+            for s in ("", "-wal")
+            if Path(str(self.path) + s).exists()
+        )
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.path.parent).free
+
+    def prune(self, retention_days: int, *, now: float | None = None) -> int:
+        """Delete answered requests and synced outcomes older than the retention."""
+        cutoff = (time.time() if now is None else now) - retention_days * 86400
+        with self._write() as conn:
+            n = conn.execute(
+                "DELETE FROM outcomes WHERE synced = 1 AND at < ?", (cutoff,)
+            ).rowcount
+            conn.execute(
+                "DELETE FROM requests WHERE state != 'pending' AND created_at < ? AND id NOT IN"
+                " (SELECT request_id FROM outcomes WHERE request_id IS NOT NULL)",
+                (cutoff,),
+            )
+        return n
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    with _translated():
+        conn = sqlite3.connect(
+            str(path), timeout=5.0, isolation_level=None, check_same_thread=True
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise JournalError(
+            f"journal schema {version} is newer than this kiosk ({SCHEMA_VERSION});"
+            " install the newer release again or move the journal aside"
+        )
+    if version < SCHEMA_VERSION:
+        conn.execute("PRAGMA integrity_check")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    # A cheap read of every table surfaces a damaged file now rather than mid-scan.
+    conn.execute("SELECT COUNT(*) FROM requests").fetchone()
+    conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        text = str(exc).lower()
+        if code == sqlite3.SQLITE_FULL or "disk is full" in text:
+            raise JournalFull(
+                "the disk holding the journal is full; free space (old logs) — stored"
+                " entries are kept"
+            ) from exc
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text or (
+            "not a database" in text
+        ):
+            raise JournalCorrupt(f"journal file is damaged ({exc})") from exc
+        raise JournalError(f"journal cannot be used: {exc}") from exc
+
+
+def _request(r: sqlite3.Row) -> Request:
+    return Request(
+        id=r["id"],
+        kind=r["kind"],
+        key=r["idem_key"],
+        tx=r["tx"],
+        ref=r["ref"],
+        body=json.loads(r["body"]),
+        amount_cents=r["amount_cents"],
+        created_at=r["created_at"],
+        state=r["state"],
+        offline=bool(r["offline"]),
+        attempts=r["attempts"],
+        maybe_delivered=bool(r["maybe_delivered"]),
+        status=r["status"],
+        response=json.loads(r["response"]) if r["response"] else None,
+        settled_at=r["settled_at"],
+    )
+
+
+def _outcome(r: sqlite3.Row) -> OutcomeRow:
+    return OutcomeRow(
+        id=r["id"],
+        request_id=r["request_id"],
+        kind=r["kind"],
+        tx=r["tx"],
+        outcome=r["outcome"],
+        reason=r["reason"],
+        amount_cents=r["amount_cents"],
+        at=r["at"],
+        synced=bool(r["synced"]),
+        shown_accepted=bool(r["shown_accepted"]),
+    )

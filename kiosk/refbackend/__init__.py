@@ -1,0 +1,16 @@
+"""The reference payment backend: the backend contract over real HTTP, on SQLite.
+
+Public API::
+
+    with ReferenceBackend(db=tmp / "backend.db") as backend:
+        client_id, secret = backend.create_client(DEMO_VENUE)
+        tx, token = backend.mint_receipt(DEMO_VENUE, 6500)
+        backend.faults.error_500 = 1          # the next /v1 request answers 500
+        backend.pause(); backend.resume()     # network down and back, same port
+"""
+
+from kiosk.refbackend.accounts import DEMO_VENUE
+from kiosk.refbackend.faults import Faults
+from kiosk.refbackend.server import DEFAULT_ISSUER, ReferenceBackend
+
+__all__ = ["DEFAULT_ISSUER", "DEMO_VENUE", "Faults", "ReferenceBackend"]

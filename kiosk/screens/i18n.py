@@ -1,0 +1,217 @@
+"""Screen texts in Finnish (default), Swedish and English, and number/time formats.
+
+Every key in ``STRINGS`` has a text for every language in ``LANGUAGES``; a test
+checks it. Texts are short on purpose: the panel is 128x64 pixels and is read at
+arm's length. ``{placeholders}`` are filled by :func:`text`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+LANGUAGES = ("fi", "sv", "en")
+DEFAULT_LANGUAGE = "fi"
+
+STRINGS: dict[str, dict[str, str]] = {
+    # ready
+    "ready.title": {"fi": "Näytä QR-koodi", "sv": "Visa QR-koden", "en": "Show QR\u00a0code"},
+    "ready.sub": {
+        "fi": "Kuitti tai maksukoodi",
+        "sv": "Kvitto eller betalkod",
+        "en": "Receipt or pay code",
+    },
+    # checking
+    "checking.receipt": {"fi": "Tarkistetaan…", "sv": "Kontrollerar…", "en": "Checking…"},
+    "checking.charge": {"fi": "Veloitetaan…", "sv": "Debiterar…", "en": "Charging…"},
+    "checking.cancel": {"fi": "Perutaan…", "sv": "Annullerar…", "en": "Cancelling…"},
+    "checking.wait": {"fi": "Odota hetki", "sv": "Vänta lite", "en": "Please wait"},
+    # result headers
+    "head.accepted": {"fi": "HYVÄKSYTTY", "sv": "GODKÄNT", "en": "ACCEPTED"},
+    "head.offline": {"fi": "OFFLINE", "sv": "OFFLINE", "en": "OFFLINE"},
+    "head.charged": {"fi": "VELOITETTU", "sv": "DEBITERAT", "en": "CHARGED"},
+    "head.cancelled": {"fi": "PERUTTU", "sv": "ANNULLERAT", "en": "CANCELLED"},
+    "head.refused": {"fi": "HYLÄTTY", "sv": "AVVISAT", "en": "REFUSED"},
+    "head.notice": {"fi": "HUOMIO", "sv": "OBS", "en": "NOTICE"},
+    # result details
+    "paid_at": {"fi": "Maksettu {time}", "sv": "Betald {time}", "en": "Paid {time}"},
+    "checked_offline": {
+        "fi": "Tarkistettu offline",
+        "sv": "Kontrollerad offline",
+        "en": "Checked offline",
+    },
+    "cancelled_at": {"fi": "Peruttu {time}", "sv": "Annullerad {time}", "en": "Cancelled {time}"},
+    # refusals (word)
+    "word.already_checked": {
+        "fi": "Jo tarkistettu",
+        "sv": "Redan kontrollerad",
+        "en": "Already checked",
+    },
+    "already_checked.when": {"fi": "{time}, {by}", "sv": "{time}, {by}", "en": "{time}, {by}"},
+    "word.cancelled": {
+        "fi": "Maksu on peruttu",
+        "sv": "Betalningen är annullerad",
+        "en": "Payment was cancelled",
+    },
+    "word.wrong_venue": {
+        "fi": "Toinen studio:",
+        "sv": "Annan studio:",
+        "en": "Another studio:",
+    },
+    "word.invalid": {"fi": "Virheellinen koodi", "sv": "Ogiltig kod", "en": "Invalid code"},
+    "word.not_eligible": {"fi": "Ei kelpaa:", "sv": "Gäller inte:", "en": "Not eligible:"},
+    "word.insufficient_funds": {
+        "fi": "Saldo ei riitä",
+        "sv": "Saldot räcker inte",
+        "en": "Insufficient balance",
+    },
+    "balance": {"fi": "Saldo {amount}", "sv": "Saldo {amount}", "en": "Balance {amount}"},
+    "word.paycode_used": {
+        "fi": "Maksukoodi on jo käytetty",
+        "sv": "Betalkoden är redan använd",
+        "en": "Pay code already used",
+    },
+    "word.paycode_expired": {
+        "fi": "Maksukoodi vanhentunut",
+        "sv": "Betalkoden har gått ut",
+        "en": "Pay code expired",
+    },
+    "new_code": {"fi": "Luo uusi koodi", "sv": "Skapa en ny kod", "en": "Create a new code"},
+    "word.needs_network": {
+        "fi": "Verkkoyhteys tarvitaan",
+        "sv": "Nätverk behövs",
+        "en": "Network needed",
+    },
+    "try_again": {"fi": "Yritä hetken päästä", "sv": "Försök snart igen", "en": "Try again soon"},
+    "word.conflict": {
+        "fi": "Tarkistettu myös toisaalla",
+        "sv": "Kontrollerad på annat håll",
+        "en": "Also checked elsewhere",
+    },
+    "conflict.note": {
+        "fi": "Ilmoitettu palveluun",
+        "sv": "Anmält till tjänsten",
+        "en": "Reported to service",
+    },
+    # reasons that refine "invalid"
+    "reason.not_smartum": {
+        "fi": "Ei SmartumPay-koodi",
+        "sv": "Inte en SmartumPay-kod",
+        "en": "Not a SmartumPay code",
+    },
+    "reason.expired": {"fi": "Koodi vanhentunut", "sv": "Koden har gått ut", "en": "Code expired"},
+    "reason.not_same_day": {
+        "fi": "Vain saman päivän voi perua",
+        "sv": "Bara samma dag kan annulleras",
+        "en": "Only same-day can be cancelled",
+    },
+    "reason.already_cancelled": {
+        "fi": "Jo peruttu",
+        "sv": "Redan annullerad",
+        "en": "Already cancelled",
+    },
+    "reason.not_found": {
+        "fi": "Tapahtumaa ei löydy",
+        "sv": "Transaktionen finns inte",
+        "en": "Transaction not found",
+    },
+    # offline refusal reasons (shown under the word)
+    "reason.limit_amount": {
+        "fi": "Yli offline-rajan",
+        "sv": "Över offlinegränsen",
+        "en": "Over offline limit",
+    },
+    "reason.limit_total": {
+        "fi": "Offline-summa täynnä",
+        "sv": "Offlinetaket nått",
+        "en": "Offline total reached",
+    },
+    "reason.limit_count": {
+        "fi": "Offline-määrä täynnä",
+        "sv": "För många offline",
+        "en": "Too many offline",
+    },
+    "reason.stale_sync": {
+        "fi": "Synkronointi myöhässä",
+        "sv": "Synkningen för gammal",
+        "en": "Last sync too old",
+    },
+    "reason.journal": {"fi": "Tallennusvirhe", "sv": "Lagringsfel", "en": "Storage error"},
+    "reason.disk_full": {"fi": "Muisti täynnä", "sv": "Minnet är fullt", "en": "Storage full"},
+    # service selection and confirmations
+    "menu.title": {"fi": "Valitse palvelu", "sv": "Välj tjänst", "en": "Choose service"},
+    "menu.empty": {"fi": "Ei palveluita", "sv": "Inga tjänster", "en": "No services"},
+    "menu.position": {"fi": "{n}/{of}", "sv": "{n}/{of}", "en": "{n}/{of}"},
+    "confirm.charge": {
+        "fi": "Veloita? Paina OK",
+        "sv": "Debitera? Tryck OK",
+        "en": "Charge? Press OK",
+    },
+    "confirm.cancel": {
+        "fi": "Peru viimeisin?",
+        "sv": "Annullera senaste?",
+        "en": "Cancel last one?",
+    },
+    "confirm.keys": {"fi": "OK: kyllä  pitkä: ei", "sv": "OK: ja  långt: nej", "en": "OK: yes  hold: no"},
+    # alarm
+    "head.alarm": {"fi": "HÄIRIÖ", "sv": "FEL", "en": "FAULT"},
+    "alarm.journal": {"fi": "Tallennusvirhe", "sv": "Lagringsfel", "en": "Storage error"},
+    "alarm.disk_full": {"fi": "Muisti täynnä", "sv": "Minnet är fullt", "en": "Storage full"},
+    "alarm.scanner": {"fi": "Lukija irti", "sv": "Läsaren saknas", "en": "Scanner missing"},
+    "alarm.other": {"fi": "Laitevika", "sv": "Enhetsfel", "en": "Device fault"},
+    "alarm.call": {"fi": "Kutsu huolto", "sv": "Kontakta service", "en": "Call service"},
+    # technician info
+    "tech.online": {"fi": "online", "sv": "online", "en": "online"},
+    "tech.offline": {"fi": "offline", "sv": "offline", "en": "offline"},
+    "tech.ip": {"fi": "IP {ip}", "sv": "IP {ip}", "en": "IP {ip}"},
+    "tech.version": {"fi": "Versio {v}", "sv": "Version {v}", "en": "Version {v}"},
+    "tech.pending": {"fi": "Lähettämättä {n}", "sv": "Ej skickade {n}", "en": "Unsent {n}"},
+    # out of service
+    "out_of_service": {"fi": "Ei käytössä", "sv": "Ur funktion", "en": "Out of service"},
+}
+
+
+def check_language(lang: str) -> str:
+    """Return *lang* if supported. Raises ValueError naming the supported ones."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}")
+    return lang
+
+
+def has(key: str) -> bool:
+    """True if *key* is a known text key."""
+    return key in STRINGS
+
+
+def text(key: str, lang: str, **values: object) -> str:
+    """The text for *key* in *lang* with ``{placeholders}`` filled. Raises KeyError."""
+    template = STRINGS[key][check_language(lang)]
+    return template.format(**values) if values else template
+
+
+def format_amount(cents: int, lang: str) -> str:
+    """Money in euros: fi/sv ``"1 234,50 €"`` (space groups thousands), en ``"€1,234.50"``."""
+    check_language(lang)
+    sign = "-" if cents < 0 else ""
+    euros, rest = divmod(abs(cents), 100)
+    if lang == "en":
+        return f"{sign}€{euros:,}.{rest:02d}"
+    grouped = f"{euros:,}".replace(",", " ")
+    return f"{sign}{grouped},{rest:02d} €"
+
+
+def format_time(dt: datetime, lang: str) -> str:
+    """Clock time: fi ``"klo 14.05"``, sv ``"kl. 14.05"``, en ``"14:05"``."""
+    check_language(lang)
+    if lang == "fi":
+        return f"klo {dt.hour}.{dt.minute:02d}"
+    if lang == "sv":
+        return f"kl. {dt.hour}.{dt.minute:02d}"
+    return f"{dt.hour:02d}:{dt.minute:02d}"
+
+
+def format_clock(dt: datetime, lang: str) -> str:
+    """Bare clock for the status row: fi/sv ``"9.05"``, en ``"09:05"``."""
+    check_language(lang)
+    if lang == "en":
+        return f"{dt.hour:02d}:{dt.minute:02d}"
+    return f"{dt.hour}.{dt.minute:02d}"

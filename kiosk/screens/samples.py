@@ -1,0 +1,86 @@
+"""A named sample of every screen and variant, for `kiosk screens`, tests and docs.
+
+Deterministic: the same *now* gives the same views (default 14 May 2025, 14.05
+Helsinki time). Names are file-name safe and unique.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kiosk import views
+from kiosk.views import Outcome, Result, Service
+
+DEFAULT_NOW = datetime(2025, 5, 14, 14, 5, tzinfo=ZoneInfo("Europe/Helsinki"))
+VENUE = "Hierontastudio Helmi"
+OTHER_VENUE = "Kallion Hierontakeskus"
+
+SERVICES = (
+    Service("svc_1", "Klassinen hieronta 60 min", 6500),
+    Service("svc_2", "Urheiluhieronta 45 min", 5500),
+    Service("svc_3", "Kuumakivihieronta 60 min", 7900, benefit="wellbeing", eligible=False),
+    Service("svc_4", "Jalkahieronta 30 min", 3500),
+    Service("svc_5", "Intialainen päähieronta", 4000),
+)
+
+
+def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
+    """Every screen as (name, view); *now* is the clock the samples are set at."""
+    now = now or DEFAULT_NOW
+    paid = now - timedelta(minutes=3)
+    earlier = now - timedelta(hours=2, minutes=20)
+
+    def result(word: str, kind: str = "receipt", **kw: Any) -> views.View:
+        return Result(Outcome(word, kind, tx="tx_sample", **kw))
+
+    receipt: dict[str, Any] = {"amount_cents": 6500, "venue_name": VENUE, "at": paid}
+    out: list[tuple[str, views.View]] = [
+        ("ready", views.Ready(now=now)),
+        ("ready_offline", views.Ready(now=now, offline=True, clock_warning=True, pending=3)),
+        ("ready_pending", views.Ready(now=now, pending=128, idle_seconds=150.0)),
+        ("ready_shifted", views.Ready(now=now, offline=True, idle_seconds=6 * 60.0)),
+        ("checking_receipt", views.Checking("receipt")),
+        ("checking_charge", views.Checking("charge")),
+        ("checking_cancel", views.Checking("cancel")),
+        ("checked", result("checked", **receipt)),
+        ("checked_large", result("checked", amount_cents=123450, venue_name=VENUE, at=paid)),
+        ("checked_offline", result("checked_offline", **receipt)),
+        ("charged", result("charged", "charge", amount_cents=6500, at=now,
+                           service_name="Klassinen hieronta 60 min")),
+        ("cancelled_done", result("cancelled", "cancel", amount_cents=6500, at=now)),
+        ("already_checked", result("already_checked", checked_at=earlier,
+                                   checked_by="counter-1")),
+        ("cancelled_receipt", result("cancelled")),
+        ("wrong_venue", result("wrong_venue", venue_name=OTHER_VENUE)),
+        ("invalid_not_smartum", result("invalid", reason="not_smartum")),
+        ("invalid_signature", result("invalid", reason="bad_signature")),
+        ("invalid_expired", result("invalid", reason="expired")),
+        ("invalid_unknown", result("invalid", reason="something_new")),
+        ("cancel_not_same_day", result("invalid", "cancel", reason="not_same_day")),
+        ("not_eligible", result("not_eligible", "charge",
+                                service_name="Kuumakivihieronta 60 min")),
+        ("insufficient_funds", result("insufficient_funds", "charge", balance_cents=1250)),
+        ("paycode_used", result("paycode_used", "charge")),
+        ("paycode_expired", result("paycode_expired", "charge")),
+        ("needs_network", result("needs_network", "charge")),
+    ]
+    for reason in ("limit_amount", "limit_total", "limit_count", "stale_sync", "journal",
+                   "disk_full"):
+        out.append((f"offline_{reason}", result("needs_network", reason=reason)))
+    out += [
+        ("conflict", result("conflict", amount_cents=6500)),
+        ("service_menu", views.ServiceMenu(SERVICES, selected=0)),
+        ("service_menu_scrolled", views.ServiceMenu(SERVICES, selected=3)),
+        ("service_menu_empty", views.ServiceMenu(())),
+        ("confirm_charge", views.ConfirmCharge(SERVICES[0])),
+        ("cancel_confirm", views.CancelConfirm("tx_sample", 6500, at=paid)),
+        ("alarm_journal", views.Alarm("journal", detail="journal.db: disk I/O error")),
+        ("alarm_disk_full", views.Alarm("disk_full")),
+        ("alarm_scanner", views.Alarm("scanner", detail="/dev/ttyACM0")),
+        ("tech_info", views.TechInfo("counter-1", "192.168.10.23", "0.1.0", 3, online=False,
+                                     venue=VENUE)),
+        ("out_of_service", views.OutOfService()),
+    ]
+    return out

@@ -1,0 +1,149 @@
+"""``kiosk run``: build real hardware from the config, run the counter, stop cleanly.
+
+The composition root (R1, R9): the only place that builds real drivers. It
+starts components in dependency order — display, indicators, counter (journal
+and engine), sources, buttons — tells systemd READY=1, pings the watchdog
+only while everything is healthy, and on SIGTERM/SIGINT unwinds in reverse:
+sources first, the scan in hand finishes, the display is left showing an
+out-of-service screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+from kiosk.config import Config
+from kiosk.counter import Counter
+from kiosk.errors import HardwareError
+
+log = logging.getLogger("kiosk.service")
+
+STATUS_EVERY_S = 5.0
+SOURCE_STALL_S = 10.0
+
+
+class _Source:
+    """A started input source with a health check for the watchdog."""
+
+    def __init__(self, name: str, obj: Any, health: Callable[[float], str | None]) -> None:
+        self.name, self.obj, self.health = name, obj, health
+
+
+def build_source(cfg: Config, on_event: Callable[[Any], None]) -> _Source:
+    """The configured scanner or camera, started. Raises HardwareError or DecoderError."""
+    sc = cfg.scanner
+    if sc.source == "serial":
+        from hardware.serial_scanner import SerialScanner
+
+        serial_scanner = SerialScanner(sc.port, baud=sc.baud, line_timeout=sc.line_timeout,
+                                       on_event=on_event)
+        serial_scanner.start()
+        return _Source("serial", serial_scanner, lambda now: None)
+    if sc.source == "camera":
+        from hardware.camera import CameraReader, PiCameraSource
+        from kiosk.decode import make_decoder
+
+        decoder = make_decoder(sc.decoder)
+        camera = PiCameraSource(cfg.camera)
+        reader = CameraReader(camera, decoder, on_event,
+                              idle_threshold=cfg.camera.idle_threshold)
+        reader.start()
+
+        def camera_health(now: float) -> str | None:
+            last = reader.last_frame_at
+            if last is None or now - last > SOURCE_STALL_S:
+                return "camera delivers no frames"
+            return None
+
+        return _Source("camera", _Both(reader, camera), camera_health)
+    if sc.source == "hid":
+        from hardware.hid_scanner import HidScanner
+
+        hid = HidScanner(sc.hid_device, layout=sc.hid_layout, on_event=on_event)
+        hid.start()
+        return _Source("hid", hid, lambda now: None)
+    from hardware.scanners import StdinScanner
+
+    stdin = StdinScanner(on_event=on_event)
+    stdin.start()
+    return _Source("stdin", stdin, lambda now: None)
+
+
+class _Both:
+    """Stops the camera reader, then closes the camera."""
+
+    def __init__(self, reader: Any, camera: Any) -> None:
+        self.reader, self.camera = reader, camera
+
+    def stop(self, timeout: float = 2.0) -> None:
+        try:
+            self.reader.stop(timeout)
+        finally:
+            self.camera.close()
+
+
+def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
+    """Run the kiosk until SIGTERM/SIGINT (or *stop* is set). Returns the exit status."""
+    from hardware.display import Display, make_device
+    from hardware.signals import Buttons, Indicators
+    from kiosk.notify import Notifier, Watchdog
+
+    stop = stop or threading.Event()
+    _install_signal_handlers(stop)
+    notifier = Notifier()
+    with ExitStack() as stack:
+        display = Display(device=make_device(cfg.display))
+        stack.callback(display.close)
+        indicators = Indicators(cfg.signals)
+        stack.callback(indicators.close)
+        s = cfg.signals
+        has_buttons = min(s.button_up, s.button_down, s.button_ok) >= 0
+        counter = Counter(cfg, display=display, indicators=indicators, has_buttons=has_buttons)
+        stack.callback(counter.stop)
+        counter.start()
+        source = build_source(cfg, counter.submit)
+        stack.callback(source.obj.stop)
+        if s.button_ok >= 0:
+            buttons = Buttons(cfg.signals, on_event=counter.submit)
+            stack.callback(buttons.close)
+
+        watchdog = Watchdog(
+            notifier,
+            [lambda: counter.healthy(time.monotonic()), lambda: source.health(time.monotonic())],
+        )
+        notifier.ready(counter.status_text())
+        log.info("kiosk %s ready: source %s, venue %s", cfg.device.id, source.name,
+                 cfg.device.venue)
+        last_status = ""
+        next_status = 0.0
+        while not stop.is_set():
+            now = time.monotonic()
+            watchdog.tick(now)
+            if now >= next_status:
+                text = counter.status_text()
+                if text != last_status:
+                    notifier.status(text)
+                    last_status = text
+                next_status = now + STATUS_EVERY_S
+            stop.wait(1.0)
+        notifier.stopping()
+        log.info("stopping: finishing the scan in hand")
+    return 0
+
+
+def _install_signal_handlers(stop: threading.Event) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+

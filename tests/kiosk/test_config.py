@@ -1,0 +1,166 @@
+"""Configuration: each bad input gives its own message; every problem is reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiosk.cli import main
+from kiosk.config import MASK, Secret, load_config, parse_config
+from kiosk.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "kiosk.example.toml"
+
+BASE = """
+[device]
+id = "counter-1"
+venue = "ven_demo0000000000"
+
+[backend]
+url = "http://127.0.0.1:8787"
+client_id = "abc"
+client_secret_file = "secret"
+issuer = "https://reference.kiosk.invalid"
+"""
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    path = tmp_path / "secret"
+    path.write_text("s3cret-value\n")
+    path.chmod(0o600)
+    return path
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value.problems
+
+
+def test_minimal_config_loads_with_defaults(tmp_path: Path, secret: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE))
+    assert cfg.device.id == "counter-1"
+    assert cfg.scanner.source == "serial"
+    assert cfg.offline.max_amount_cents == 8000
+    assert cfg.client_secret.reveal() == "s3cret-value"
+
+
+def test_secret_is_masked_everywhere(tmp_path: Path, secret: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE))
+    assert "s3cret" not in repr(cfg)
+    assert "s3cret" not in str(cfg.public_dict())
+    assert cfg.public_dict()["backend"]["client_secret"] == MASK
+    assert str(Secret("x")) == MASK
+
+
+def test_three_mistakes_are_reported_together(tmp_path: Path, secret: Path) -> None:
+    text = BASE + '\n[scanner]\nbaud = 0\nsourse = "serial"\n[display]\nlanguage = "de"\n'
+    found = problems(write(tmp_path, text))
+    assert len(found) == 3, found
+    assert any("scanner.baud: must be at least 300" in p for p in found)
+    assert any("scanner.sourse: unknown key (did you mean 'source'?)" in p for p in found)
+    assert any("display.language: must be one of fi, sv, en" in p for p in found)
+    assert all(p.startswith(str(tmp_path / "kiosk.toml")) for p in found)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[offline]\nmax_count = "ten"\n', "offline.max_count: must be a whole number"),
+        ("[offline]\nenabled = 1\n", "offline.enabled: must be true or false"),
+        ("[camera]\nfps = 0.5\n", "camera.fps: must be at least 1.0"),
+        ("[display]\nrotate = 5\n", "display.rotate: must be one of 0, 1, 2, 3"),
+        ("[signals]\nrgb_pins = [1, 99, 3]\n", "signals.rgb_pins: list item 99"),
+        ("[journl]\n", "journl: unknown section (did you mean 'journal'?)"),
+        ('[scanner]\nport = 5\n', "scanner.port: must be a string"),
+    ],
+)
+def test_each_bad_value_has_its_own_message(
+    tmp_path: Path, secret: Path, extra: str, message: str
+) -> None:
+    found = problems(write(tmp_path, BASE + extra))
+    assert any(message in p for p in found), found
+
+
+def test_missing_required_keys_and_sections(tmp_path: Path) -> None:
+    found = problems(write(tmp_path, '[device]\nid = "x"\n'))
+    assert any("device.venue: missing (required)" in p for p in found)
+    assert any("backend: missing section [backend]" in p for p in found)
+
+
+def test_http_to_remote_host_is_refused(tmp_path: Path, secret: Path) -> None:
+    text = BASE.replace("http://127.0.0.1:8787", "http://api.example.fi")
+    assert any("plain http is only allowed to loopback" in p for p in problems(write(tmp_path, text)))
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    assert "not valid TOML" in problems(write(tmp_path, "[device\n"))[0]
+    assert "file not found" in problems(tmp_path / "nope.toml")[0]
+
+
+def test_group_readable_secret_is_refused_with_chmod_hint(tmp_path: Path, secret: Path) -> None:
+    secret.chmod(0o640)
+    found = problems(write(tmp_path, BASE))
+    assert any("chmod 600" in p for p in found), found
+
+
+def test_symlinked_and_empty_secret_are_refused(tmp_path: Path, secret: Path) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(secret)
+    text = BASE.replace('client_secret_file = "secret"', 'client_secret_file = "link"')
+    assert any("is a symlink" in p for p in problems(write(tmp_path, text)))
+    secret.write_text("")
+    assert any("file is empty" in p for p in problems(write(tmp_path, BASE)))
+
+
+def test_secret_that_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "secret").mkdir(mode=0o700)
+    assert any("not a regular file" in p for p in problems(write(tmp_path, BASE)))
+
+
+def test_example_config_passes_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", str(EXAMPLE)]) == 0
+    out, err = capsys.readouterr()
+    assert "OK" in out
+    assert "kiosk run needs it" in err
+
+
+def test_example_documents_every_key() -> None:
+    import tomllib
+
+    from kiosk.config import SECTIONS
+
+    raw = tomllib.loads(EXAMPLE.read_text())
+    for name, cls in SECTIONS.items():
+        documented = set(raw.get(name, {}))
+        declared = set(cls.__dataclass_fields__)
+        assert declared == documented, (name, declared ^ documented)
+
+
+def test_config_check_exit_2_lists_every_problem(
+    tmp_path: Path, secret: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, BASE + "[scanner]\nbaud = 1\n[display]\ndriver = 'lcd'\n")
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2
+    assert main(["config", "check", "--json", str(path)]) == 2
+
+
+def test_parse_config_never_prints_secret_in_errors(tmp_path: Path, secret: Path) -> None:
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {"device": {"id": "x", "venue": "ven_x"}, "backend": {
+                "url": "http://127.0.0.1:1", "client_id": "a",
+                "client_secret_file": str(secret), "issuer": "i"}},
+        )
+    assert "s3cret" not in str(info.value)

@@ -24,7 +24,8 @@ class Scan:
 class ScanFault:
     """A read that could not become text, or a source that went away.
 
-    ``reason``: ``too_long``, ``binary``, ``not_utf8``, ``unplugged``, ``replugged``.
+    ``reason``: ``too_long``, ``binary``, ``not_utf8``, ``partial`` (a line without its
+    terminator timed out), ``unplugged``, ``replugged``.
     """
 
     source: str

@@ -101,7 +101,9 @@ class LineFramer:
         self.reset()
         if was_discarding:
             return None  # already reported as too_long
-        return self._reject("partial", f"{size} bytes without CR/LF within {self.line_timeout} s", now)
+        return self._reject(
+            "partial", f"{size} bytes without CR/LF within {self.line_timeout} s", now
+        )
 
     def reset(self) -> None:
         self._buf.clear()

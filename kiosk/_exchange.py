@@ -8,6 +8,7 @@ share one deadline, ``Timeouts.total`` from the start of the call.
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import logging
@@ -15,6 +16,7 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +24,6 @@ import requests
 import urllib3.exceptions
 
 from kiosk import __version__
-from kiosk._wire import parse_json, parse_retry_after
 from kiosk.errors import BackendProtocolError, BackendUnreachable, OutcomeUnknown
 
 log = logging.getLogger("kiosk.backend")
@@ -30,6 +31,7 @@ log = logging.getLogger("kiosk.backend")
 MAX_ANSWER_BYTES = 256 * 1024  # any larger answer is outside the contract
 MAX_REQUEST_BYTES = 16 * 1024  # the backend answers 413 above this
 USER_AGENT = f"smartum-kiosk/{__version__}"
+MAX_RETRY_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ class Exchange:
             raise BackendUnreachable(f"{where}: unusable backend.url") from exc
         except requests.RequestException as exc:
             raise OutcomeUnknown(f"{where}: request failed ({type(exc).__name__})") from exc
+        except ValueError as exc:  # e.g. an unparsable Location header of an answer
+            raise BackendProtocolError(f"{where}: unreadable answer ({_short(exc)})") from exc
         if time.monotonic() > deadline:
             resp.close()
             raise OutcomeUnknown(f"{where}: answer too slow (total {self._timeouts.total:g} s)")
@@ -133,10 +137,8 @@ class Exchange:
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         if 300 <= status < 400:
             resp.close()
-            target = urlsplit(resp.headers.get("Location", "")).hostname or "?"
-            raise BackendProtocolError(
-                f"{where}: redirected ({status}) to {target[:80]}; not followed"
-            )
+            target = _host_of(resp.headers.get("Location", ""))
+            raise BackendProtocolError(f"{where}: redirected ({status}) to {target}; not followed")
         if status >= 500 or status == 429:
             resp.close()
             raise OutcomeUnknown(f"{where}: backend answered HTTP {status}", retry_after)
@@ -167,11 +169,11 @@ class Exchange:
                 )
             if resp.headers.get("Content-Encoding", "identity").lower() != "identity":
                 raise BackendProtocolError(f"{where}: compressed answer although none was accepted")
-            declared = resp.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
-                raise BackendProtocolError(
-                    f"{where}: answer of {declared} bytes is over the size cap"
-                )
+            declared = resp.headers.get("Content-Length")
+            if declared is not None and not (declared.isascii() and declared.isdigit()):
+                raise BackendProtocolError(f"{where}: Content-Length is not a number")
+            if declared is not None and int(declared) > MAX_ANSWER_BYTES:
+                raise BackendProtocolError(f"{where}: answer of {declared} bytes is over the cap")
             raw = self._read_capped(where, resp, deadline)
         except BaseException:
             resp.close()
@@ -201,6 +203,13 @@ class Exchange:
             raise OutcomeUnknown(f"{where}: connection lost while reading the answer") from exc
 
 
+def _host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "?")[:80]
+    except ValueError:
+        return "?"
+
+
 def encode(body: dict[str, Any]) -> bytes:
     """The body's one canonical JSON form, so a replay sends the same bytes."""
     data = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
@@ -228,3 +237,52 @@ def _never_sent(exc: BaseException) -> bool:
             return True
         todo.extend([*e.args, e.__cause__, e.__context__, getattr(e, "reason", None)])
     return False
+
+
+def parse_json(raw: bytes, where: str) -> dict[str, Any]:
+    """Parse a UTF-8 JSON object strictly (no NaN, no duplicate keys). Raises protocol error."""
+    try:
+        doc = json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+        )
+    except (ValueError, RecursionError) as exc:
+        raise BackendProtocolError(f"{where}: body is not valid JSON ({_short(exc)})") from exc
+    if not isinstance(doc, dict):
+        raise BackendProtocolError(f"{where}: body is JSON but not an object")
+    return doc
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key[:40]!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_retry_after(header: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP-date), clamped to 0..60."""
+    if not header:
+        return None
+    text = header.strip()
+    if text.isascii() and text.isdigit():
+        seconds = float(int(text[:9]))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import json
 import re
 from collections.abc import Mapping
@@ -39,12 +38,8 @@ __all__ = [
     "decode_token",
     "decode_venue",
     "format_time",
-    "parse_json",
-    "parse_retry_after",
     "parse_time",
 ]
-
-MAX_RETRY_AFTER_S = 60.0
 
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})"
@@ -129,37 +124,6 @@ class HistoryPage:
 # --- generic parsing -------------------------------------------------------------------------
 
 
-def parse_json(raw: bytes, where: str) -> dict[str, Any]:
-    """Parse a UTF-8 JSON object strictly (no NaN, no duplicate keys). Raises protocol error."""
-    try:
-        doc = json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
-        )
-    except (ValueError, RecursionError) as exc:
-        raise BackendProtocolError(f"{where}: body is not valid JSON ({_short(exc)})") from exc
-    if not isinstance(doc, dict):
-        raise BackendProtocolError(f"{where}: body is JSON but not an object")
-    return doc
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key[:40]!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def parse_time(value: object) -> datetime:
     """An RFC 3339 time (``Z`` accepted) as an aware UTC datetime. Raises ValueError."""
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
@@ -175,24 +139,6 @@ def format_time(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("time must be timezone-aware")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_retry_after(header: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or HTTP-date), clamped to 0..60."""
-    if not header:
-        return None
-    text = header.strip()
-    if text.isdigit():
-        seconds = float(int(text[:9]))
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 class _Body:

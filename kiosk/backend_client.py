@@ -21,6 +21,7 @@ serialised by a lock all the same. Nothing here logs secrets or whole tokens.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -70,6 +71,7 @@ __all__ = [
 
 log = logging.getLogger("kiosk.backend")
 _T = TypeVar("_T")
+_KEY_SHAPE = re.compile(r"[\x21-\x7e]{8,200}")
 
 
 class BackendClient:
@@ -77,6 +79,9 @@ class BackendClient:
 
     The given ``session`` belongs to the caller (adapters, proxies and retries are
     its choice) and is not closed here; :meth:`from_config` builds one and owns it.
+    Every call may raise the four BackendError subclasses of the module docstring,
+    and BackendError itself after :meth:`close`; bad arguments raise ValueError.
+    One thread at a time (normally the engine thread); a lock serialises calls.
     """
 
     def __init__(
@@ -253,8 +258,8 @@ class BackendClient:
         *,
         allow_404: bool = False,
     ) -> _T:
-        if not isinstance(key, str) or not 8 <= len(key) <= 200 or not key.isascii():
-            raise ValueError("Idempotency-Key must be 8..200 ASCII characters")
+        if not isinstance(key, str) or not _KEY_SHAPE.fullmatch(key):
+            raise ValueError("Idempotency-Key must be 8..200 visible ASCII characters")
         data = encode(body)
 
         def call(deadline: float) -> _T:

@@ -39,7 +39,16 @@ from PIL import Image, UnidentifiedImageError
 from kiosk.errors import DecoderError
 from kiosk.tokens import KeySet, Unrecognised, classify
 
-__all__ = ["KINDS", "Decoder", "ZbarDecoder", "ZxingDecoder", "decode_file", "make_decoder"]
+__all__ = [
+    "KINDS",
+    "Decoder",
+    "ZbarDecoder",
+    "ZxingDecoder",
+    "decode_file",
+    "load_gray",
+    "looks_like_token",
+    "make_decoder",
+]
 
 KINDS = ("zxing", "zbar")
 _UPSCALE_MAX_SIDE = 400
@@ -165,7 +174,7 @@ def make_decoder(kind: str = "zxing") -> Decoder:
         except ImportError as exc:
             raise DecoderError(
                 "zxing-cpp is not installed; install the kiosk with its dependencies "
-                "(pip install zxing-cpp) or set [scanner] decoder = \"zbar\""
+                '(pip install zxing-cpp) or set [scanner] decoder = "zbar"'
             ) from exc
         return ZxingDecoder(zxingcpp)
     if kind == "zbar":

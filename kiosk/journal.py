@@ -183,7 +183,8 @@ class Journal:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite already rolled back on SQLITE_FULL
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -465,7 +466,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {target}")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
     # A cheap read of every table surfaces a damaged file now rather than mid-scan.

@@ -9,7 +9,8 @@
 #     /etc/kiosk/client_secret (kiosk:kiosk 0600), then deletes the secret from the
 #     boot partition - also when anything here fails,
 #   - installs the wheel as the first release (/opt/kiosk/<version>, `current`),
-#     installs kiosk.service and `kiosk-update`, enables and starts the service.
+#     installs kiosk.service, `kiosk-update` and a `kiosk` command in /usr/local/bin,
+#     enables and starts the service.
 #
 # KIOSK_ROOT (default empty) prefixes target paths and KIOSK_BOOT_DIR names the boot
 # partition's mount point, for testing against directories.
@@ -59,5 +60,7 @@ fi
 install -D -m 0755 "$SRC/update-remote.sh" "$ROOT/usr/local/sbin/kiosk-update"
 log "installing ${wheels[0]##*/}"
 KIOSK_ROOT=$ROOT "$ROOT/usr/local/sbin/kiosk-update" \
-    --first-install --wheel "${wheels[0]}" --units "$SRC" --settle 5
-log "done; check with: sudo -u kiosk /opt/kiosk/current/bin/kiosk selftest"
+    --first-install --wheel "${wheels[0]}" --units "$SRC" --settle "${KIOSK_SETTLE:-5}"
+install -d "$ROOT/usr/local/bin"
+ln -sfn /opt/kiosk/current/bin/kiosk "$ROOT/usr/local/bin/kiosk"
+log "done; check with: sudo -u kiosk kiosk status"

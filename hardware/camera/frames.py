@@ -106,68 +106,6 @@ class ReplaySource:
             now = time.monotonic()
 
     def close(self) -> None:
-        """Release the camera; idempotent, wakes a blocked ``read``."""
-        ...
-
-
-class ReplaySource:
-    """Replays a list of frames or a folder of images as a live camera running at *fps*.
-
-    Frame *i* becomes current at ``start + i / fps`` (the clock starts at the
-    first ``read``); ``read`` returns the newest current frame, skipping any
-    that became current while the caller was busy, like a real sensor. Without
-    *loop* the source stops producing after the last frame, and ``read`` then
-    waits out its timeout and returns None, like a camera that hung.
-    """
-
-    def __init__(
-        self, frames: Sequence[np.ndarray] | Path, *, fps: float = 10.0, loop: bool = False
-    ) -> None:
-        if fps <= 0:
-            raise ValueError("fps must be > 0")
-        self._frames = _load_folder(frames) if isinstance(frames, Path) else list(frames)
-        if not self._frames:
-            raise ValueError("a replay source needs at least one frame")
-        for pixels in self._frames:
-            if pixels.ndim != 2 or pixels.dtype != np.uint8:
-                raise ValueError("replay frames must be 2-D uint8 grayscale arrays")
-        self._period = 1.0 / fps
-        self._loop = loop
-        self._start: float | None = None
-        self._next = 0  # lowest sequence number not yet returned
-        self._closed = threading.Event()
-        self.skipped = 0  # frames that went by while the reader was busy
-
-    def read(self, timeout: float) -> Frame | None:
-        if self._closed.is_set():
-            return None
-        now = time.monotonic()
-        if self._start is None:
-            self._start = now
-        deadline = now + max(0.0, timeout)
-        while True:
-            current = int((now - self._start) / self._period)
-            if not self._loop:
-                current = min(current, len(self._frames) - 1)
-            if current >= self._next:
-                self.skipped += current - self._next
-                self._next = current + 1
-                pixels = self._frames[current % len(self._frames)]
-                return Frame(pixels=pixels, seq=current, at=now)
-            due = self._start + self._next * self._period
-            if not self._loop and self._next >= len(self._frames):
-                due = deadline  # nothing more will come: wait out the timeout
-            wait = min(due, deadline) - now
-            if wait > 0 and self._closed.wait(wait):
-                return None
-            now = time.monotonic()
-            if now >= deadline and (due > deadline or self._next >= len(self._frames)):
-                if not self._loop and self._next >= len(self._frames):
-                    return None
-                if due > deadline:
-                    return None
-
-    def close(self) -> None:
         self._closed.set()
 
 

@@ -3,7 +3,7 @@
 Prints ``FILE: TEXT`` on stdout for every code found (tokens first; control
 characters such as line breaks are written as ``\\n``, ``\\r``, ``\\t``, ``\\xNN``
 so each code stays on one line, everything else exactly as encoded), and
-``FILE: no code found`` or ``FILE: <problem>`` on stderr. Exit 0 when every
+``FILE: no code found`` or ``kiosk decode: FILE: <problem>`` on stderr. Exit 0 when every
 file gave at least one code, 1 otherwise.
 """
 

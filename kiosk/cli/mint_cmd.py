@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         answer = resp.json()
     except ValueError:
         answer = None
-    if resp.status_code == 404:
+    if resp.status_code == 404 and (
+        not isinstance(answer, dict) or answer.get("status") == "not_found"
+    ):
         return _fail(
             f"{args.backend} is not a dev backend (no {path}); start it with `kiosk backend --dev`"
         )

@@ -38,6 +38,7 @@ class KeyStore:
         self._fetched_at = 0.0
         self._last_try = 0.0
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()  # one fetch at a time; others wait and reuse it
 
     @property
     def keys(self) -> KeySet:
@@ -64,25 +65,28 @@ class KeyStore:
         with self._lock:
             self._keys, self._fetched_at = keys, fetched
 
-    def refresh(self, client: BackendClient, journal: Journal, *, now: float) -> bool:
-        """Fetch the JWKS and cache it. Returns False (and keeps the old set) on failure."""
-        with self._lock:
-            self._last_try = now
-        try:
-            document = client.fetch_jwks()
-            keys = KeySet.from_jwks(document)
-        except Exception as exc:  # noqa: BLE001 - any failure keeps the cached keys
-            log.warning("could not refresh the key set: %s", exc)
-            return False
-        journal.set_meta(JWKS_META, json.dumps({"jwks": document, "fetched_at": now}))
-        with self._lock:
-            self._keys, self._fetched_at = keys, now
+    def refresh(self, client: BackendClient, journal: Journal, *, now: float,
+                min_age: float = 0.0) -> bool:
+        """Fetch the JWKS and cache it, unless a fetch (or attempt) is younger than *min_age*.
+
+        Returns False when the fetch failed (the old set is kept) or was skipped.
+        """
+        with self._fetching:
+            with self._lock:
+                if now - max(self._fetched_at, self._last_try) < min_age:
+                    return False
+                self._last_try = now
+            try:
+                document = client.fetch_jwks()
+                keys = KeySet.from_jwks(document)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the cached keys
+                log.warning("could not refresh the key set: %s", exc)
+                return False
+            journal.set_meta(JWKS_META, json.dumps({"jwks": document, "fetched_at": now}))
+            with self._lock:
+                self._keys, self._fetched_at = keys, now
         log.info("key set refreshed: %d keys", len(keys))
         return True
-
-    def may_refresh_for_unknown_kid(self, now: float) -> bool:
-        with self._lock:
-            return now - self._last_try >= UNKNOWN_KID_REFRESH_S
 
 
 class VenueCache:

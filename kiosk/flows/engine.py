@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from hardware.events import Event, Press, Scan, ScanFault
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.flows import payment
-from kiosk.flows.context import FlowContext
+from kiosk.flows.context import UNKNOWN_KID_REFRESH_S, FlowContext
 from kiosk.flows.receipt import check_receipt
 from kiosk.tokens import BareCode, Paycode, Receipt, Scanned, Unrecognised, classify
 from kiosk.views import (
@@ -151,6 +151,8 @@ class Engine:
         try:
             ctx.keys.load(ctx.journal)
             ctx.venue.load(ctx.journal)
+            if len(ctx.keys.keys) == 0:
+                ctx.keys.refresh(ctx.client, ctx.journal, now=ctx.clock())
             self._last_activity = ctx.monotonic()
             if ctx.journal.moved_aside is not None:
                 self._show_alarm("journal", f"moved aside: {ctx.journal.moved_aside.name}")
@@ -192,7 +194,13 @@ class Engine:
                 except JournalError as exc:
                     log.error("journal: %s", exc)
                     self._show_alarm("journal", str(exc))
-            self.pending = ctx.journal.pending_count()
+                except Exception:  # noqa: BLE001 - the counter must keep serving
+                    log.exception("unexpected error while handling %s", type(event).__name__)
+                    self._show_alarm("error", "internal error; see the log")
+            try:
+                self.pending = ctx.journal.pending_count()
+            except JournalError as exc:
+                log.error("journal: %s", exc)
 
     def _newest(self, first: Event) -> list[Event]:
         """Presses and faults in order, then only the newest scan."""
@@ -249,6 +257,7 @@ class Engine:
 
     def _handle_scan(self, ctx: FlowContext, scan: Scan) -> None:
         if self._suppressed(scan):
+            log.debug("repeat of a recent scan ignored")
             return
         self._signal("scan")
         self._show(Checking("receipt"))
@@ -271,10 +280,11 @@ class Engine:
                             clock_trusted=ctx.clock_synced())
 
         scanned = run()
-        if (isinstance(scanned, Unrecognised) and scanned.reason == "unknown_kid"
-                and ctx.keys.may_refresh_for_unknown_kid(ctx.clock())):
-            if ctx.keys.refresh(ctx.client, ctx.journal, now=ctx.clock()):
-                scanned = run()
+        if isinstance(scanned, Unrecognised) and scanned.reason == "unknown_kid":
+            # A key rotated since the last fetch? Ask again, at most once a minute.
+            ctx.keys.refresh(ctx.client, ctx.journal, now=ctx.clock(),
+                             min_age=UNKNOWN_KID_REFRESH_S)
+            scanned = run()
         return scanned
 
     def _start_payment(self, ctx: FlowContext, code: Paycode | BareCode) -> None:

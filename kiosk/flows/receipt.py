@@ -54,7 +54,9 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             "receipt", body, tx=receipt.tx, amount_cents=receipt.amount_cents, now=ctx.clock()
         )
 
-    if ctx.health.offline and not request.maybe_delivered:
+    if ctx.health.offline and not request.maybe_delivered and _refusal(ctx, receipt) is None:
+        # Known outage and within the limits: answer at once instead of waiting for
+        # a connect timeout. Beyond the limits, trying the network costs nothing.
         return _offline(ctx, request, receipt, paid_at)
     try:
         result = deliver(
@@ -88,8 +90,7 @@ def _accepted_here(ctx: FlowContext, receipt: Receipt) -> Outcome | None:
     return None
 
 
-def _offline(ctx: FlowContext, request: Request, receipt: Receipt, paid_at: datetime) -> Outcome:
-    """The backend gave no answer: accept within the offline limits, else refuse."""
+def _refusal(ctx: FlowContext, receipt: Receipt) -> str | None:
     refusal = ctx.policy.refusal(
         receipt.amount_cents,
         exposure=ctx.journal.offline_exposure(),
@@ -98,6 +99,12 @@ def _offline(ctx: FlowContext, request: Request, receipt: Receipt, paid_at: date
     )
     if refusal is None and ctx.journal.moved_aside is not None:
         refusal = "journal"  # the offline record of this device was lost: take no risk
+    return refusal
+
+
+def _offline(ctx: FlowContext, request: Request, receipt: Receipt, paid_at: datetime) -> Outcome:
+    """The backend gave no answer: accept within the offline limits, else refuse."""
+    refusal = _refusal(ctx, receipt)
     if refusal is not None:
         if not request.maybe_delivered:
             ctx.journal.void(request.id, refusal)

@@ -131,7 +131,7 @@ def venue_object(conn: sqlite3.Connection, ven: str) -> dict[str, Any] | None:
 def create_client(conn: sqlite3.Connection, venue: str) -> tuple[str, str]:
     """A new API client bound to *venue*: (client_id, client_secret). Raises ApiError 404."""
     if conn.execute("SELECT 1 FROM venues WHERE id = ?", (venue,)).fetchone() is None:
-        raise ApiError(404, "not_found", f"no venue {venue!r}; create it first")
+        raise ApiError(404, "unknown_venue", f"no venue {venue!r}; create it first")
     client_id = new_id("cli_")
     secret = secrets.token_urlsafe(32)
     conn.execute(

@@ -51,7 +51,7 @@ def mint_receipt(
     with app.store.write() as conn:
         v = accounts.venue_object(conn, venue) if isinstance(venue, str) else None
         if v is None:
-            raise ApiError(404, "not_found", f"no venue {venue!r}")
+            raise ApiError(404, "unknown_venue", f"no venue {venue!r}")
         tx = new_id("tx_")
         ledger.record_receipt(conn, tx, venue, amount_cents, ben, when)
     token = sign_receipt(

@@ -77,6 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "kiosk-refbackend/1"
     sys_version = ""
     timeout = IDLE_TIMEOUT_S
+    disable_nagle_algorithm = True  # headers and body are separate writes
 
     def setup(self) -> None:
         super().setup()
@@ -155,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The library's own refusals (bad request line, huge headers ...) as JSON errors."""
         self.close_connection = True
+        if not str(getattr(self, "request_version", "")).startswith("HTTP/1."):
+            self.request_version = "HTTP/1.0"  # answer garbage with a status line, not HTTP/0.9
         reply = error(code, _STATUS_WORDS.get(code, "bad_request"), message or "bad request")
         with contextlib.suppress(OSError):
             self._send(reply, time.monotonic(), close=True)

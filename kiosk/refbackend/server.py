@@ -170,7 +170,7 @@ class ReferenceBackend:
             ) from exc
         self._port = int(server.server_address[1])
         thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="refbackend-http"
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="refbackend-http"
         )
         thread.daemon = True
         thread.start()

@@ -8,6 +8,7 @@ receipt give exactly one 200" hold. Readers use plain deferred transactions.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -73,13 +74,15 @@ class Store:
         self._pool_lock = threading.Lock()
         self._closed = False
         try:
+            if not path.exists():  # secrets' digests and answers live here: owner-only
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
             # No request of this process can be running yet: earlier in-progress claims
             # belong to a process that ended, so their keys may be retried.
             conn.execute("DELETE FROM idempotency WHERE code IS NULL")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise KioskError(
                 f"cannot open the backend database {path}: {exc}; "
                 "check the path, or move a damaged file aside"

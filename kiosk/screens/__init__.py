@@ -18,9 +18,9 @@ from PIL import Image
 
 from kiosk import views
 from kiosk.screens import sheet
-from kiosk.screens.compose import compose, ready_shift
 from kiosk.screens.i18n import LANGUAGES, format_amount, format_time
 from kiosk.screens.layout import HEIGHT, WIDTH, Frame, paint
+from kiosk.screens.pages import compose, ready_shift
 from kiosk.screens.samples import samples
 from kiosk.screens.sheet import to_terminal
 
@@ -57,7 +57,5 @@ def contact_sheet(
     now: datetime | None = None,
 ) -> Image.Image:
     """Every sample in every language of *langs* on one labelled, upscaled image."""
-    cells = [
-        (name, [(lang, render(view, lang)) for lang in langs]) for name, view in samples(now)
-    ]
+    cells = [(name, [(lang, render(view, lang)) for lang in langs]) for name, view in samples(now)]
     return sheet.contact_sheet(cells, scale=scale, per_row=per_row)

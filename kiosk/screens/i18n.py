@@ -151,7 +151,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "sv": "Annullera senaste?",
         "en": "Cancel last one?",
     },
-    "confirm.keys": {"fi": "OK: kyllä  pitkä: ei", "sv": "OK: ja  långt: nej", "en": "OK: yes  hold: no"},
+    "confirm.keys": {
+        "fi": "OK: kyllä  pitkä: ei",
+        "sv": "OK: ja  långt: nej",
+        "en": "OK: yes  hold: no",
+    },
     # alarm
     "head.alarm": {"fi": "HÄIRIÖ", "sv": "FEL", "en": "FAULT"},
     "alarm.journal": {"fi": "Tallennusvirhe", "sv": "Lagringsfel", "en": "Storage error"},

@@ -118,12 +118,7 @@ class Frame:
         )
 
     def boxes(self) -> list[Box]:
-        return (
-            self.bars
-            + [ln.box for ln in self.lines]
-            + [i.box for i in self.icons]
-            + self.rules
-        )
+        return self.bars + [ln.box for ln in self.lines] + [i.box for i in self.icons] + self.rules
 
     def texts(self) -> list[str]:
         return [ln.text for ln in self.lines]
@@ -137,8 +132,10 @@ def paint(frame: Frame) -> Image.Image:
     for bar in frame.bars:
         draw.rectangle((bar.x, bar.y, bar.x + bar.w - 1, bar.y + bar.h - 1), fill=1)
     for rule in frame.rules:
-        draw.rectangle((rule.x, rule.y, rule.x + rule.w - 1, rule.y + rule.h - 1), fill=0 if
-                       _on_bar(frame, rule) else 1)
+        draw.rectangle(
+            (rule.x, rule.y, rule.x + rule.w - 1, rule.y + rule.h - 1),
+            fill=0 if _on_bar(frame, rule) else 1,
+        )
     for icon in frame.icons:
         icons.draw(draw, icon.name, icon.x, icon.y, icon.size, icon.ink)
     for line in frame.lines:
@@ -147,9 +144,7 @@ def paint(frame: Frame) -> Image.Image:
 
 
 def _on_bar(frame: Frame, rule: Box) -> bool:
-    return any(
-        b.x <= rule.x < b.x + b.w and b.y <= rule.y < b.y + b.h for b in frame.bars
-    )
+    return any(b.x <= rule.x < b.x + b.w and b.y <= rule.y < b.y + b.h for b in frame.bars)
 
 
 def wrap(text: str, size: int, bold: bool, width: int) -> list[str]:
@@ -250,9 +245,7 @@ def _rows(block: Block, size: int, lines: list[str], width: int) -> list[tuple[s
     return [*head, (ellipsize(rest, size, block.bold, width), True)]
 
 
-def _place(
-    blocks: list[Block], sizes: list[int], wrapped: list[list[str]], box: Box
-) -> list[Line]:
+def _place(blocks: list[Block], sizes: list[int], wrapped: list[list[str]], box: Box) -> list[Line]:
     rows: list[tuple[Block, int, str, bool]] = []
     for block, size, lines in zip(blocks, sizes, wrapped, strict=True):
         rows.extend((block, size, t, c) for t, c in _rows(block, size, lines, box.w))
@@ -311,8 +304,9 @@ def header(
         frame.icons.append(Icon(right_icon, WIDTH - 2 - icon_size, 2, icon_size, ink=0))
     elif right and title_w + 6 + text_width(right, SMALL, True) <= room:
         right_w = text_width(right, SMALL, True)
-        frame.lines.append(Line(right, WIDTH - 2 - right_w, text_y + (size - SMALL) // 2 + 1,
-                                SMALL, True, 0))
+        frame.lines.append(
+            Line(right, WIDTH - 2 - right_w, text_y + (size - SMALL) // 2 + 1, SMALL, True, 0)
+        )
     fitted = ellipsize(title, size, True, room)
     frame.lines.append(Line(fitted, x, text_y, size, True, 0, fitted != title))
     return bar_h

@@ -40,8 +40,11 @@ def compose_result(outcome: Outcome, lang: str) -> Frame:
         return _accepted("head.cancelled", outcome, lang, [_when("cancelled_at", outcome, lang)])
     if word == "conflict":
         return _message(
-            "alert", "head.notice", lang, [i18n.text("word.conflict", lang)],
-            [i18n.text("conflict.note", lang)]
+            "alert",
+            "head.notice",
+            lang,
+            [i18n.text("word.conflict", lang)],
+            [i18n.text("conflict.note", lang)],
         )
     return _refused(outcome, lang)
 

@@ -47,11 +47,18 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("checked", result("checked", **receipt)),
         ("checked_large", result("checked", amount_cents=123450, venue_name=VENUE, at=paid)),
         ("checked_offline", result("checked_offline", **receipt)),
-        ("charged", result("charged", "charge", amount_cents=6500, at=now,
-                           service_name="Klassinen hieronta 60 min")),
+        (
+            "charged",
+            result(
+                "charged",
+                "charge",
+                amount_cents=6500,
+                at=now,
+                service_name="Klassinen hieronta 60 min",
+            ),
+        ),
         ("cancelled_done", result("cancelled", "cancel", amount_cents=6500, at=now)),
-        ("already_checked", result("already_checked", checked_at=earlier,
-                                   checked_by="counter-1")),
+        ("already_checked", result("already_checked", checked_at=earlier, checked_by="counter-1")),
         ("cancelled_receipt", result("cancelled")),
         ("wrong_venue", result("wrong_venue", venue_name=OTHER_VENUE)),
         ("invalid_not_smartum", result("invalid", reason="not_smartum")),
@@ -59,15 +66,20 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("invalid_expired", result("invalid", reason="expired")),
         ("invalid_unknown", result("invalid", reason="something_new")),
         ("cancel_not_same_day", result("invalid", "cancel", reason="not_same_day")),
-        ("not_eligible", result("not_eligible", "charge",
-                                service_name="Kuumakivihieronta 60 min")),
+        ("not_eligible", result("not_eligible", "charge", service_name="Kuumakivihieronta 60 min")),
         ("insufficient_funds", result("insufficient_funds", "charge", balance_cents=1250)),
         ("paycode_used", result("paycode_used", "charge")),
         ("paycode_expired", result("paycode_expired", "charge")),
         ("needs_network", result("needs_network", "charge")),
     ]
-    for reason in ("limit_amount", "limit_total", "limit_count", "stale_sync", "journal",
-                   "disk_full"):
+    for reason in (
+        "limit_amount",
+        "limit_total",
+        "limit_count",
+        "stale_sync",
+        "journal",
+        "disk_full",
+    ):
         out.append((f"offline_{reason}", result("needs_network", reason=reason)))
     out += [
         ("conflict", result("conflict", amount_cents=6500)),
@@ -79,8 +91,10 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("alarm_journal", views.Alarm("journal", detail="journal.db: disk I/O error")),
         ("alarm_disk_full", views.Alarm("disk_full")),
         ("alarm_scanner", views.Alarm("scanner", detail="/dev/ttyACM0")),
-        ("tech_info", views.TechInfo("counter-1", "192.168.10.23", "0.1.0", 3, online=False,
-                                     venue=VENUE)),
+        (
+            "tech_info",
+            views.TechInfo("counter-1", "192.168.10.23", "0.1.0", 3, online=False, venue=VENUE),
+        ),
         ("out_of_service", views.OutOfService()),
     ]
     return out

@@ -50,24 +50,24 @@ def contact_sheet(
         raise ValueError("contact sheet needs at least one screen")
     langs = max(len(images) for _, images in cells)
     pw, ph = WIDTH * scale, HEIGHT * scale
-    pad, label_h = 8, SMALL + 4
+    pad, label_h = 8, 16 + 4
     cell_w = langs * (pw + pad) + pad
     cell_h = label_h + ph + pad + label_h
     rows = (len(cells) + per_row - 1) // per_row
     sheet = Image.new("L", (per_row * cell_w, rows * cell_h + pad), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     draw.fontmode = "1"
+    name_font = font(16, True)
     label_font = font(SMALL, True)
     for index, (name, images) in enumerate(cells):
         left = (index % per_row) * cell_w
         top = (index // per_row) * cell_h + pad
-        draw.text((left + pad, top), name, font=label_font, fill=255)
+        draw.text((left + pad, top), name, font=name_font, fill=255)
         for n, (lang, image) in enumerate(images):
             x = left + pad + n * (pw + pad)
             y = top + label_h
             panel = image.convert("1").resize((pw, ph), Image.Resampling.NEAREST)
             draw.rectangle((x - 2, y - 2, x + pw + 1, y + ph + 1), outline=140)
-            sheet.paste(panel.convert("L").point(lambda v: _PANEL_ON if v else _PANEL_OFF),
-                        (x, y))
+            sheet.paste(panel.convert("L").point(lambda v: _PANEL_ON if v else _PANEL_OFF), (x, y))
             draw.text((x, y + ph + 2), lang, font=label_font, fill=180)
     return sheet

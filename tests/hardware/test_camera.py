@@ -308,7 +308,7 @@ class FakeModule:
     def __init__(self, camera: FakePicamera2 | None = None, error: Exception | None = None):
         self.camera, self.error = camera, error
 
-    def Picamera2(self) -> FakePicamera2:  # noqa: N802  (picamera2's class name)
+    def Picamera2(self) -> FakePicamera2:  # picamera2 names its class so
         if self.error is not None:
             raise self.error
         assert self.camera is not None

@@ -157,7 +157,7 @@ class _Event:
 class PipeInputDevice:
     """An input device whose events arrive on a real pipe, in the kernel's event layout."""
 
-    pipes: "queue.Queue[int]" = queue.Queue()
+    pipes: queue.Queue[int] = queue.Queue()
 
     def __init__(self, path: str) -> None:
         if path != "/dev/input/by-id/scanner":
@@ -195,7 +195,9 @@ def test_hid_scanner_reads_codes_and_survives_unplug() -> None:
     got: queue.Queue = queue.Queue()
     r1, w1 = os.pipe()
     PipeInputDevice.pipes.put(r1)
-    s = HidScanner("/dev/input/by-id/scanner", layout="fi", on_event=got.put, evdev_module=FakeEvdev)
+    s = HidScanner(
+        "/dev/input/by-id/scanner", layout="fi", on_event=got.put, evdev_module=FakeEvdev
+    )
     s.start()
     try:
         write_keys(w1, typed("ab-_.9", "fi"))

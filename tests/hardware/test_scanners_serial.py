@@ -192,7 +192,7 @@ def test_framer_handles_split_crlf_and_boundaries() -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("plain ascii".encode(), "plain ascii"),
+        (b"plain ascii", "plain ascii"),
         ("äöå €".encode(), "äöå €"),
         (b"del\x7f", ("binary", "control byte 0x7f at 3")),
         ("c1\u0085".encode(), ("binary", "control character U+0085")),

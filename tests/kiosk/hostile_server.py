@@ -6,6 +6,7 @@ chosen moment, or answer with a reset. Every request that arrived is recorded
 (method, path, query, headers, body) for the test to assert on.
 
 ``/oauth/token`` answers good tokens ``tok-1``, ``tok-2``, ... unless scripted.
+Given an ``ssl.SSLContext`` it serves HTTPS (handshake on the handler's thread).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import json
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 from collections.abc import Callable
@@ -70,7 +72,7 @@ Script = Reply | Callable[[Received], Reply]
 class HostileServer:
     """Threaded HTTP/1.1 server on loopback; use as a context manager."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", *, tls: ssl.SSLContext | None = None) -> None:
         self.received: list[Received] = []
         self._routes: dict[str, list[Script]] = {}
         self._lock = threading.Lock()
@@ -78,13 +80,14 @@ class HostileServer:
         self._tokens = 0
         self._conns: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
+        self.tls = tls
         self._server = _Server((host, 0), _Handler, owner=self)
         self._serve = threading.Thread(target=self._server.serve_forever, args=(0.01,))
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     def on(self, path: str, *scripts: Script) -> None:
         """Answer requests to *path* with *scripts* in turn; the last one repeats."""
@@ -166,6 +169,12 @@ class _Server(socketserver.ThreadingTCPServer):
             self.owner._threads.append(t)
         t.start()
 
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.owner.tls is not None:  # handshake later, on the handler's thread
+            sock = self.owner.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients hanging up mid-answer is what these tests do
 
@@ -179,6 +188,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 5.0
     server: _Server
+
+    def setup(self) -> None:
+        if self.server.owner.tls is not None:
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet in tests
         pass

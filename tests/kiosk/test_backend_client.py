@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 import uuid
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from kiosk._wire import format_time, parse_retry_after, parse_time
+from kiosk._exchange import parse_retry_after
+from kiosk._wire import format_time, parse_time
 from kiosk.backend_client import BackendClient, HistoryItem, Timeouts
 from kiosk.config import Secret, parse_config
 from kiosk.errors import (
@@ -53,8 +55,10 @@ def session() -> Iterator[requests.Session]:
         yield s
 
 
-def client_for(backend: ReferenceBackend, session: requests.Session) -> BackendClient:
-    client_id, secret = backend.create_client(DEMO_VENUE)
+def client_for(
+    backend: ReferenceBackend, session: requests.Session, creds: tuple[str, str] | None = None
+) -> BackendClient:
+    client_id, secret = creds or backend.create_client(DEMO_VENUE)
     return BackendClient(
         backend.url, client_id=client_id, client_secret=Secret(secret), session=session,
         timeouts=QUICK,
@@ -152,15 +156,17 @@ def test_charge_statuses(refbackend, client):
     assert sports.status == "charged"
 
 
-def test_expired_paycode_and_refreshed_token(tmp_path: Path, session):
+def test_expired_paycode_and_refreshed_token(tmp_path: Path, session, caplog):
     clock = [time.time()]
     with ReferenceBackend(tmp_path / "b.db", clock=lambda: clock[0], token_ttl_s=600) as backend:
         client = client_for(backend, session)
         pc = backend.mint_paycode(10_000, ttl_s=60)
         client.get_venue(DEMO_VENUE)  # token cached
         clock[0] += 3600  # the paycode and the cached access token both expire
-        expired = client.charge(key(), charge_body(pc["token"]))
+        with caplog.at_level(logging.INFO, "kiosk.backend"):
+            expired = client.charge(key(), charge_body(pc["token"]))
         assert (expired.status, expired.http_status) == ("paycode_expired", 410)
+        assert any("fetching a new one" in r.getMessage() for r in caplog.records)
 
 
 # --- cancels, venue, history, keys ------------------------------------------------------------
@@ -257,7 +263,9 @@ def test_500_429_and_garbage(refbackend, client):
 def test_same_key_while_in_progress_is_unknown(refbackend, session):
     _, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
     k, body = key(), check_body(token)
-    first, second = client_for(refbackend, session), client_for(refbackend, requests.Session())
+    creds = refbackend.create_client(DEMO_VENUE)
+    first = client_for(refbackend, session, creds)
+    second = client_for(refbackend, requests.Session(), creds)
     second.get_venue(DEMO_VENUE)
     refbackend.faults.delay_s = 0.5
     results = []
@@ -297,7 +305,9 @@ def test_from_config_owns_its_session(refbackend, tmp_path):
         assert client._timeouts == Timeouts(1.5, 3.0, 10.0)
         session = client._session
     assert client.closed
-    assert not session.adapters  # requests.Session.close() clears its adapters
+    adapter = session.get_adapter(refbackend.url)
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    assert not adapter.poolmanager.pools  # closed with the client
 
 
 # --- pure helpers -----------------------------------------------------------------------------

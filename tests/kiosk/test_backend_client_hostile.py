@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import ipaddress
 import json
 import logging
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
 from hostile_server import HostileServer, Received, Reply
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from kiosk import tokens
-from kiosk.backend_client import BackendClient, CheckResult, Timeouts
+from kiosk import _wire, tokens
+from kiosk.backend_client import BackendClient, CancelResult, CheckResult, Timeouts
 from kiosk.config import Secret
 from kiosk.errors import (
     BackendAuthError,
@@ -191,6 +202,8 @@ def test_bad_jwks_is_a_protocol_error(client, server, doc):
         Reply(422, {"status": "idempotency_mismatch", "message": "different body"}),
         Reply(418, {"status": "teapot"}),
         Reply(200, CHECKED, headers={"Content-Encoding": "gzip"}),
+        Reply(302, b"", headers={"Location": "http://[::1/x"}),
+        Reply(200, CHECKED, headers={"Content-Length": "\u00b2"}, content_length=-1),
     ],
     ids=lambda r: f"{r.status}-{str(r.payload())[:40]}",
 )
@@ -202,14 +215,15 @@ def test_answers_outside_the_contract_never_accept(client, server, reply, caplog
 
 
 def test_wrong_charge_answers_never_accept(client, server):
-    for doc, status in [
+    cases: list[tuple[dict[str, Any], int]] = [
         (CHARGED, 200),  # accept word with the wrong code
         ({**CHARGED, "amount_cents": 7500}, 201),  # another amount than asked
         ({**CHARGED, "service": "hotstone-60"}, 201),
         ({**CHARGED, "charged_at": None}, 201),
         ({"status": "insufficient_funds"}, 402),  # balance missing
         ({"status": "paycode_used"}, 422),
-    ]:
+    ]
+    for doc, status in cases:
         server.on(CHARGE, Reply(status, doc))
         with pytest.raises(BackendProtocolError):
             client.charge(key(), CHARGE_BODY)
@@ -225,7 +239,7 @@ def test_idempotency_mismatch_is_logged_as_an_error(client, server, caplog):
 def test_huge_declared_body_is_refused_without_reading_it(client, server):
     server.on(CHECK, Reply(200, b"{" * 1000, content_length=50_000_000))
     started = time.monotonic()
-    with pytest.raises(BackendProtocolError, match="size cap"):
+    with pytest.raises(BackendProtocolError, match="over the cap"):
         check(client)
     assert time.monotonic() - started < 0.5
 
@@ -252,8 +266,8 @@ def test_slow_loris_body_hits_the_total_deadline(server, session):
 
 
 def test_slow_loris_headers_are_not_taken_as_an_answer(server, session):
-    server.on(CHECK, Reply(200, CHECKED, trickle_head=0.01))  # ~100 header bytes: ~1 s
-    client = make_client(server.url, session, Timeouts(connect=0.5, read=0.3, total=0.4))
+    server.on(CHECK, Reply(200, CHECKED, trickle_head=0.004))  # ~100 header bytes: ~0.4 s
+    client = make_client(server.url, session, Timeouts(connect=0.5, read=0.3, total=0.2))
     with pytest.raises(OutcomeUnknown, match="too slow"):
         check(client)
 
@@ -314,7 +328,9 @@ def test_redirect_to_another_host_is_not_followed(client, server):
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_server_errors_are_outcome_unknown(client, server, status):
-    server.on(CHECK, Reply(status, b"oops", content_type="text/plain", headers={"Retry-After": "7"}))
+    server.on(
+        CHECK, Reply(status, b"oops", content_type="text/plain", headers={"Retry-After": "7"})
+    )
     with pytest.raises(OutcomeUnknown) as err:
         check(client)
     assert err.value.retry_after == 7.0
@@ -322,11 +338,13 @@ def test_server_errors_are_outcome_unknown(client, server, status):
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("3", 3.0), ("0", 0.0), ("99999", 60.0), ("soon", None), (None, None)],
+    [("3", 3.0), ("0", 0.0), ("99999", 60.0), ("soon", None), (None, None), ("\u00b2", None)],
 )
 def test_rate_limit_is_outcome_unknown_with_retry_after(client, server, header, expected):
     headers = {"Retry-After": header} if header is not None else {}
-    server.on(CHECK, Reply(429, {"status": "rate_limited", "message": "slow down"}, headers=headers))
+    server.on(
+        CHECK, Reply(429, {"status": "rate_limited", "message": "slow down"}, headers=headers)
+    )
     with pytest.raises(OutcomeUnknown) as err:
         check(client)
     assert err.value.retry_after == expected
@@ -387,8 +405,9 @@ def test_bad_client_credentials_say_what_to_check(client, server):
     [Reply(500, b""), Reply(429, b""), Reply(close="after_body"),
      Reply(200, {"access_token": "t"}, trickle=0.1)],
 )  # fmt: skip
-def test_token_endpoint_failure_means_nothing_was_sent(client, server, reply):
+def test_token_endpoint_failure_means_nothing_was_sent(server, session, reply):
     server.on("/oauth/token", reply)
+    client = make_client(server.url, session, Timeouts(connect=0.5, read=0.3, total=0.3))
     with pytest.raises(BackendUnreachable):
         check(client)
     assert server.requests_to(CHECK) == []
@@ -416,10 +435,8 @@ def test_logs_hold_no_secret_and_no_token(server, session, caplog):
               Reply(500, b""), Reply(200, {"status": "weird"}))  # fmt: skip
     with caplog.at_level(logging.DEBUG), make_client(server.url, session) as client:
         for _ in range(3):
-            try:
+            with contextlib.suppress(BackendError):
                 check(client)
-            except BackendError:
-                pass
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert TX in text  # tx ids are logged
     for secret in (SECRET, bearer, RECEIPT, RECEIPT[:60]):
@@ -453,13 +470,18 @@ def test_send_replays_by_kind(client, server):
         client.send("cancel", key(), {"reason": "x"})
     with pytest.raises(ValueError):
         client.send("refund", key(), {})
+    for bad_key in ("short", "x" * 201, "key with\nnewline", "ключ-ключ-ключ"):
+        with pytest.raises(ValueError):
+            client.check_receipt(bad_key, CHECK_BODY)
+    with pytest.raises(ValueError):
+        client.check_receipt(key(), {**CHECK_BODY, "token": "x" * 20_000})
 
 
 def test_unknown_cancel_is_a_value_and_other_404s_are_not(client, server):
     server.on(f"/v1/transactions/{TX}/cancel", Reply(404, {"status": "not_found"}))
     assert client.cancel(TX, key(), {"reason": "x"}).status == "not_found"
-    server.on(f"/v1/transactions/{TX}/cancel", Reply(200, {"status": "cancelled",
-                                                           "tx": "tx_AAAAAAAAAAAAAAAA"}))  # fmt: skip
+    other = {"status": "cancelled", "tx": "tx_AAAAAAAAAAAAAAAA"}
+    server.on(f"/v1/transactions/{TX}/cancel", Reply(200, other))
     with pytest.raises(BackendProtocolError, match="another transaction"):
         client.cancel(TX, key(), {"reason": "x"})
 
@@ -494,3 +516,91 @@ def test_callable_script_sees_the_request(client, server):
 
     server.on(CHECK, echo_tx)
     assert check(client).checked_by == "counter-1"
+
+
+# --- TLS ------------------------------------------------------------------------------------
+
+
+def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context for 127.0.0.1 and the path of its certificate (the CA bundle)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kiosk test backend")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(
+            "127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))  # fmt: skip
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_path, key_path)
+    return ctx, cert_path
+
+
+def test_tls_is_verified_and_a_ca_bundle_can_be_given(tmp_path, session):
+    ctx, cert = self_signed(tmp_path)
+    with HostileServer(tls=ctx) as server:
+        server.on(CHECK, Reply(200, CHECKED))
+        untrusting = make_client(server.url, session)
+        with pytest.raises(BackendUnreachable, match="TLS"):
+            check(untrusting)
+        assert server.received == []
+        trusting = BackendClient(
+            server.url, client_id="kiosk-1", client_secret=Secret(SECRET), session=session,
+            timeouts=FAST, ca_bundle=str(cert),
+        )  # fmt: skip
+        assert check(trusting).status == "checked"
+
+
+# --- any JSON at all ------------------------------------------------------------------------
+
+_FIELDS = ["status", "tx", "amount_cents", "venue_name", "paid_at", "checked_at", "checked_by",
+           "reason", "message", "charged_at", "service", "balance_cents", "items", "next", "id",
+           "name", "address", "services", "access_token", "token_type", "expires_in"]  # fmt: skip
+_WORDS = ["checked", "already_checked", "cancelled", "wrong_venue", "invalid", "charged",
+          "insufficient_funds", "paycode_used", "paycode_expired", "not_eligible",
+          "not_cancellable", "not_found", "in_progress"]  # fmt: skip
+_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.floats(allow_nan=False),
+    st.text(max_size=20), st.sampled_from([*_WORDS, TX, "2026-11-24T09:15:02Z", 6500]),
+)  # fmt: skip
+_json = st.recursive(_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(_FIELDS), inner, max_size=4), max_leaves=8)  # fmt: skip
+_docs = st.dictionaries(st.sampled_from(_FIELDS) | st.text(max_size=8), _json, max_size=9)
+_codes = st.sampled_from([200, 201, 400, 402, 403, 404, 409, 410, 422, 500]) | st.integers(0, 999)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(status=_codes, doc=_docs, tx=st.sampled_from([TX, "tx_AAAAAAAAAAAAAAAA"]))
+def test_decoders_accept_only_the_documented_success(status, doc, tx):
+    if any(w == doc.get("status") for w in _WORDS) and "tx" not in doc:
+        doc = {**doc, "tx": tx}
+    for decode in (
+        lambda: _wire.decode_check(status, doc, CHECK_BODY),
+        lambda: _wire.decode_charge(status, doc, CHARGE_BODY),
+        lambda: _wire.decode_cancel(status, doc, TX),
+        lambda: _wire.decode_venue(doc, VENUE),
+        lambda: _wire.decode_history(doc, VENUE),
+        lambda: _wire.decode_token(doc),
+    ):
+        try:
+            result = decode()
+        except BackendProtocolError:
+            continue
+        accepted = getattr(result, "status", None)
+        if accepted == "checked":
+            assert (status, doc["status"], doc["tx"], doc["amount_cents"]) == (
+                200, "checked", TX, 6500)  # fmt: skip
+        elif accepted == "charged":
+            assert (status, doc["status"], doc["amount_cents"], doc["service"]) == (
+                201, "charged", 6500, "classic-60")  # fmt: skip
+        elif accepted == "cancelled" and isinstance(result, CancelResult):
+            assert (status, doc["status"], result.tx) == (200, "cancelled", TX)

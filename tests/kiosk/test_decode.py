@@ -202,3 +202,38 @@ def test_unreadable_files_raise_decoder_error(zxing: Decoder, tmp_path: Path) ->
         decode_file(tmp_path / "missing.png", zxing)
     with pytest.raises(DecoderError, match="is a directory"):
         decode_file(tmp_path, zxing)
+
+
+# --- kiosk decode ---------------------------------------------------------------------------
+
+
+def test_cli_prints_file_and_text_per_code(capsys: pytest.CaptureFixture[str]) -> None:
+    from kiosk.cli import main
+
+    images = [DATA / "qrcode-2-31.webp", DATA / "qrcode-2-33.png", DATA / "qrcode-1-17.webp"]
+    assert main(["decode", *map(str, images)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{images[0]}: 今度のバージョンでは文章の暗号化ができます。"
+    assert out[1] == f"{images[1]}: \\x01\\x10AD:SUB:阿;;"  # control characters escaped
+    assert out[2].startswith(f"{images[2]}: Sean Owen\\r\\nsrowen@google.com\\r\\n")
+    assert len(out) == 3
+
+
+@pytest.mark.parametrize("kind", ["zxing", "zbar"])
+def test_cli_failures_exit_1_without_traceback(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kiosk.cli import main
+
+    blank = tmp_path / "blank.png"
+    Image.new("L", (200, 200), 255).save(blank)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 truncated")
+    good = DATA / "qrcode-2-qr-inv-1.webp"
+    status = main(["decode", "--decoder", kind, str(good), str(blank), str(broken)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert captured.out == f"{good}: https://beeline.co/pages/app\n"
+    assert f"{blank}: no code found" in captured.err
+    assert f"{broken}: not a readable image" in captured.err
+    assert "Traceback" not in captured.err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,15 @@ class Api:
             timeout=TIMEOUT,
         )
 
-    def check(self, token: str, *, offline: bool = False, device: str = "counter-1",
-              venue: str = DEMO_VENUE, key: str | None = None) -> requests.Response:  # fmt: skip
+    def check(
+        self,
+        token: str,
+        *,
+        offline: bool = False,
+        device: str = "counter-1",
+        venue: str = DEMO_VENUE,
+        key: str | None = None,
+    ) -> requests.Response:
         body = {
             "token": token,
             "venue": venue,
@@ -84,8 +91,9 @@ class Api:
         }
         return self.post("/v1/receipts/check", body, key)
 
-    def charge(self, paycode: str, service: str = "classic-60", amount: int = 6500,
-               key: str | None = None) -> requests.Response:  # fmt: skip
+    def charge(
+        self, paycode: str, service: str = "classic-60", amount: int = 6500, key: str | None = None
+    ) -> requests.Response:
         body = {
             "paycode": paycode,
             "venue": DEMO_VENUE,

@@ -15,8 +15,15 @@ from kiosk.refbackend import DEMO_VENUE
 from kiosk.refbackend.keys import key_path_for, load_or_create
 from kiosk.tokens import kid_for, sign_paycode, sign_receipt
 
-RECEIPT_FIELDS = {"status", "tx", "amount_cents", "venue_name", "paid_at", "checked_at",
-                  "checked_by"}  # fmt: skip
+RECEIPT_FIELDS = {
+    "status",
+    "tx",
+    "amount_cents",
+    "venue_name",
+    "paid_at",
+    "checked_at",
+    "checked_by",
+}
 
 
 def _receipt_claims(tx: str = "tx_AAAAAAAAAAAAAAAA") -> dict:
@@ -111,8 +118,9 @@ def test_tampered_amount_is_invalid(api, refbackend):
 
 def test_unknown_key_alg_none_and_garbage_are_invalid(api, refbackend):
     stranger = Ed25519PrivateKey.generate()
-    forged = sign_receipt(stranger, kid_for(stranger.public_key()), issuer=refbackend.issuer,
-                          **_receipt_claims())  # fmt: skip
+    forged = sign_receipt(
+        stranger, kid_for(stranger.public_key()), issuer=refbackend.issuer, **_receipt_claims()
+    )
     assert _invalid_reason(api, forged) == "unknown_kid"
     none_head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"smartum-receipt+jwt"}')
     assert _invalid_reason(api, none_head.decode().rstrip("=") + ".e30.") == "bad_alg"
@@ -130,8 +138,14 @@ def test_paycode_sent_as_receipt_is_invalid(api, refbackend):
     paycode = refbackend.mint_paycode(10000)
     assert _invalid_reason(api, paycode["token"]) == "not_receipt"
     key = load_or_create(key_path_for(refbackend.db))
-    wrong_iss = sign_paycode(key.private, key.kid, issuer="someone-else", jti="pc_AAAAAAAAAAAAAAAA",
-                             code="123456789012", issued_at=1_795_000_000)  # fmt: skip
+    wrong_iss = sign_paycode(
+        key.private,
+        key.kid,
+        issuer="someone-else",
+        jti="pc_AAAAAAAAAAAAAAAA",
+        code="123456789012",
+        issued_at=1_795_000_000,
+    )
     assert _invalid_reason(api, wrong_iss) == "bad_iss"
 
 
@@ -161,8 +175,13 @@ def test_offline_upload_of_a_checked_receipt_records_a_conflict(api, refbackend)
 def test_fifty_concurrent_checks_give_exactly_one_200(refbackend, demo_client, get_bearer):
     _tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
     bearer = get_bearer(refbackend.url, *demo_client)
-    body = {"token": token, "venue": DEMO_VENUE, "device": "counter-1",
-            "scanned_at": "2026-11-24T09:15:02Z", "offline": False}  # fmt: skip
+    body = {
+        "token": token,
+        "venue": DEMO_VENUE,
+        "device": "counter-1",
+        "scanned_at": "2026-11-24T09:15:02Z",
+        "offline": False,
+    }
     start = threading.Barrier(50)
     results: list[tuple[int, str]] = []
     lock = threading.Lock()

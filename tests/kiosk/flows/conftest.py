@@ -1,0 +1,123 @@
+"""A simulated kiosk counter against the reference backend on 127.0.0.1."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+from luma.core.device import dummy
+
+from hardware.display import Display
+from hardware.events import Press, Scan
+from kiosk.config import Config, parse_config
+from kiosk.counter import Counter
+from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from kiosk.views import Outcome, View
+
+WAIT_S = 15.0
+
+
+def kiosk_config(tmp_path: Path, backend: ReferenceBackend, client: tuple[str, str],
+                 **sections: dict[str, Any]) -> Config:
+    secret = tmp_path / "client_secret"
+    secret.write_text(client[1])
+    secret.chmod(0o600)
+    raw: dict[str, Any] = {
+        "device": {"id": "counter-1", "venue": DEMO_VENUE, "default_service": "classic-60"},
+        "backend": {"url": backend.url, "client_id": client[0],
+                    "client_secret_file": str(secret), "issuer": backend.issuer,
+                    "connect_timeout": 0.5, "read_timeout": 2.0},
+        "scanner": {"repeat_window_scanner": 0.3},
+        "display": {"driver": "none", "result_seconds": 30.0},
+        "signals": {"led_pin": 17, "buzzer_pin": 18, "button_up": 5, "button_down": 6,
+                    "button_ok": 13},
+        "journal": {"path": str(tmp_path / "journal.db"), "min_free_mb": 0},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    return parse_config(raw)
+
+
+class Sim:
+    """Drives a running Counter like a customer and a studio would."""
+
+    def __init__(self, cfg: Config, backend: ReferenceBackend, *, buttons: bool = True) -> None:
+        from hardware.signals import Indicators
+
+        self.cfg = cfg
+        self.backend = backend
+        self.outcomes: queue.Queue[Outcome] = queue.Queue()
+        self.views: queue.Queue[View] = queue.Queue()
+        self.factory = MockFactory(pin_class=MockPWMPin)
+        self.display = Display(device=dummy(width=128, height=64, mode="1"))
+        self.indicators = Indicators(cfg.signals, pin_factory=self.factory)
+        self.counter = Counter(cfg, display=self.display, indicators=self.indicators,
+                               has_buttons=buttons, clock_synced=lambda: True,
+                               on_outcome=self.outcomes.put, on_view=self.views.put,
+                               sync_interval=0.5)
+
+    def start(self) -> None:
+        self.counter.start()
+
+    def stop(self) -> None:
+        self.counter.stop()
+        self.indicators.close()
+        self.display.close()
+
+    def scan(self, text: str, source: str = "script") -> Outcome:
+        self.submit_scan(text, source)
+        return self.outcome()
+
+    def submit_scan(self, text: str, source: str = "script") -> None:
+        self.counter.submit(Scan(text, source, time.monotonic()))
+
+    def press(self, button: str, long: bool = False) -> None:
+        self.counter.submit(Press(button, time.monotonic(), long=long))
+
+    def outcome(self, timeout: float = WAIT_S) -> Outcome:
+        return self.outcomes.get(timeout=timeout)
+
+    def wait_view(self, kind: type, timeout: float = WAIT_S) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.views.get(timeout=max(0.01, deadline - time.monotonic()))
+            if isinstance(view, kind):
+                return view
+
+    def wait_synced(self, timeout: float = WAIT_S) -> None:
+        """Until the journal holds no request waiting for the backend."""
+        from kiosk.journal import Journal
+
+        deadline = time.monotonic() + timeout
+        with Journal.open(self.cfg.journal.path) as journal:
+            while journal.pending_count():
+                assert time.monotonic() < deadline, "journal not synced in time"
+                self.counter.sync.wake()
+                time.sleep(0.05)
+
+
+@pytest.fixture
+def make_sim(tmp_path: Path, refbackend: ReferenceBackend,
+             demo_client: tuple[str, str]) -> Iterator[Any]:
+    sims: list[Sim] = []
+
+    def make(buttons: bool = True, **sections: dict[str, Any]) -> Sim:
+        cfg = kiosk_config(tmp_path, refbackend, demo_client, **sections)
+        sim = Sim(cfg, refbackend, buttons=buttons)
+        sims.append(sim)
+        sim.start()
+        return sim
+
+    yield make
+    for sim in sims:
+        sim.stop()
+
+
+@pytest.fixture
+def sim(make_sim: Any) -> Sim:
+    return make_sim()

@@ -1,0 +1,142 @@
+"""A Raspberry Pi in a directory: fake systemctl, modprobe, runuser and python3 venvs.
+
+The device scripts (firstboot.sh, update-remote.sh) run for real against a root
+directory (KIOSK_ROOT); only the commands that would touch the host are replaced:
+
+- ``systemctl`` keeps one unit state in ``<state>/unit``; starting the service looks
+  at the release ``opt/kiosk/current`` points to: a version listed in
+  ``<state>/broken`` fails at once, one in ``<state>/hangs`` stays "activating"
+  (never sends READY=1), anything else becomes active.
+- ``python3 -m venv DIR`` makes a venv whose ``pip install WHEEL`` writes a
+  ``bin/kiosk`` that reports the wheel's version; its ``selftest`` fails for
+  versions listed in ``<state>/selftest-fails``.
+- Every call is appended to ``<state>/calls``.
+- ``systemd-sysusers`` is the real one (with ``--root``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+SYSTEMCTL = r"""#!/bin/bash
+S=$FAKE_STATE
+echo "systemctl $*" >>"$S/calls"
+args=()
+for a in "$@"; do [[ $a == --* ]] || args+=("$a"); done
+state=$(cat "$S/unit" 2>/dev/null || echo inactive)
+restarts=$(cat "$S/nrestarts" 2>/dev/null || echo 0)
+current=$(readlink "$KIOSK_ROOT/opt/kiosk/current" || true)
+case ${args[0]} in
+  start|restart)
+    if grep -qxF "$current" "$S/broken" 2>/dev/null; then state=failed
+    elif grep -qxF "$current" "$S/hangs" 2>/dev/null; then state=activating
+    else state=active; fi
+    echo "$state" >"$S/unit"; echo "started $current $state" >>"$S/calls" ;;
+  stop) echo inactive >"$S/unit" ;;
+  is-active) echo "$state"; [[ $state == active ]]; exit ;;
+  show)
+    sub=dead; [[ $state == active ]] && sub=running; [[ $state == failed ]] && sub=failed
+    [[ $state == activating ]] && sub=start
+    printf 'ActiveState=%s\nSubState=%s\nNRestarts=%s\n' "$state" "$sub" "$restarts" ;;
+  daemon-reload|enable|reset-failed) ;;
+  *) echo "fake systemctl: unexpected $*" >&2; exit 1 ;;
+esac
+"""
+
+PYTHON = r"""#!/bin/bash
+# fake python3: only `-m venv --system-site-packages DIR`
+echo "python3 $*" >>"$FAKE_STATE/calls"
+[[ $1 == -m && $2 == venv && $3 == --system-site-packages ]] || exit 9
+dir=$4
+mkdir -p "$dir/bin"
+printf 'include-system-site-packages = true\n' >"$dir/pyvenv.cfg"
+cat >"$dir/bin/python" <<'EOF'
+#!/bin/bash
+dir=$(dirname "$(dirname "$0")")
+echo "venv-python $*" >>"$FAKE_STATE/calls"
+if [[ $1 == -c ]]; then echo 1.24.2; exit 0; fi
+[[ $1 == -m && $2 == pip && $3 == install ]] || exit 9
+wheel=${!#}
+version=$(basename "$wheel" | cut -d- -f2)
+cat >"$dir/bin/kiosk" <<KIOSK
+#!/bin/bash
+echo "kiosk $version \$*" >>"\$FAKE_STATE/calls"
+if [[ \$1 == --version ]]; then echo "kiosk $version"; exit 0; fi
+if [[ \$1 == selftest ]] && grep -qxF "$version" "\$FAKE_STATE/selftest-fails" 2>/dev/null; then
+  echo "FAIL camera: no frames"; exit 1
+fi
+echo "PASS all"; exit 0
+KIOSK
+chmod +x "$dir/bin/kiosk"
+EOF
+chmod +x "$dir/bin/python"
+"""
+
+RUNUSER = r"""#!/bin/bash
+echo "runuser $*" >>"$FAKE_STATE/calls"
+while [[ $1 != -- ]]; do shift; done
+shift
+exec "$@"
+"""
+
+MODPROBE = r"""#!/bin/bash
+echo "modprobe $*" >>"$FAKE_STATE/calls"
+"""
+
+
+class FakePi:
+    """A root directory plus fake commands; ``env`` runs the device scripts against it."""
+
+    def __init__(self, base: Path) -> None:
+        self.root = base / "root"
+        self.state = base / "state"
+        self.bin = base / "bin"
+        for d in (self.root / "etc", self.state, self.bin):
+            d.mkdir(parents=True, exist_ok=True)
+        (self.root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+        (self.root / "etc/group").write_text("root:x:0:\nvideo:x:44:\n")
+        for name, text in (
+            ("systemctl", SYSTEMCTL),
+            ("python3", PYTHON),
+            ("runuser", RUNUSER),
+            ("modprobe", MODPROBE),
+        ):
+            path = self.bin / name
+            path.write_text(text)
+            path.chmod(0o755)
+        self.env = dict(
+            os.environ,
+            PATH=f"{self.bin}:{os.environ['PATH']}",
+            KIOSK_ROOT=str(self.root),
+            FAKE_STATE=str(self.state),
+            PYTHON=str(self.bin / "python3"),
+        )
+
+    @property
+    def opt(self) -> Path:
+        return self.root / "opt/kiosk"
+
+    def current(self) -> str:
+        return os.readlink(self.opt / "current")
+
+    def previous(self) -> str | None:
+        link = self.opt / "previous"
+        return os.readlink(link) if link.is_symlink() else None
+
+    def calls(self) -> list[str]:
+        path = self.state / "calls"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def unit_state(self) -> str:
+        return (self.state / "unit").read_text().strip()
+
+    def mark(self, kind: str, version: str) -> None:
+        """kind: broken | hangs | selftest-fails."""
+        with (self.state / kind).open("a") as f:
+            f.write(version + "\n")
+
+
+def have_sysusers() -> bool:
+    return shutil.which("systemd-sysusers") is not None

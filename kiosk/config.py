@@ -110,7 +110,7 @@ class DisplayConfig:
     driver: str = _f("ssd1306", choices=("ssd1306", "sh1106", "png", "none"))
     i2c_port: int = _f(1, min=0, max=10)
     address: int = _f(0x3C, min=0x03, max=0x77)
-    rotate: int = _f(0, choices=(0, 1, 2, 3))
+    rotate: int = _f(0, choices=(0, 2))  # screens are landscape: upright or upside down
     contrast: int = _f(255, min=0, max=255)
     language: str = _f("fi", choices=("fi", "sv", "en"))
     png_dir: str = _f("/var/lib/kiosk/screens")
@@ -169,7 +169,7 @@ class Config:
     def public_dict(self) -> dict[str, Any]:
         """The effective configuration for display, secrets masked."""
         out: dict[str, Any] = {}
-        for name, cls in SECTIONS.items():
+        for name in SECTIONS:
             out[name] = dataclasses.asdict(getattr(self, name))
         out["backend"]["client_secret"] = MASK
         return out
@@ -209,20 +209,31 @@ def load_config(
     except FileNotFoundError:
         raise ConfigError([f"{path}: file not found; pass --config PATH"]) from None
     except PermissionError:
-        raise ConfigError([f"{path}: not readable by this user; check its owner and mode"]) from None
+        raise ConfigError(
+            [f"{path}: not readable by this user; check its owner and mode"]
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot be read: {exc.strerror}"]) from None
-    return parse_config(raw, source=str(path), base_dir=path.parent, read_secret=read_secret,
-                        missing_secret_ok=missing_secret_ok)
+    return parse_config(
+        raw,
+        source=str(path),
+        base_dir=path.parent,
+        read_secret=read_secret,
+        missing_secret_ok=missing_secret_ok,
+    )
 
 
 def parse_config(
-    raw: dict[str, Any], *, source: str = "<config>", base_dir: Path | None = None,
-    read_secret: bool = True, missing_secret_ok: bool = False,
+    raw: dict[str, Any],
+    *,
+    source: str = "<config>",
+    base_dir: Path | None = None,
+    read_secret: bool = True,
+    missing_secret_ok: bool = False,
 ) -> Config:
     """Validate a parsed TOML document. Raises ConfigError listing every problem."""
     problems: list[str] = []
@@ -292,8 +303,10 @@ def read_secret_file(path: Path) -> Secret:
         raise ConfigError([f"{where}: not a regular file"])
     if st.st_mode & 0o077:
         raise ConfigError(
-            [f"{where}: readable by group or others (mode {st.st_mode & 0o777:o}); "
-             f"run chmod 600 {path}"]
+            [
+                f"{where}: readable by group or others (mode {st.st_mode & 0o777:o}); "
+                f"run chmod 600 {path}"
+            ]
         )
     try:
         text = path.read_text(encoding="utf-8").strip()
@@ -353,9 +366,8 @@ def _check(value: Any, kind: Any, meta: Any) -> tuple[Any, str]:
         if not isinstance(value, int | float) or isinstance(value, bool):
             return None, f"must be a number, got {_shown(value)}"
         value = float(value)
-    elif kind is str:
-        if not isinstance(value, str):
-            return None, f"must be a string, got {_shown(value)}"
+    elif kind is str and not isinstance(value, str):
+        return None, f"must be a string, got {_shown(value)}"
     if "choices" in meta and value not in meta["choices"]:
         return None, f"must be one of {', '.join(map(str, meta['choices']))}; got {_shown(value)}"
     if "min" in meta and value < meta["min"]:

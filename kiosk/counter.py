@@ -24,7 +24,7 @@ from kiosk.flows.engine import Engine, EngineSettings
 from kiosk.flows.health import Reachability
 from kiosk.flows.sync import SyncWorker
 from kiosk.journal import Journal
-from kiosk.views import OutOfService, Outcome, TechInfo, View
+from kiosk.views import Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:
     from kiosk.backend_client import BackendClient
@@ -100,8 +100,13 @@ class Counter:
             default_repeat_window=cfg.scanner.repeat_window_scanner,
             tech_info=self.tech_info,
         )
-        self.engine = Engine(self.open_context, screen=self.presenter, signals=indicators,
-                             settings=settings, on_outcome=on_outcome)
+        self.engine = Engine(
+            self.open_context,
+            screen=self.presenter,
+            signals=indicators,
+            settings=settings,
+            on_outcome=on_outcome,
+        )
         self._started = False
 
     def open_context(self) -> FlowContext:
@@ -113,8 +118,14 @@ class Counter:
             journal.close()
             raise
         return FlowContext(
-            cfg=self.cfg, journal=journal, client=client, keys=self.keys, venue=self.venue,
-            health=self.health, clock=self._clock, clock_synced=self._clock_synced,
+            cfg=self.cfg,
+            journal=journal,
+            client=client,
+            keys=self.keys,
+            venue=self.venue,
+            health=self.health,
+            clock=self._clock,
+            clock_synced=self._clock_synced,
             wake_sync=self.sync.wake,
         )
 

@@ -35,8 +35,9 @@ class _Step:
 class _Session:
     """Drives one counter: scan, press, wait for what the screen shows."""
 
-    def __init__(self, counter: Any, display: Any, out_dir: Path, stream: TextIO,
-                 lang: str) -> None:
+    def __init__(
+        self, counter: Any, display: Any, out_dir: Path, stream: TextIO, lang: str
+    ) -> None:
         self.counter = counter
         self.display = display
         self.out_dir = out_dir
@@ -85,16 +86,28 @@ class _Session:
         self.stream.flush()
 
 
-def _config(url: str, issuer: str, client_id: str, secret_file: Path, journal: Path,
-            lang: str) -> Config:
+def _config(
+    url: str, issuer: str, client_id: str, secret_file: Path, journal: Path, lang: str
+) -> Config:
     raw = {
         "device": {"id": "counter-1", "venue": "ven_demo0000000000"},
-        "backend": {"url": url, "client_id": client_id, "client_secret_file": str(secret_file),
-                    "issuer": issuer, "connect_timeout": 1.0, "read_timeout": 3.0},
+        "backend": {
+            "url": url,
+            "client_id": client_id,
+            "client_secret_file": str(secret_file),
+            "issuer": issuer,
+            "connect_timeout": 1.0,
+            "read_timeout": 3.0,
+        },
         "scanner": {"source": "stdin", "repeat_window_scanner": 1.0},
         "display": {"driver": "none", "language": lang, "result_seconds": 30.0},
-        "signals": {"led_pin": 17, "buzzer_pin": 18, "button_up": 5, "button_down": 6,
-                    "button_ok": 13},
+        "signals": {
+            "led_pin": 17,
+            "buzzer_pin": 18,
+            "button_up": 5,
+            "button_down": 6,
+            "button_ok": 13,
+        },
         "journal": {"path": str(journal), "min_free_mb": 1},
     }
     return parse_config(raw, source="demo")
@@ -118,17 +131,27 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
             secret_file = tmp / "client_secret"
             secret_file.write_text(secret)
             secret_file.chmod(0o600)
-            cfg = _config(backend.url, backend.issuer, client_id, secret_file,
-                          tmp / "journal.db", lang)
-            print(f"Reference backend on {backend.url}; kiosk counter-1 at "
-                  f"Hierontastudio Demo; screens saved in {out_dir}/", file=stream)
+            cfg = _config(
+                backend.url, backend.issuer, client_id, secret_file, tmp / "journal.db", lang
+            )
+            print(
+                f"Reference backend on {backend.url}; kiosk counter-1 at "
+                f"Hierontastudio Demo; screens saved in {out_dir}/",
+                file=stream,
+            )
             display = Display(device=dummy(width=128, height=64, mode="1"))
             indicators = Indicators(cfg.signals, pin_factory=MockFactory(pin_class=MockPWMPin))
             session: _Session
-            counter = Counter(cfg, display=display, indicators=indicators, has_buttons=True,
-                              clock_synced=lambda: True,
-                              on_outcome=lambda o: session.outcomes.put(o),
-                              on_view=lambda v: session.views.put(v), sync_interval=2.0)
+            counter = Counter(
+                cfg,
+                display=display,
+                indicators=indicators,
+                has_buttons=True,
+                clock_synced=lambda: True,
+                on_outcome=lambda o: session.outcomes.put(o),
+                on_view=lambda v: session.views.put(v),
+                sync_interval=2.0,
+            )
             session = _Session(counter, display, out_dir, stream, lang)
             counter.start()
             try:
@@ -142,37 +165,42 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
     if session.failures:
         print("Demo FAILED: " + "; ".join(session.failures), file=stream)
         return 1
-    print(f"Demo finished: {session.number} steps, all as expected. Screens in {out_dir}/",
-          file=stream)
+    print(
+        f"Demo finished: {session.number} steps, all as expected. Screens in {out_dir}/",
+        file=stream,
+    )
     return 0
 
 
 def _script(s: _Session, backend: Any, counter: Any) -> None:
     from kiosk.refbackend import DEMO_VENUE
 
-    def receipt_step(title: str, token: str, expect: str,
-                     detail: Callable[[Outcome], str] = lambda o: o.tx or "") -> Outcome:
+    def receipt_step(
+        title: str, token: str, expect: str, detail: Callable[[Outcome], str] = lambda o: o.tx or ""
+    ) -> Outcome:
         s.drain()
         s.scan(token)
         outcome = s.wait_outcome()
         s.report(title, outcome.word, expect, detail(outcome))
         return outcome
 
-    tx, token = backend.mint_receipt(DEMO_VENUE, 6500)
+    _, token = backend.mint_receipt(DEMO_VENUE, 6500)
     receipt_step("Receipt 65,00 EUR scanned", token, "checked")
     time.sleep(1.1)  # past the repeat window: a real rescan, not a double read
-    receipt_step("Same receipt shown again", token, "already_checked",
-                 lambda o: f"checked {o.checked_at:%H:%M} by {o.checked_by}")
+    receipt_step(
+        "Same receipt shown again",
+        token,
+        "already_checked",
+        lambda o: f"checked {o.checked_at:%H:%M} by {o.checked_by}",
+    )
 
     other = backend.create_venue("Toinen Hierontastudio", "Muualla 2, 33100 Tampere")
     _, foreign = backend.mint_receipt(other["id"], 5000)
-    receipt_step("Receipt of another studio", foreign, "wrong_venue",
-                 lambda o: o.venue_name)
+    receipt_step("Receipt of another studio", foreign, "wrong_venue", lambda o: o.venue_name)
 
     _, genuine = backend.mint_receipt(DEMO_VENUE, 9900)
     head, payload, sig = genuine.split(".")
-    tampered = ".".join((head, payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB"),
-                         sig))
+    tampered = ".".join((head, payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB"), sig))
     receipt_step("Tampered receipt (amount edited)", tampered, "invalid", lambda o: o.reason)
 
     _, offline_token = backend.mint_receipt(DEMO_VENUE, 5500)
@@ -186,8 +214,11 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
             raise queue.Empty
         counter.sync.wake()
         time.sleep(0.2)
-    print(f"   network back: offline check uploaded "
-          f"({counter.sync.last_report.uploaded} uploaded, 0 left)", file=s.stream)
+    print(
+        f"   network back: offline check uploaded "
+        f"({counter.sync.last_report.uploaded} uploaded, 0 left)",
+        file=s.stream,
+    )
 
     services = [sv.id for sv in counter.venue.services]
 
@@ -223,5 +254,9 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
     confirm = s.wait_view(CancelConfirm)
     s.press("ok")
     outcome = s.wait_outcome()
-    s.report(f"Same-day cancel of {confirm.tx}", outcome.word, "cancelled",
-             "charge refunded" if confirm.tx == charged.tx else "")
+    s.report(
+        f"Same-day cancel of {confirm.tx}",
+        outcome.word,
+        "cancelled",
+        "charge refunded" if confirm.tx == charged.tx else "",
+    )

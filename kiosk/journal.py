@@ -292,7 +292,9 @@ class Journal:
             args = (kind,)
         return [_request(r) for r in self._query(sql + " ORDER BY id", args)]
 
-    def open_request_for(self, kind: str, *, tx: str | None = None, ref: str | None = None) -> Request | None:
+    def open_request_for(
+        self, kind: str, *, tx: str | None = None, ref: str | None = None
+    ) -> Request | None:
         column, value = ("tx", tx) if tx is not None else ("ref", ref)
         rows = self._query(
             f"SELECT * FROM requests WHERE state = 'pending' AND kind = ? AND {column} = ?"
@@ -330,8 +332,17 @@ class Journal:
             cur = conn.execute(
                 "INSERT INTO outcomes (request_id, kind, tx, outcome, reason, amount_cents, at,"
                 " synced, shown_accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (request_id, kind, tx, outcome, reason, amount_cents, at, int(synced),
-                 int(shown_accepted)),
+                (
+                    request_id,
+                    kind,
+                    tx,
+                    outcome,
+                    reason,
+                    amount_cents,
+                    at,
+                    int(synced),
+                    int(shown_accepted),
+                ),
             )
             rid = cur.lastrowid
         assert rid is not None
@@ -420,9 +431,7 @@ class Journal:
         """Delete answered requests and synced outcomes older than the retention."""
         cutoff = (time.time() if now is None else now) - retention_days * 86400
         with self._write() as conn:
-            n = conn.execute(
-                "DELETE FROM outcomes WHERE synced = 1 AND at < ?", (cutoff,)
-            ).rowcount
+            n = conn.execute("DELETE FROM outcomes WHERE synced = 1 AND at < ?", (cutoff,)).rowcount
             conn.execute(
                 "DELETE FROM requests WHERE state != 'pending' AND created_at < ? AND id NOT IN"
                 " (SELECT request_id FROM outcomes WHERE request_id IS NOT NULL)",
@@ -433,9 +442,7 @@ class Journal:
 
 def _connect(path: Path) -> sqlite3.Connection:
     with _translated():
-        conn = sqlite3.connect(
-            str(path), timeout=5.0, isolation_level=None, check_same_thread=True
-        )
+        conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=True)
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
@@ -487,8 +494,10 @@ def _translated() -> Iterator[None]:
                 "the disk holding the journal is full; free space (old logs) — stored"
                 " entries are kept"
             ) from exc
-        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text or (
-            "not a database" in text
+        if (
+            code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+            or "malformed" in text
+            or ("not a database" in text)
         ):
             raise JournalCorrupt(f"journal file is damaged ({exc})") from exc
         raise JournalError(f"journal cannot be used: {exc}") from exc

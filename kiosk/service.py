@@ -20,7 +20,6 @@ from typing import Any
 
 from kiosk.config import Config
 from kiosk.counter import Counter
-from kiosk.errors import HardwareError
 
 log = logging.getLogger("kiosk.service")
 
@@ -41,8 +40,9 @@ def build_source(cfg: Config, on_event: Callable[[Any], None]) -> _Source:
     if sc.source == "serial":
         from hardware.serial_scanner import SerialScanner
 
-        serial_scanner = SerialScanner(sc.port, baud=sc.baud, line_timeout=sc.line_timeout,
-                                       on_event=on_event)
+        serial_scanner = SerialScanner(
+            sc.port, baud=sc.baud, line_timeout=sc.line_timeout, on_event=on_event
+        )
         serial_scanner.start()
         return _Source("serial", serial_scanner, lambda now: None)
     if sc.source == "camera":
@@ -51,8 +51,7 @@ def build_source(cfg: Config, on_event: Callable[[Any], None]) -> _Source:
 
         decoder = make_decoder(sc.decoder)
         camera = PiCameraSource(cfg.camera)
-        reader = CameraReader(camera, decoder, on_event,
-                              idle_threshold=cfg.camera.idle_threshold)
+        reader = CameraReader(camera, decoder, on_event, idle_threshold=cfg.camera.idle_threshold)
         reader.start()
 
         def camera_health(now: float) -> str | None:
@@ -98,7 +97,7 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
     _install_signal_handlers(stop)
     notifier = Notifier()
     with ExitStack() as stack:
-        display = Display(device=make_device(cfg.display))
+        display = Display(device=make_device(cfg.display), contrast=cfg.display.contrast)
         stack.callback(display.close)
         indicators = Indicators(cfg.signals)
         stack.callback(indicators.close)
@@ -118,8 +117,9 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
             [lambda: counter.healthy(time.monotonic()), lambda: source.health(time.monotonic())],
         )
         notifier.ready(counter.status_text())
-        log.info("kiosk %s ready: source %s, venue %s", cfg.device.id, source.name,
-                 cfg.device.venue)
+        log.info(
+            "kiosk %s ready: source %s, venue %s", cfg.device.id, source.name, cfg.device.venue
+        )
         last_status = ""
         next_status = 0.0
         while not stop.is_set():
@@ -146,4 +146,3 @@ def _install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-

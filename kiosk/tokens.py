@@ -163,9 +163,7 @@ def public_jwk(kid: str, key: Ed25519PublicKey) -> dict[str, str]:
     return {"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": _b64encode(raw), "use": "sig"}
 
 
-def classify(
-    text: str, keys: KeySet, issuer: str, *, now: float, clock_trusted: bool
-) -> Scanned:
+def classify(text: str, keys: KeySet, issuer: str, *, now: float, clock_trusted: bool) -> Scanned:
     """Say what a scanned text is. Never raises; failures become Unrecognised."""
     stripped = text.strip(" \t\r\n")
     if _CODE_SHAPE.fullmatch(stripped):
@@ -272,11 +270,13 @@ def _paycode(c: dict[str, Any], token: str) -> Paycode:
     )
 
 
-def _require(c: dict[str, Any], name: str, kind: type, shape: re.Pattern[str] | None = None) -> None:
+def _require(
+    c: dict[str, Any], name: str, kind: type, shape: re.Pattern[str] | None = None
+) -> None:
     value = c.get(name)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TokenError("bad_claims", f"claim {name!r} missing or of the wrong type")
-    if shape is not None and not shape.fullmatch(value):
+    if shape is not None and not shape.fullmatch(str(value)):
         raise TokenError("bad_claims", f"claim {name!r} has the wrong form")
 
 
@@ -381,7 +381,9 @@ def kid_for(key: Ed25519PublicKey) -> str:
     import hashlib
 
     raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    thumb = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": _b64encode(raw)}, separators=(",", ":"))
+    thumb = json.dumps(
+        {"crv": "Ed25519", "kty": "OKP", "x": _b64encode(raw)}, separators=(",", ":")
+    )
     return _b64encode(hashlib.sha256(thumb.encode()).digest())[:16]
 
 

@@ -29,7 +29,6 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
 def load(args: argparse.Namespace) -> Config:
     """Load the configuration named by --config. Raises ConfigError (exit 2)."""
     from kiosk.config import env_path, load_config
-
     from kiosk.logs import setup_logging
 
     cfg = load_config(args.config or env_path())
@@ -50,9 +49,15 @@ def flow_context(cfg: Config) -> Iterator[FlowContext]:
     try:
         client = BackendClient.from_config(cfg)
         try:
-            ctx = FlowContext(cfg=cfg, journal=journal, client=client, keys=KeyStore(),
-                              venue=VenueCache(), health=Reachability(),
-                              clock_synced=kernel_clock_synced)
+            ctx = FlowContext(
+                cfg=cfg,
+                journal=journal,
+                client=client,
+                keys=KeyStore(),
+                venue=VenueCache(),
+                health=Reachability(),
+                clock_synced=kernel_clock_synced,
+            )
             ctx.keys.load(journal)
             ctx.venue.load(journal)
             yield ctx

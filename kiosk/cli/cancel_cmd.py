@@ -25,8 +25,10 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.tokens import TX_SHAPE
 
     if not TX_SHAPE.fullmatch(args.tx):
-        print(f"kiosk cancel: {args.tx!r} is not a transaction id (tx_ and 16 letters/digits)",
-              file=sys.stderr)
+        print(
+            f"kiosk cancel: {args.tx!r} is not a transaction id (tx_ and 16 letters/digits)",
+            file=sys.stderr,
+        )
         return 2
     reason = re.sub(r"[\x00-\x1f]", " ", args.reason).strip()
     if not reason:

@@ -32,8 +32,14 @@ def run(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 2
     if args.json:
-        print_json({"ok": True, "path": str(path), "warnings": list(cfg.warnings),
-                    "config": cfg.public_dict()})
+        print_json(
+            {
+                "ok": True,
+                "path": str(path),
+                "warnings": list(cfg.warnings),
+                "config": cfg.public_dict(),
+            }
+        )
         return 0
     for warning in cfg.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -9,10 +9,15 @@ from typing import Any
 
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="play a scripted counter session on simulated hardware")
-    p.add_argument("--out", type=Path, default=Path("kiosk-demo"),
-                   help="folder for the screen PNGs (default ./kiosk-demo)")
-    p.add_argument("--lang", choices=("fi", "sv", "en"), default="fi",
-                   help="screen language (default fi)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("kiosk-demo"),
+        help="folder for the screen PNGs (default ./kiosk-demo)",
+    )
+    p.add_argument(
+        "--lang", choices=("fi", "sv", "en"), default="fi", help="screen language (default fi)"
+    )
     p.set_defaults(func=run)
 
 

@@ -15,8 +15,17 @@ from zoneinfo import ZoneInfo
 
 from kiosk.cli._common import add_config_arg
 
-CSV_FIELDS = ("tx", "kind", "outcome", "amount_eur", "time_local", "synced", "device",
-              "offline", "conflict")
+CSV_FIELDS = (
+    "tx",
+    "kind",
+    "outcome",
+    "amount_eur",
+    "time_local",
+    "synced",
+    "device",
+    "offline",
+    "conflict",
+)
 
 
 def register(sub: Any) -> None:
@@ -51,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         for i in items:
             amount = "-" if i["amount_cents"] is None else f"{i['amount_cents'] / 100:.2f}"
-            print(f"{_local_time(i['at'], tz)}  {i['kind']:<7} {i['outcome']:<18} "
-                  f"{amount:>8}  {i['tx'] or '-'}{'' if i['synced'] else '  (not uploaded)'}")
+            print(
+                f"{_local_time(i['at'], tz)}  {i['kind']:<7} {i['outcome']:<18} "
+                f"{amount:>8}  {i['tx'] or '-'}{'' if i['synced'] else '  (not uploaded)'}"
+            )
     return 0
 
 
@@ -61,11 +72,19 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
 
     rows = ctx.journal.outcomes(since.timestamp() if since else None, limit)
     return [
-        {"tx": r.tx, "kind": "charge" if r.kind == "charge" else "receipt",
-         "outcome": r.outcome, "amount_cents": r.amount_cents, "at": iso(r.at),
-         "synced": r.synced, "device": ctx.cfg.device.id, "offline": r.outcome in
-         ("checked_offline", "conflict"), "conflict": r.outcome == "conflict",
-         "reason": r.reason, "action": r.kind}
+        {
+            "tx": r.tx,
+            "kind": "charge" if r.kind == "charge" else "receipt",
+            "outcome": r.outcome,
+            "amount_cents": r.amount_cents,
+            "at": iso(r.at),
+            "synced": r.synced,
+            "device": ctx.cfg.device.id,
+            "offline": r.outcome in ("checked_offline", "conflict"),
+            "conflict": r.outcome == "conflict",
+            "reason": r.reason,
+            "action": r.kind,
+        }
         for r in rows
     ]
 
@@ -74,14 +93,23 @@ def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]
     items: list[dict[str, Any]] = []
     cursor = None
     while len(items) < limit:
-        page = ctx.client.history(ctx.cfg.device.venue, since=since,
-                                  limit=min(500, limit - len(items)), cursor=cursor)
+        page = ctx.client.history(
+            ctx.cfg.device.venue, since=since, limit=min(500, limit - len(items)), cursor=cursor
+        )
         for h in page.items:
-            items.append({"tx": h.tx, "kind": h.kind, "outcome": h.status,
-                          "amount_cents": h.amount_cents,
-                          "at": h.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                          "synced": True, "device": h.device, "offline": h.offline,
-                          "conflict": h.conflict})
+            items.append(
+                {
+                    "tx": h.tx,
+                    "kind": h.kind,
+                    "outcome": h.status,
+                    "amount_cents": h.amount_cents,
+                    "at": h.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "synced": True,
+                    "device": h.device,
+                    "offline": h.offline,
+                    "conflict": h.conflict,
+                }
+            )
         cursor = page.next
         if not cursor or not page.items:
             break
@@ -90,18 +118,29 @@ def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]
 
 def _public(item: dict[str, Any], local: bool) -> dict[str, Any]:
     if local:
-        return {k: item[k] for k in ("tx", "kind", "outcome", "amount_cents", "at", "synced",
-                                     "reason")}
-    return {"tx": item["tx"], "kind": item["kind"], "status": item["outcome"],
-            "amount_cents": item["amount_cents"], "at": item["at"], "device": item["device"],
-            "offline": item["offline"], "conflict": item["conflict"]}
+        return {
+            k: item[k] for k in ("tx", "kind", "outcome", "amount_cents", "at", "synced", "reason")
+        }
+    return {
+        "tx": item["tx"],
+        "kind": item["kind"],
+        "status": item["outcome"],
+        "amount_cents": item["amount_cents"],
+        "at": item["at"],
+        "device": item["device"],
+        "offline": item["offline"],
+        "conflict": item["conflict"],
+    }
 
 
 def _local_time(at: str | None, tz: ZoneInfo) -> str:
     if at is None:
         return "-"
-    return datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(tz).strftime(
-        "%Y-%m-%d %H:%M:%S")
+    return (
+        datetime.fromisoformat(at.replace("Z", "+00:00"))
+        .astimezone(tz)
+        .strftime("%Y-%m-%d %H:%M:%S")
+    )
 
 
 def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
@@ -109,7 +148,16 @@ def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
     writer.writerow(CSV_FIELDS)
     for i in items:
         amount = "" if i["amount_cents"] is None else f"{i['amount_cents'] / 100:.2f}"
-        writer.writerow([i["tx"] or "", i["kind"], i["outcome"], amount,
-                         _local_time(i["at"], tz), "yes" if i["synced"] else "no",
-                         i.get("device") or device, "yes" if i["offline"] else "no",
-                         "yes" if i["conflict"] else "no"])
+        writer.writerow(
+            [
+                i["tx"] or "",
+                i["kind"],
+                i["outcome"],
+                amount,
+                _local_time(i["at"], tz),
+                "yes" if i["synced"] else "no",
+                i.get("device") or device,
+                "yes" if i["offline"] else "no",
+                "yes" if i["conflict"] else "no",
+            ]
+        )

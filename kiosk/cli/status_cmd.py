@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
             online, problem = False, str(exc)
         count, total = ctx.journal.offline_exposure()
         conflicts = ctx.journal.conflicts()
-        doc = {
+        doc: dict[str, Any] = {
             "device": cfg.device.id,
             "venue": cfg.device.venue,
             "version": __version__,
@@ -57,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"journal:   {doc['journal_path']} ({doc['journal_bytes']} bytes)")
     if conflicts:
         print(f"conflicts: {len(conflicts)} (see kiosk history --local)")
-        for c in doc["conflicts"]:
-            print(f"  {c['tx']} at {c['at']}")
+        for c in conflicts:
+            print(f"  {c.tx} at {iso(c.at)}")
     return 0

@@ -25,8 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.__dict__)
     else:
-        print(f"uploaded {report.uploaded}, conflicts {report.conflicts}, "
-              f"left {report.remaining}")
+        print(f"uploaded {report.uploaded}, conflicts {report.conflicts}, left {report.remaining}")
         if report.error:
             print(f"stopped: {report.error}")
     return 0 if report.remaining == 0 else 1

@@ -65,8 +65,9 @@ class KeyStore:
         with self._lock:
             self._keys, self._fetched_at = keys, fetched
 
-    def refresh(self, client: BackendClient, journal: Journal, *, now: float,
-                min_age: float = 0.0) -> bool:
+    def refresh(
+        self, client: BackendClient, journal: Journal, *, now: float, min_age: float = 0.0
+    ) -> bool:
         """Fetch the JWKS and cache it, unless a fetch (or attempt) is younger than *min_age*.
 
         Returns False when the fetch failed (the old set is kept) or was skipped.
@@ -79,7 +80,7 @@ class KeyStore:
             try:
                 document = client.fetch_jwks()
                 keys = KeySet.from_jwks(document)
-            except Exception as exc:  # noqa: BLE001 - any failure keeps the cached keys
+            except Exception as exc:
                 log.warning("could not refresh the key set: %s", exc)
                 return False
             journal.set_meta(JWKS_META, json.dumps({"jwks": document, "fetched_at": now}))
@@ -130,7 +131,7 @@ class VenueCache:
     def refresh(self, client: BackendClient, journal: Journal, venue: str, *, now: float) -> bool:
         try:
             info = client.get_venue(venue)
-        except Exception as exc:  # noqa: BLE001 - keep the cached services
+        except Exception as exc:
             log.warning("could not refresh the venue's services: %s", exc)
             return False
         services = tuple(info.services)
@@ -192,12 +193,24 @@ class FlowContext:
         if self.journal.free_bytes() < self.cfg.journal.min_free_mb * 1024 * 1024:
             raise JournalFull("less free disk than journal.min_free_mb; new scans are refused")
 
-    def record(self, outcome: Outcome, request_id: int | None = None, *,
-               synced: bool = True, shown: bool = False) -> Outcome:
+    def record(
+        self,
+        outcome: Outcome,
+        request_id: int | None = None,
+        *,
+        synced: bool = True,
+        shown: bool = False,
+    ) -> Outcome:
         """Journal one scan's outcome (before it is shown) and return it."""
         self.journal.record(
-            outcome.kind, outcome.word, tx=outcome.tx, amount_cents=outcome.amount_cents,
-            reason=outcome.reason, request_id=request_id, synced=synced, shown_accepted=shown,
+            outcome.kind,
+            outcome.word,
+            tx=outcome.tx,
+            amount_cents=outcome.amount_cents,
+            reason=outcome.reason,
+            request_id=request_id,
+            synced=synced,
+            shown_accepted=shown,
             now=self.clock(),
         )
         return outcome

@@ -194,7 +194,7 @@ class Engine:
                 except JournalError as exc:
                     log.error("journal: %s", exc)
                     self._show_alarm("journal", str(exc))
-                except Exception:  # noqa: BLE001 - the counter must keep serving
+                except Exception:
                     log.exception("unexpected error while handling %s", type(event).__name__)
                     self._show_alarm("error", "internal error; see the log")
             try:
@@ -276,14 +276,16 @@ class Engine:
         issuer = ctx.cfg.backend.issuer
 
         def run() -> Scanned:
-            return classify(text, ctx.keys.keys, issuer, now=ctx.clock(),
-                            clock_trusted=ctx.clock_synced())
+            return classify(
+                text, ctx.keys.keys, issuer, now=ctx.clock(), clock_trusted=ctx.clock_synced()
+            )
 
         scanned = run()
         if isinstance(scanned, Unrecognised) and scanned.reason == "unknown_kid":
             # A key rotated since the last fetch? Ask again, at most once a minute.
-            ctx.keys.refresh(ctx.client, ctx.journal, now=ctx.clock(),
-                             min_age=UNKNOWN_KID_REFRESH_S)
+            ctx.keys.refresh(
+                ctx.client, ctx.journal, now=ctx.clock(), min_age=UNKNOWN_KID_REFRESH_S
+            )
             scanned = run()
         return scanned
 
@@ -302,18 +304,19 @@ class Engine:
             ctx.venue.refresh(ctx.client, ctx.journal, ctx.cfg.device.venue, now=ctx.clock())
         services = ctx.venue.services
         if not services:
-            self._present(ctx, ctx.record(Outcome("needs_network", "charge",
-                                                  reason="no_services")))
+            self._present(ctx, ctx.record(Outcome("needs_network", "charge", reason="no_services")))
             return
         if self._settings.has_buttons:
-            self._mode = _Mode("menu", ctx.monotonic() + MENU_TIMEOUT_S, code=code,
-                               services=services)
+            self._mode = _Mode(
+                "menu", ctx.monotonic() + MENU_TIMEOUT_S, code=code, services=services
+            )
             self._show(ServiceMenu(services, 0))
             return
         default = payment.service_named(ctx, ctx.cfg.device.default_service)
         if default is None:
-            self._present(ctx, ctx.record(Outcome("invalid", "charge",
-                                                  reason="no_default_service")))
+            self._present(
+                ctx, ctx.record(Outcome("invalid", "charge", reason="no_default_service"))
+            )
             return
         self._charge(ctx, code, default)
 
@@ -335,15 +338,25 @@ class Engine:
                 self._charge(ctx, mode.code, mode.services[mode.selected])
             else:
                 service = mode.services[mode.selected]
-                self._mode = _Mode("confirm", ctx.monotonic() + MENU_TIMEOUT_S, code=mode.code,
-                                   services=mode.services, selected=mode.selected)
+                self._mode = _Mode(
+                    "confirm",
+                    ctx.monotonic() + MENU_TIMEOUT_S,
+                    code=mode.code,
+                    services=mode.services,
+                    selected=mode.selected,
+                )
                 self._show(ConfirmCharge(service))
         elif mode.name == "confirm" and mode.code is not None:
             if press.button == "ok" and not press.long:
                 self._charge(ctx, mode.code, mode.services[mode.selected])
             else:
-                self._mode = _Mode("menu", ctx.monotonic() + MENU_TIMEOUT_S, code=mode.code,
-                                   services=mode.services, selected=mode.selected)
+                self._mode = _Mode(
+                    "menu",
+                    ctx.monotonic() + MENU_TIMEOUT_S,
+                    code=mode.code,
+                    services=mode.services,
+                    selected=mode.selected,
+                )
                 self._show(ServiceMenu(mode.services, mode.selected))
         elif mode.name == "cancel_confirm":
             if press.button == "ok" and not press.long:
@@ -365,8 +378,12 @@ class Engine:
             self._present(ctx, Outcome("invalid", "cancel", reason="nothing_to_cancel"))
             return
         at = datetime.fromtimestamp(last.at, ctx.tz)
-        self._mode = _Mode("cancel_confirm", ctx.monotonic() + MENU_TIMEOUT_S, tx=last.tx,
-                           amount=last.amount_cents or 0)
+        self._mode = _Mode(
+            "cancel_confirm",
+            ctx.monotonic() + MENU_TIMEOUT_S,
+            tx=last.tx,
+            amount=last.amount_cents or 0,
+        )
         self._show(CancelConfirm(last.tx, last.amount_cents or 0, at))
 
     def _handle_fault(self, ctx: FlowContext, fault: ScanFault) -> None:
@@ -406,8 +423,13 @@ class Engine:
         self._mode = _Mode("ready")
         idle = ctx.monotonic() - self._last_activity
         now = datetime.fromtimestamp(ctx.clock(), ctx.tz).replace(second=0, microsecond=0)
-        view = Ready(now=now, offline=ctx.health.offline, clock_warning=not ctx.clock_synced(),
-                     pending=self.pending, idle_seconds=float(int(idle // 60) * 60))
+        view = Ready(
+            now=now,
+            offline=ctx.health.offline,
+            clock_warning=not ctx.clock_synced(),
+            pending=self.pending,
+            idle_seconds=float(int(idle // 60) * 60),
+        )
         if not refresh or view != self._last_view:
             self._show(view)
 

@@ -32,8 +32,9 @@ def local(dt: datetime | None, tz: ZoneInfo) -> datetime | None:
     return dt.astimezone(tz) if dt is not None else None
 
 
-def from_check(r: CheckResult, tz: ZoneInfo, *, venue_name: str, amount_cents: int,
-               paid_at: datetime | None) -> Outcome:
+def from_check(
+    r: CheckResult, tz: ZoneInfo, *, venue_name: str, amount_cents: int, paid_at: datetime | None
+) -> Outcome:
     word = CHECK_WORDS.get(r.status, "invalid")
     return Outcome(
         word=word,
@@ -65,8 +66,9 @@ def from_charge(r: ChargeResult, tz: ZoneInfo, *, service_name: str, amount_cent
 def from_cancel(r: CancelResult, tx: str, amount_cents: int | None) -> Outcome:
     if r.status == "cancelled":
         return Outcome(word="cancelled", kind="cancel", tx=tx, amount_cents=amount_cents)
-    return Outcome(word="invalid", kind="cancel", tx=tx, amount_cents=amount_cents,
-                   reason=r.reason or r.status)
+    return Outcome(
+        word="invalid", kind="cancel", tx=tx, amount_cents=amount_cents, reason=r.reason or r.status
+    )
 
 
 def sync_word(kind: str, status: str) -> str:

@@ -38,8 +38,15 @@ def open_charge(ctx: FlowContext, code: Paycode | BareCode) -> Request | None:
 def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outcome:
     """Charge *service* with the payment code. Raises JournalError only."""
     if not service.eligible:
-        return ctx.record(Outcome("not_eligible", "charge", amount_cents=service.price_cents,
-                                  service_name=service.name, reason="local"))
+        return ctx.record(
+            Outcome(
+                "not_eligible",
+                "charge",
+                amount_cents=service.price_cents,
+                service_name=service.name,
+                reason="local",
+            )
+        )
     ctx.require_space()
     body = {
         "paycode": code.token if isinstance(code, Paycode) else code.code,
@@ -48,8 +55,9 @@ def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outc
         "service": service.id,
         "amount_cents": service.price_cents,
     }
-    request = ctx.journal.begin("charge", body, ref=paycode_ref(code),
-                                amount_cents=service.price_cents, now=ctx.clock())
+    request = ctx.journal.begin(
+        "charge", body, ref=paycode_ref(code), amount_cents=service.price_cents, now=ctx.clock()
+    )
     return send_charge(ctx, request, service.name)
 
 
@@ -57,31 +65,51 @@ def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcom
     """Send (or re-send) a journaled charge and turn the answer into an outcome."""
     try:
         result: ChargeResult = deliver(  # type: ignore[assignment]
-            ctx.client, ctx.journal, request, health=ctx.health, deadline=ctx.scan_deadline(),
-            monotonic=ctx.monotonic, sleep=ctx.sleep, on_success=ctx.mark_synced,
+            ctx.client,
+            ctx.journal,
+            request,
+            health=ctx.health,
+            deadline=ctx.scan_deadline(),
+            monotonic=ctx.monotonic,
+            sleep=ctx.sleep,
+            on_success=ctx.mark_synced,
         )
     except (BackendUnreachable, BackendAuthError) as exc:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:
             ctx.journal.void(request.id, "needs_network")
             log.info("charge not sent: %s", exc)
-            return ctx.record(Outcome("needs_network", "charge", amount_cents=request.amount_cents,
-                                      service_name=service_name, reason="offline"))
+            return ctx.record(
+                Outcome(
+                    "needs_network",
+                    "charge",
+                    amount_cents=request.amount_cents,
+                    service_name=service_name,
+                    reason="offline",
+                )
+            )
         return _unknown(ctx, request, service_name)
     except BackendError as exc:
         log.warning("charge request %d: outcome unknown (%s); will retry", request.id, exc)
         return _unknown(ctx, request, service_name)
-    outcome = from_charge(result, ctx.tz, service_name=service_name,
-                          amount_cents=request.amount_cents or 0)
+    outcome = from_charge(
+        result, ctx.tz, service_name=service_name, amount_cents=request.amount_cents or 0
+    )
     return ctx.record(outcome, request.id, shown=outcome.word == "charged")
 
 
 def _unknown(ctx: FlowContext, request: Request, service_name: str) -> Outcome:
     ctx.wake_sync()
     return ctx.record(
-        Outcome("needs_network", "charge", amount_cents=request.amount_cents,
-                service_name=service_name, reason="charge_pending"),
-        request.id, synced=False,
+        Outcome(
+            "needs_network",
+            "charge",
+            amount_cents=request.amount_cents,
+            service_name=service_name,
+            reason="charge_pending",
+        ),
+        request.id,
+        synced=False,
     )
 
 
@@ -111,20 +139,35 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
             amount = earlier.amount_cents
             if earlier.state == "pending":
                 try:
-                    result = deliver(ctx.client, ctx.journal, earlier, health=ctx.health,
-                                     deadline=ctx.scan_deadline(), monotonic=ctx.monotonic,
-                                     sleep=ctx.sleep, on_success=ctx.mark_synced)
+                    result = deliver(
+                        ctx.client,
+                        ctx.journal,
+                        earlier,
+                        health=ctx.health,
+                        deadline=ctx.scan_deadline(),
+                        monotonic=ctx.monotonic,
+                        sleep=ctx.sleep,
+                        on_success=ctx.mark_synced,
+                    )
                 except BackendError:
-                    return ctx.record(Outcome("needs_network", "cancel", tx, amount,
-                                              reason="upload_first"))
+                    return ctx.record(
+                        Outcome("needs_network", "cancel", tx, amount, reason="upload_first")
+                    )
                 ctx.journal.resolve(earlier.id, sync_word(kind, result.status), tx=result.tx)
     open_cancel = ctx.journal.open_request_for("cancel", tx=tx)
-    request = open_cancel or ctx.journal.begin("cancel", {"reason": reason[:200]}, tx=tx,
-                                               amount_cents=amount, now=ctx.clock())
+    request = open_cancel or ctx.journal.begin(
+        "cancel", {"reason": reason[:200]}, tx=tx, amount_cents=amount, now=ctx.clock()
+    )
     try:
         result_c: CancelResult = deliver(  # type: ignore[assignment]
-            ctx.client, ctx.journal, request, health=ctx.health, deadline=ctx.scan_deadline(),
-            monotonic=ctx.monotonic, sleep=ctx.sleep, on_success=ctx.mark_synced,
+            ctx.client,
+            ctx.journal,
+            request,
+            health=ctx.health,
+            deadline=ctx.scan_deadline(),
+            monotonic=ctx.monotonic,
+            sleep=ctx.sleep,
+            on_success=ctx.mark_synced,
         )
     except BackendError as exc:
         current = ctx.journal.request(request.id)
@@ -133,6 +176,9 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
             return ctx.record(Outcome("needs_network", "cancel", tx, amount, reason="offline"))
         log.warning("cancel of %s: outcome unknown (%s); will retry", tx, exc)
         ctx.wake_sync()
-        return ctx.record(Outcome("needs_network", "cancel", tx, amount, reason="cancel_pending"),
-                          request.id, synced=False)
+        return ctx.record(
+            Outcome("needs_network", "cancel", tx, amount, reason="cancel_pending"),
+            request.id,
+            synced=False,
+        )
     return ctx.record(from_cancel(result_c, tx, amount), request.id)

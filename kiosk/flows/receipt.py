@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
@@ -16,6 +17,9 @@ from kiosk.flows.outcomes import from_check
 from kiosk.journal import Request
 from kiosk.tokens import Receipt
 from kiosk.views import Outcome
+
+if TYPE_CHECKING:
+    from kiosk.backend_client import CheckResult
 
 log = logging.getLogger("kiosk.receipt")
 
@@ -27,8 +31,16 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
     cfg = ctx.cfg
     paid_at = datetime.fromtimestamp(receipt.paid_at, ctx.tz)
     if receipt.venue != cfg.device.venue:
-        return ctx.record(Outcome("wrong_venue", "receipt", receipt.tx,
-                                    receipt.amount_cents, receipt.venue_name, paid_at))
+        return ctx.record(
+            Outcome(
+                "wrong_venue",
+                "receipt",
+                receipt.tx,
+                receipt.amount_cents,
+                receipt.venue_name,
+                paid_at,
+            )
+        )
 
     earlier = _accepted_here(ctx, receipt)
     if earlier is not None:
@@ -38,8 +50,9 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
     if request is not None and request.state == "done" and request.status == "checked":
         # Our own key checked it, but the customer was never shown the acceptance
         # (the answer arrived after the counter had given up): accept now.
-        outcome = Outcome("checked", "receipt", receipt.tx, receipt.amount_cents,
-                          receipt.venue_name, paid_at)
+        outcome = Outcome(
+            "checked", "receipt", receipt.tx, receipt.amount_cents, receipt.venue_name, paid_at
+        )
         return ctx.record(outcome, request.id, shown=True)
     if request is None or request.state != "pending":
         ctx.require_space()
@@ -59,9 +72,15 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
         # a connect timeout. Beyond the limits, trying the network costs nothing.
         return _offline(ctx, request, receipt, paid_at)
     try:
-        result = deliver(
-            ctx.client, ctx.journal, request, health=ctx.health, deadline=ctx.scan_deadline(),
-            monotonic=ctx.monotonic, sleep=ctx.sleep, on_success=ctx.mark_synced,
+        result: CheckResult = deliver(  # type: ignore[assignment]
+            ctx.client,
+            ctx.journal,
+            request,
+            health=ctx.health,
+            deadline=ctx.scan_deadline(),
+            monotonic=ctx.monotonic,
+            sleep=ctx.sleep,
+            on_success=ctx.mark_synced,
         )
     except BackendAuthError as exc:
         log.error("backend refused the kiosk's credentials: %s", exc)
@@ -71,8 +90,13 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
     except BackendError as exc:
         log.warning("receipt %s: no answer from the backend (%s)", receipt.tx, exc)
         return _offline(ctx, ctx.journal.request(request.id), receipt, paid_at)
-    outcome = from_check(result, ctx.tz, venue_name=receipt.venue_name,
-                         amount_cents=receipt.amount_cents, paid_at=paid_at)
+    outcome = from_check(
+        result,
+        ctx.tz,
+        venue_name=receipt.venue_name,
+        amount_cents=receipt.amount_cents,
+        paid_at=paid_at,
+    )
     return ctx.record(outcome, request.id, shown=outcome.word == "checked")
 
 
@@ -81,10 +105,15 @@ def _accepted_here(ctx: FlowContext, receipt: Receipt) -> Outcome | None:
     for row in reversed(ctx.journal.receipt_history(receipt.tx)):
         if row.shown_accepted and row.outcome in ACCEPTED_WORDS:
             outcome = Outcome(
-                "already_checked", "receipt", receipt.tx, receipt.amount_cents,
-                receipt.venue_name, datetime.fromtimestamp(receipt.paid_at, ctx.tz),
+                "already_checked",
+                "receipt",
+                receipt.tx,
+                receipt.amount_cents,
+                receipt.venue_name,
+                datetime.fromtimestamp(receipt.paid_at, ctx.tz),
                 checked_at=datetime.fromtimestamp(row.at, ctx.tz),
-                checked_by=ctx.cfg.device.id, reason="local",
+                checked_by=ctx.cfg.device.id,
+                reason="local",
             )
             return ctx.record(outcome)
     return None
@@ -109,15 +138,23 @@ def _offline(ctx: FlowContext, request: Request, receipt: Receipt, paid_at: date
         if not request.maybe_delivered:
             ctx.journal.void(request.id, refusal)
         # A request that may have arrived stays pending: the sync worker learns its answer.
-        outcome = Outcome("needs_network", "receipt", receipt.tx, receipt.amount_cents,
-                          receipt.venue_name, paid_at, reason=refusal)
+        outcome = Outcome(
+            "needs_network",
+            "receipt",
+            receipt.tx,
+            receipt.amount_cents,
+            receipt.venue_name,
+            paid_at,
+            reason=refusal,
+        )
         rid = None if not request.maybe_delivered else request.id
         return ctx.record(outcome, rid, synced=rid is None)
     if not request.maybe_delivered:
         body = dict(request.body, offline=True)
         ctx.journal.go_offline(request.id, body)
-    outcome = Outcome("checked_offline", "receipt", receipt.tx, receipt.amount_cents,
-                      receipt.venue_name, paid_at)
+    outcome = Outcome(
+        "checked_offline", "receipt", receipt.tx, receipt.amount_cents, receipt.venue_name, paid_at
+    )
     ctx.record(outcome, request.id, synced=False, shown=True)
     ctx.wake_sync()
     log.info("receipt %s accepted offline", receipt.tx)

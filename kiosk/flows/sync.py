@@ -44,15 +44,25 @@ def sync_once(ctx: FlowContext) -> SyncReport:
     for request in ctx.journal.open_requests():
         try:
             result = deliver(
-                ctx.client, ctx.journal, request, health=ctx.health,
-                deadline=ctx.monotonic(), monotonic=ctx.monotonic, sleep=ctx.sleep,
+                ctx.client,
+                ctx.journal,
+                request,
+                health=ctx.health,
+                deadline=ctx.monotonic(),
+                monotonic=ctx.monotonic,
+                sleep=ctx.sleep,
                 on_success=ctx.mark_synced,
             )
         except BackendError as exc:
             retry_after = getattr(exc, "retry_after", None)
             log.info("sync paused: %s", exc)
-            return SyncReport(uploaded, _new_conflicts(ctx, conflicts_before),
-                              ctx.journal.pending_count(), str(exc), retry_after)
+            return SyncReport(
+                uploaded,
+                _new_conflicts(ctx, conflicts_before),
+                ctx.journal.pending_count(),
+                str(exc),
+                retry_after,
+            )
         ctx.journal.resolve(request.id, sync_word(request.kind, result.status), tx=result.tx)
         uploaded += 1
         log.info("uploaded %s request %d: %s", request.kind, request.id, result.status)

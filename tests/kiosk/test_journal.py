@@ -50,10 +50,24 @@ def test_offline_exposure_and_conflict_resolution(tmp_path: Path) -> None:
     with Journal.open(tmp_path / "j.db") as j:
         r1 = j.begin("receipt", {}, tx="tx_1", amount_cents=5000)
         r2 = j.begin("receipt", {}, tx="tx_2", amount_cents=2500)
-        j.record("receipt", "checked_offline", tx="tx_1", amount_cents=5000, request_id=r1.id,
-                 synced=False, shown_accepted=True)
-        j.record("receipt", "checked_offline", tx="tx_2", amount_cents=2500, request_id=r2.id,
-                 synced=False, shown_accepted=True)
+        j.record(
+            "receipt",
+            "checked_offline",
+            tx="tx_1",
+            amount_cents=5000,
+            request_id=r1.id,
+            synced=False,
+            shown_accepted=True,
+        )
+        j.record(
+            "receipt",
+            "checked_offline",
+            tx="tx_2",
+            amount_cents=2500,
+            request_id=r2.id,
+            synced=False,
+            shown_accepted=True,
+        )
         assert j.offline_exposure() == (2, 7500)
         j.resolve(r1.id, "checked")
         j.resolve(r2.id, "already_checked")

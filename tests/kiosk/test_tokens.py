@@ -26,16 +26,29 @@ def b64(data: bytes) -> str:
 
 
 def receipt(**overrides: object) -> str:
-    fields = dict(issuer=ISS, tx="tx_R60D21hL60bj5N1v", venue="ven_demo0000000000",
-                  venue_name="Hierontastudio Demo", venue_address="Esimerkkikatu 1",
-                  amount_cents=6500, paid_at=NOW - 3600)
+    fields = dict(
+        issuer=ISS,
+        tx="tx_R60D21hL60bj5N1v",
+        venue="ven_demo0000000000",
+        venue_name="Hierontastudio Demo",
+        venue_address="Esimerkkikatu 1",
+        amount_cents=6500,
+        paid_at=NOW - 3600,
+    )
     fields.update(overrides)
     return tokens.sign_receipt(KEY, KID, **fields)  # type: ignore[arg-type]
 
 
 def paycode(issued_at: int = NOW, ttl_s: int = 300) -> str:
-    return tokens.sign_paycode(KEY, KID, issuer=ISS, jti="pc_0123456789abcdef",
-                               code="123456789012", issued_at=issued_at, ttl_s=ttl_s)
+    return tokens.sign_paycode(
+        KEY,
+        KID,
+        issuer=ISS,
+        jti="pc_0123456789abcdef",
+        code="123456789012",
+        issued_at=issued_at,
+        ttl_s=ttl_s,
+    )
 
 
 def raw_token(header: dict[str, object], claims: dict[str, object], sig: bytes = b"x" * 64) -> str:
@@ -52,7 +65,11 @@ def test_valid_receipt() -> None:
     r = verify(receipt(), KEYS, ISS, now=NOW, clock_trusted=True)
     assert isinstance(r, Receipt)
     assert (r.tx, r.amount_cents, r.venue, r.currency) == (
-        "tx_R60D21hL60bj5N1v", 6500, "ven_demo0000000000", "EUR")
+        "tx_R60D21hL60bj5N1v",
+        6500,
+        "ven_demo0000000000",
+        "EUR",
+    )
 
 
 def test_receipt_never_expires() -> None:
@@ -64,9 +81,11 @@ def test_valid_paycode_and_bare_code() -> None:
     p = classify(paycode(), KEYS, ISS, now=NOW, clock_trusted=True)
     assert isinstance(p, Paycode) and p.code == "123456789012"
     assert classify("123456789012", KEYS, ISS, now=NOW, clock_trusted=True) == BareCode(
-        "123456789012")
+        "123456789012"
+    )
     assert classify("123456789012\r\n", KEYS, ISS, now=NOW, clock_trusted=True) == BareCode(
-        "123456789012")
+        "123456789012"
+    )
     assert reason("12345678901") == "not_smartum"
     assert reason("１２３４５６７８９０１２") == "not_smartum"  # full-width digits
 
@@ -77,8 +96,9 @@ def test_expired_paycode_only_with_a_trusted_clock() -> None:
     # No NTP sync yet: the kiosk does not judge time, the backend decides.
     assert isinstance(classify(token, KEYS, ISS, now=NOW, clock_trusted=False), Paycode)
     # Within the 60 s skew it is still valid.
-    assert isinstance(classify(paycode(issued_at=NOW - 350), KEYS, ISS, now=NOW,
-                               clock_trusted=True), Paycode)
+    assert isinstance(
+        classify(paycode(issued_at=NOW - 350), KEYS, ISS, now=NOW, clock_trusted=True), Paycode
+    )
 
 
 def test_tampered_payload_fails_signature() -> None:
@@ -91,17 +111,33 @@ def test_tampered_payload_fails_signature() -> None:
 
 def test_signed_by_untrusted_key_with_trusted_kid() -> None:
     other = Ed25519PrivateKey.generate()
-    forged = tokens.sign_receipt(other, KID, issuer=ISS, tx="tx_R60D21hL60bj5N1v",
-                                 venue="ven_demo0000000000", venue_name="x",
-                                 venue_address="y", amount_cents=100, paid_at=NOW)
+    forged = tokens.sign_receipt(
+        other,
+        KID,
+        issuer=ISS,
+        tx="tx_R60D21hL60bj5N1v",
+        venue="ven_demo0000000000",
+        venue_name="x",
+        venue_address="y",
+        amount_cents=100,
+        paid_at=NOW,
+    )
     assert reason(forged) == "bad_signature"
 
 
 def test_unknown_kid() -> None:
     other = Ed25519PrivateKey.generate()
-    forged = tokens.sign_receipt(other, "someone-else", issuer=ISS, tx="tx_R60D21hL60bj5N1v",
-                                 venue="ven_demo0000000000", venue_name="x",
-                                 venue_address="y", amount_cents=100, paid_at=NOW)
+    forged = tokens.sign_receipt(
+        other,
+        "someone-else",
+        issuer=ISS,
+        tx="tx_R60D21hL60bj5N1v",
+        venue="ven_demo0000000000",
+        venue_name="x",
+        venue_address="y",
+        amount_cents=100,
+        paid_at=NOW,
+    )
     assert reason(forged) == "unknown_kid"
 
 
@@ -114,8 +150,12 @@ def test_other_algorithms_are_refused_before_any_key(alg: str) -> None:
 
 def test_hs256_with_public_key_bytes_as_secret() -> None:
     public = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    forged = jwt.encode({"iss": ISS, "jti": "tx_R60D21hL60bj5N1v"}, public, algorithm="HS256",
-                        headers={"kid": KID, "typ": tokens.RECEIPT_TYP})
+    forged = jwt.encode(
+        {"iss": ISS, "jti": "tx_R60D21hL60bj5N1v"},
+        public,
+        algorithm="HS256",
+        headers={"kid": KID, "typ": tokens.RECEIPT_TYP},
+    )
     assert reason(forged) == "bad_alg"
 
 
@@ -125,8 +165,9 @@ def test_kid_injection_is_just_an_unknown_kid(kid: object) -> None:
     assert reason(raw_token(header, {"iss": ISS})) == "unknown_kid"
 
 
-@pytest.mark.parametrize("extra", [{"jku": "http://evil/jwks"}, {"jwk": {"kty": "OKP"}},
-                                   {"x5u": "http://evil/cert"}])
+@pytest.mark.parametrize(
+    "extra", [{"jku": "http://evil/jwks"}, {"jwk": {"kty": "OKP"}}, {"x5u": "http://evil/cert"}]
+)
 def test_key_location_headers_are_ignored_never_fetched(extra: dict[str, object]) -> None:
     other = Ed25519PrivateKey.generate()
     header = {"alg": "EdDSA", "kid": "attacker", "typ": tokens.RECEIPT_TYP, **extra}
@@ -142,8 +183,10 @@ def test_crit_header_is_malformed() -> None:
 
 
 def test_duplicate_json_keys_are_malformed() -> None:
-    head = b64(b'{"alg":"none","alg":"EdDSA","kid":"%s","typ":"%s"}' % (
-        KID.encode(), tokens.RECEIPT_TYP.encode()))
+    head = b64(
+        b'{"alg":"none","alg":"EdDSA","kid":"%s","typ":"%s"}'
+        % (KID.encode(), tokens.RECEIPT_TYP.encode())
+    )
     token = f"{head}.{b64(b'{}')}.{b64(b'x' * 64)}"
     assert reason(token) == "malformed"
 
@@ -165,20 +208,54 @@ def test_size_and_character_limits() -> None:
     assert info.value.reason == "not_ascii"
 
 
-@pytest.mark.parametrize("claim,value", [("amt", 0), ("amt", -5), ("amt", "6500"),
-                                         ("amt", True), ("cur", "USD"), ("ben", "spa"),
-                                         ("jti", "tx_short"), ("ven", "venue1")])
+@pytest.mark.parametrize(
+    "claim,value",
+    [
+        ("amt", 0),
+        ("amt", -5),
+        ("amt", "6500"),
+        ("amt", True),
+        ("cur", "USD"),
+        ("ben", "spa"),
+        ("jti", "tx_short"),
+        ("ven", "venue1"),
+    ],
+)
 def test_bad_claims(claim: str, value: object) -> None:
-    claims = {"iss": ISS, "jti": "tx_R60D21hL60bj5N1v", "ven": "ven_demo0000000000",
-              "vnm": "n", "vad": "a", "amt": 100, "cur": "EUR", "ben": "massage", "iat": NOW}
+    claims = {
+        "iss": ISS,
+        "jti": "tx_R60D21hL60bj5N1v",
+        "ven": "ven_demo0000000000",
+        "vnm": "n",
+        "vad": "a",
+        "amt": 100,
+        "cur": "EUR",
+        "ben": "massage",
+        "iat": NOW,
+    }
     claims[claim] = value
-    token = jwt.api_jws.PyJWS().encode(json.dumps(claims).encode(), KEY, algorithm="EdDSA",
-                                       headers={"kid": KID, "typ": tokens.RECEIPT_TYP})
+    token = jwt.api_jws.PyJWS().encode(
+        json.dumps(claims).encode(),
+        KEY,
+        algorithm="EdDSA",
+        headers={"kid": KID, "typ": tokens.RECEIPT_TYP},
+    )
     assert reason(token) == "bad_claims"
 
 
-@pytest.mark.parametrize("text", ["", "hello", "https://example.com/?a=b.c.d", "a.b",
-                                  "eyJ.eyJ.", "....", "\x00\x01", "eyJhbGciOiJFZERTQSJ9.e30.!!"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "hello",
+        "https://example.com/?a=b.c.d",
+        "a.b",
+        "eyJ.eyJ.",
+        "....",
+        "\x00\x01",
+        "eyJhbGciOiJFZERTQSJ9.e30.!!",
+    ],
+)
 def test_garbage_is_unrecognised_never_raises(text: str) -> None:
     assert isinstance(classify(text, KEYS, ISS, now=NOW, clock_trusted=True), Unrecognised)
 
@@ -187,8 +264,13 @@ def test_jwks_round_trip_and_bad_documents() -> None:
     doc = KEYS.to_jwks()
     assert doc["keys"][0]["kty"] == "OKP" and doc["keys"][0]["kid"] == KID
     assert KeySet.from_jwks(doc).kids() == [KID]
-    for bad in (None, {}, {"keys": "x"}, {"keys": [1]},
-                {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": "AAAA"}]}):
+    for bad in (
+        None,
+        {},
+        {"keys": "x"},
+        {"keys": [1]},
+        {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": "AAAA"}]},
+    ):
         with pytest.raises(TokenError):
             KeySet.from_jwks(bad)
     # Keys of other types are ignored rather than trusted.

@@ -22,20 +22,31 @@ from kiosk.views import Outcome, View
 WAIT_S = 15.0
 
 
-def kiosk_config(tmp_path: Path, backend: ReferenceBackend, client: tuple[str, str],
-                 **sections: dict[str, Any]) -> Config:
+def kiosk_config(
+    tmp_path: Path, backend: ReferenceBackend, client: tuple[str, str], **sections: dict[str, Any]
+) -> Config:
     secret = tmp_path / "client_secret"
     secret.write_text(client[1])
     secret.chmod(0o600)
     raw: dict[str, Any] = {
         "device": {"id": "counter-1", "venue": DEMO_VENUE, "default_service": "classic-60"},
-        "backend": {"url": backend.url, "client_id": client[0],
-                    "client_secret_file": str(secret), "issuer": backend.issuer,
-                    "connect_timeout": 0.5, "read_timeout": 2.0},
+        "backend": {
+            "url": backend.url,
+            "client_id": client[0],
+            "client_secret_file": str(secret),
+            "issuer": backend.issuer,
+            "connect_timeout": 0.5,
+            "read_timeout": 2.0,
+        },
         "scanner": {"repeat_window_scanner": 0.3},
         "display": {"driver": "none", "result_seconds": 30.0},
-        "signals": {"led_pin": 17, "buzzer_pin": 18, "button_up": 5, "button_down": 6,
-                    "button_ok": 13},
+        "signals": {
+            "led_pin": 17,
+            "buzzer_pin": 18,
+            "button_up": 5,
+            "button_down": 6,
+            "button_ok": 13,
+        },
         "journal": {"path": str(tmp_path / "journal.db"), "min_free_mb": 0},
     }
     for name, values in sections.items():
@@ -56,10 +67,16 @@ class Sim:
         self.factory = MockFactory(pin_class=MockPWMPin)
         self.display = Display(device=dummy(width=128, height=64, mode="1"))
         self.indicators = Indicators(cfg.signals, pin_factory=self.factory)
-        self.counter = Counter(cfg, display=self.display, indicators=self.indicators,
-                               has_buttons=buttons, clock_synced=lambda: True,
-                               on_outcome=self.outcomes.put, on_view=self.views.put,
-                               sync_interval=0.5)
+        self.counter = Counter(
+            cfg,
+            display=self.display,
+            indicators=self.indicators,
+            has_buttons=buttons,
+            clock_synced=lambda: True,
+            on_outcome=self.outcomes.put,
+            on_view=self.views.put,
+            sync_interval=0.5,
+        )
 
     def start(self) -> None:
         self.counter.start()
@@ -102,8 +119,9 @@ class Sim:
 
 
 @pytest.fixture
-def make_sim(tmp_path: Path, refbackend: ReferenceBackend,
-             demo_client: tuple[str, str]) -> Iterator[Any]:
+def make_sim(
+    tmp_path: Path, refbackend: ReferenceBackend, demo_client: tuple[str, str]
+) -> Iterator[Any]:
     sims: list[Sim] = []
 
     def make(buttons: bool = True, **sections: dict[str, Any]) -> Sim:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any as Sim
 
 import requests
 
@@ -10,14 +11,19 @@ from kiosk.journal import Journal
 from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Alarm, Result
 
-from typing import Any as Sim
-
 
 def backend_history(backend: ReferenceBackend, client: tuple[str, str]) -> list[dict]:
-    token = requests.post(f"{backend.url}/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=client, timeout=5).json()["access_token"]
-    resp = requests.get(f"{backend.url}/v1/venues/{DEMO_VENUE}/transactions",
-                        headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    token = requests.post(
+        f"{backend.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=client,
+        timeout=5,
+    ).json()["access_token"]
+    resp = requests.get(
+        f"{backend.url}/v1/venues/{DEMO_VENUE}/transactions",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
     return resp.json()["items"]
 
 
@@ -56,8 +62,10 @@ def test_wrong_venue_tampered_and_garbage(sim: Sim) -> None:
     _, token = sim.backend.mint_receipt(DEMO_VENUE, 5000)
     head, payload, sig = token.split(".")
     tampered = sim.scan(f"{head}.{payload[:-2]}AA.{sig}")
-    assert (tampered.word, tampered.reason) in {("invalid", "bad_signature"),
-                                                ("invalid", "malformed")}
+    assert (tampered.word, tampered.reason) in {
+        ("invalid", "bad_signature"),
+        ("invalid", "malformed"),
+    }
     junk = sim.scan("https://example.com/menu")
     assert (junk.word, junk.reason) == ("invalid", "not_smartum")
 
@@ -107,12 +115,22 @@ def test_offline_conflict_is_recorded_not_dropped(sim: Sim, demo_client) -> None
 
     other_id, other_secret = sim.backend.create_client(DEMO_VENUE)
     sim.backend.resume()
-    with BackendClient(sim.backend.url, client_id=other_id, client_secret=Secret(other_secret),
-                       session=requests.Session()) as other:
-        body = {"token": token, "venue": DEMO_VENUE, "device": "counter-2",
-                "scanned_at": "2026-11-26T10:00:00Z", "offline": False}
+    with BackendClient(
+        sim.backend.url,
+        client_id=other_id,
+        client_secret=Secret(other_secret),
+        session=requests.Session(),
+    ) as other:
+        body = {
+            "token": token,
+            "venue": DEMO_VENUE,
+            "device": "counter-2",
+            "scanned_at": "2026-11-26T10:00:00Z",
+            "offline": False,
+        }
         assert other.check_receipt("6f1c1c6e-8b7e-4d52-9d0e-2f4f3f1f0a11", body).status == (
-            "checked")
+            "checked"
+        )
     sim.wait_synced()
     with Journal.open(sim.cfg.journal.path) as journal:
         assert [c.tx for c in journal.conflicts()] == [tx]

@@ -33,7 +33,8 @@ _JOURNAL_FIELD = re.compile(r"[A-Z0-9][A-Z0-9_]*")
 
 _JWS = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
-_CODE = re.compile(r"(?<!\d)\d{4}[ -]?\d{4}[ -]?\d{4}(?!\d)")
+# Alone, not inside an id: a uuid group or tx id may hold 12 digits by chance.
+_CODE = re.compile(r"(?<![\w-])\d{4}[ -]?\d{4}[ -]?\d{4}(?![\w-])")
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
@@ -149,8 +150,10 @@ class _RedactFilter(logging.Filter):
         record.msg = redact(record.getMessage())
         record.args = None
         for key, value in _kiosk_fields(record):
-            if isinstance(value, str):
-                setattr(record, key, redact(value))
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                masked = redact(str(value))
+                if masked != str(value):
+                    setattr(record, key, masked)
         if record.exc_info:
             text = logging.Formatter().formatException(record.exc_info)
             record.exc_text = redact(text)

@@ -69,7 +69,7 @@ while (($#)); do
             ;;
         --yes) yes=1; shift ;;
         --dry-run) dry_run=1; shift ;;
-        -h | --help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) usage_exit "unknown argument: $1" ;;
     esac
 done

@@ -41,7 +41,7 @@ while (($#)); do
             ;;
         --dry-run) dry_run=1; shift ;;
         --rollback) rollback=1; shift ;;
-        -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument: $1" 2 ;;
     esac
 done

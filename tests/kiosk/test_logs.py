@@ -75,7 +75,10 @@ def test_bad_field_name_is_refused():
         ("paycode 123456789012 typed", "paycode [code] typed"),
         ("paycode 1234 5678 9012 typed", "paycode [code] typed"),
         ("Authorization: Bearer abcdefghijklmnop", "Authorization: Bearer [token]"),
+        ("paycode=123456789012,", "paycode=[code],"),
         ("amount 2500 tx_8f2c 1234567890123", "amount 2500 tx_8f2c 1234567890123"),
+        ("key 1b4e28ba-2fa1-11d2-883f-123456789012", "key 1b4e28ba-2fa1-11d2-883f-123456789012"),
+        ("tx_123456789012", "tx_123456789012"),
     ],
 )
 def test_redact(text, expected):
@@ -88,7 +91,9 @@ def test_tokens_codes_and_secrets_never_reach_the_output():
     mask_secret("s3cr3t-client-value")
     log = logging.getLogger("kiosk.backend")
     log.info("token %s code %s", JWS, "123456789012")
-    event(log, "charge", tx="tx_1", paycode="123456789012", body=f"{{'t': '{JWS}'}}")
+    event(
+        log, "charge", tx="tx_1", paycode="123456789012", body=f"{{'t': '{JWS}'}}", n=123456789012
+    )
     log.debug("posting with secret s3cr3t-client-value")
     try:
         raise ValueError(f"cannot parse {JWS}")
@@ -99,7 +104,7 @@ def test_tokens_codes_and_secrets_never_reach_the_output():
     assert "123456789012" not in text
     assert "s3cr3t-client-value" not in text
     assert "token [token] code [code]" in text
-    assert "paycode=[code]" in text
+    assert "paycode=[code]" in text and "n=[code]" in text
     assert "ValueError: cannot parse [token]" in text
     assert "[secret]" in text
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libzbar0 mtools shellcheck dosfstools fdisk e2fsprogs systemd fonts-dejavu-core)
+APT_PACKAGES=(libzbar0 mtools shellcheck dosfstools fdisk e2fsprogs systemd cloud-init
+    libsystemd-dev pkg-config gcc python3-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

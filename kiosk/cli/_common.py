@@ -29,10 +29,11 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
 def load(args: argparse.Namespace) -> Config:
     """Load the configuration named by --config. Raises ConfigError (exit 2)."""
     from kiosk.config import env_path, load_config
-    from kiosk.logs import setup_logging
+    from kiosk.logs import mask_secret, setup_logging
 
     cfg = load_config(args.config or env_path())
     setup_logging(os.environ.get("KIOSK_LOG_LEVEL", "warning"))
+    mask_secret(cfg.client_secret.reveal())
     return cfg
 
 

@@ -16,9 +16,10 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kiosk.config import env_path, load_config
-    from kiosk.logs import setup_logging
+    from kiosk.logs import mask_secret, setup_logging
     from kiosk.service import run as run_service
 
     cfg = load_config(args.config or env_path())
     setup_logging(cfg.log.level)
+    mask_secret(cfg.client_secret.reveal())
     return run_service(cfg)

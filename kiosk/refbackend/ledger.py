@@ -100,7 +100,7 @@ def check_receipt(
     if row["state"] == "cancelled":
         if offline:
             _record_conflict(conn, receipt.tx, device, scanned_at, now)
-        return error(410, "cancelled", "the payment was cancelled", tx=receipt.tx)
+        return error(410, "cancelled", "the payment was cancelled")
     if row["state"] == "checked":
         if offline:
             _record_conflict(conn, receipt.tx, device, scanned_at, now)

@@ -72,7 +72,8 @@ def error(code: int, status: str, message: str, **extra: Any) -> Reply:
     if retry_after is not None:
         headers = (("Retry-After", str(retry_after)),)
     if code == 401:
-        headers += (("WWW-Authenticate", f'Bearer error="{status}"'),)
+        scheme = "Basic" if status == "invalid_client" else "Bearer"
+        headers += (("WWW-Authenticate", f'{scheme} error="{status}"'),)
     return Reply(code, {"status": status, "message": message, **extra}, headers)
 
 

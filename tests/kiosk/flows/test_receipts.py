@@ -114,6 +114,7 @@ def test_offline_conflict_is_recorded_not_dropped(sim: Sim, demo_client) -> None
     from kiosk.config import Secret
 
     other_id, other_secret = sim.backend.create_client(DEMO_VENUE)
+    sim.counter.sync.stop()  # hold the upload until the other counter has checked
     sim.backend.resume()
     with BackendClient(
         sim.backend.url,
@@ -131,7 +132,14 @@ def test_offline_conflict_is_recorded_not_dropped(sim: Sim, demo_client) -> None
         assert other.check_receipt("6f1c1c6e-8b7e-4d52-9d0e-2f4f3f1f0a11", body).status == (
             "checked"
         )
-    sim.wait_synced()
+    from kiosk.flows.sync import SyncWorker
+
+    worker = SyncWorker(sim.counter.open_context, interval=0.2)
+    worker.start()
+    try:
+        sim.wait_synced()
+    finally:
+        worker.stop()
     with Journal.open(sim.cfg.journal.path) as journal:
         assert [c.tx for c in journal.conflicts()] == [tx]
     items = {i["tx"]: i for i in backend_history(sim.backend, demo_client)}

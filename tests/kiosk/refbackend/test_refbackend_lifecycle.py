@@ -34,6 +34,7 @@ def test_key_is_0600_and_reused_across_restarts(tmp_path):
     key_file = key_path_for(db)
     assert key_file == tmp_path / "b.db.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600  # holds secret digests
     with ReferenceBackend(db) as second:
         assert second.kid == kid
         bearer = requests.post(

@@ -16,10 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
+from hardware.events import ScanFault
 from kiosk.config import Config
 from kiosk.counter import Counter
+from kiosk.errors import HardwareError, KioskError
 
 log = logging.getLogger("kiosk.service")
 
@@ -87,43 +90,118 @@ class _Both:
             self.camera.close()
 
 
-def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
-    """Run the kiosk until SIGTERM/SIGINT (or *stop* is set). Returns the exit status."""
+class _SourceSlot:
+    """The input source; when it cannot be opened the kiosk keeps running and retries."""
+
+    RETRY_S = 10.0
+
+    def __init__(self, cfg: Config, on_event: Callable[[Any], None]) -> None:
+        self._cfg = cfg
+        self._on_event = on_event
+        self.source: _Source | None = None
+        self._next_try = 0.0
+        self._failed = False
+
+    def ensure(self, now: float) -> None:
+        if self.source is not None or now < self._next_try:
+            return
+        self._next_try = now + self.RETRY_S
+        try:
+            self.source = build_source(self._cfg, self._on_event)
+        except KioskError as exc:
+            log.error(
+                "%s source unavailable (retrying every %.0f s): %s",
+                self._cfg.scanner.source,
+                self.RETRY_S,
+                exc,
+            )
+            self._on_event(ScanFault(self._cfg.scanner.source, "unplugged", now, str(exc)))
+            self._failed = True
+            return
+        if self._failed:
+            self._on_event(ScanFault(self._cfg.scanner.source, "replugged", now))
+            self._failed = False
+        log.info("%s source started", self.source.name)
+
+    def health(self, now: float) -> str | None:
+        return None if self.source is None else self.source.health(now)
+
+    def stop(self) -> None:
+        if self.source is not None:
+            self.source.obj.stop()
+            self.source = None
+
+
+def _display(cfg: Config) -> Any:
     from hardware.display import Display, make_device
-    from hardware.signals import Buttons, Indicators
+
+    try:
+        device = make_device(cfg.display)
+    except HardwareError as exc:
+        log.error("display unavailable, running without it: %s", exc)
+        device = make_device(replace(cfg.display, driver="none"))
+    return Display(device=device, contrast=cfg.display.contrast)
+
+
+def _indicators(cfg: Config) -> Any:
+    from hardware.signals import Indicators
+
+    try:
+        return Indicators(cfg.signals)
+    except Exception as exc:  # gpiozero raises many kinds; run without them
+        log.error("LED/buzzer unavailable, running without them: %s", exc)
+        return Indicators(replace(cfg.signals, led_pin=-1, rgb_pins=(), buzzer_pin=-1))
+
+
+def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
+    """Run the kiosk until SIGTERM/SIGINT (or *stop* is set). Returns the exit status.
+
+    A missing display, LED, buzzer or scanner does not stop the kiosk: it logs
+    the fault, shows what it can, and retries the scanner, so that systemd
+    never has to restart it in a loop.
+    """
+    from hardware.signals import Buttons
     from kiosk.notify import Notifier, Watchdog
 
     stop = stop or threading.Event()
     _install_signal_handlers(stop)
     notifier = Notifier()
     with ExitStack() as stack:
-        display = Display(device=make_device(cfg.display), contrast=cfg.display.contrast)
+        display = _display(cfg)
         stack.callback(display.close)
-        indicators = Indicators(cfg.signals)
+        indicators = _indicators(cfg)
         stack.callback(indicators.close)
         s = cfg.signals
         has_buttons = min(s.button_up, s.button_down, s.button_ok) >= 0
         counter = Counter(cfg, display=display, indicators=indicators, has_buttons=has_buttons)
         stack.callback(counter.stop)
         counter.start()
-        source = build_source(cfg, counter.submit)
-        stack.callback(source.obj.stop)
+        slot = _SourceSlot(cfg, counter.submit)
+        stack.callback(slot.stop)
+        slot.ensure(time.monotonic())
         if s.button_ok >= 0:
-            buttons = Buttons(cfg.signals, on_event=counter.submit)
-            stack.callback(buttons.close)
+            try:
+                buttons = Buttons(cfg.signals, on_event=counter.submit)
+                stack.callback(buttons.close)
+            except Exception as exc:  # run without buttons
+                log.error("buttons unavailable: %s", exc)
 
         watchdog = Watchdog(
             notifier,
-            [lambda: counter.healthy(time.monotonic()), lambda: source.health(time.monotonic())],
+            [lambda: counter.healthy(time.monotonic()), lambda: slot.health(time.monotonic())],
         )
         notifier.ready(counter.status_text())
         log.info(
-            "kiosk %s ready: source %s, venue %s", cfg.device.id, source.name, cfg.device.venue
+            "kiosk %s ready: source %s, venue %s",
+            cfg.device.id,
+            cfg.scanner.source,
+            cfg.device.venue,
         )
         last_status = ""
         next_status = 0.0
         while not stop.is_set():
             now = time.monotonic()
+            slot.ensure(now)
             watchdog.tick(now)
             if now >= next_status:
                 text = counter.status_text()

@@ -8,14 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kiosk.config import Config
 from kiosk.errors import JournalFull, TokenError
 from kiosk.flows.health import Reachability
 from kiosk.flows.offline import OfflinePolicy
-from kiosk.journal import Journal
+from kiosk.journal import Journal, Request
 from kiosk.tokens import KeySet
 from kiosk.views import Outcome, Service
 
@@ -187,6 +187,25 @@ class FlowContext:
         """How long a scan in hand may wait for the backend, retries included."""
         b = self.cfg.backend
         return self.monotonic() + b.connect_timeout + b.read_timeout + 1.0
+
+    def send(self, request: Request, *, deadline: float | None = None) -> Any:
+        """Deliver a journaled request (see :func:`kiosk.flows.delivery.deliver`).
+
+        *deadline* defaults to the time a scan in hand may wait; pass ``monotonic()``
+        for a single attempt.
+        """
+        from kiosk.flows.delivery import deliver
+
+        return deliver(
+            self.client,
+            self.journal,
+            request,
+            health=self.health,
+            deadline=self.scan_deadline() if deadline is None else deadline,
+            monotonic=self.monotonic,
+            sleep=self.sleep,
+            on_success=self.mark_synced,
+        )
 
     def require_space(self) -> None:
         """Refuse new requests before the disk is full; stored entries are kept."""

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
-from kiosk.flows.delivery import deliver
 from kiosk.flows.outcomes import from_cancel, from_charge, sync_word
 from kiosk.journal import Request
 from kiosk.tokens import BareCode, Paycode
@@ -64,16 +63,7 @@ def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outc
 def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcome:
     """Send (or re-send) a journaled charge and turn the answer into an outcome."""
     try:
-        result: ChargeResult = deliver(  # type: ignore[assignment]
-            ctx.client,
-            ctx.journal,
-            request,
-            health=ctx.health,
-            deadline=ctx.scan_deadline(),
-            monotonic=ctx.monotonic,
-            sleep=ctx.sleep,
-            on_success=ctx.mark_synced,
-        )
+        result: ChargeResult = ctx.send(request)
     except (BackendUnreachable, BackendAuthError) as exc:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:
@@ -139,16 +129,7 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
             amount = earlier.amount_cents
             if earlier.state == "pending":
                 try:
-                    result = deliver(
-                        ctx.client,
-                        ctx.journal,
-                        earlier,
-                        health=ctx.health,
-                        deadline=ctx.scan_deadline(),
-                        monotonic=ctx.monotonic,
-                        sleep=ctx.sleep,
-                        on_success=ctx.mark_synced,
-                    )
+                    result = ctx.send(earlier)
                 except BackendError:
                     return ctx.record(
                         Outcome("needs_network", "cancel", tx, amount, reason="upload_first")
@@ -159,16 +140,7 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
         "cancel", {"reason": reason[:200]}, tx=tx, amount_cents=amount, now=ctx.clock()
     )
     try:
-        result_c: CancelResult = deliver(  # type: ignore[assignment]
-            ctx.client,
-            ctx.journal,
-            request,
-            health=ctx.health,
-            deadline=ctx.scan_deadline(),
-            monotonic=ctx.monotonic,
-            sleep=ctx.sleep,
-            on_success=ctx.mark_synced,
-        )
+        result_c: CancelResult = ctx.send(request)
     except BackendError as exc:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:

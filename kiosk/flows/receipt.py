@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
-from kiosk.flows.delivery import deliver
 from kiosk.flows.outcomes import from_check
 from kiosk.journal import Request
 from kiosk.tokens import Receipt
@@ -72,16 +71,7 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
         # a connect timeout. Beyond the limits, trying the network costs nothing.
         return _offline(ctx, request, receipt, paid_at)
     try:
-        result: CheckResult = deliver(  # type: ignore[assignment]
-            ctx.client,
-            ctx.journal,
-            request,
-            health=ctx.health,
-            deadline=ctx.scan_deadline(),
-            monotonic=ctx.monotonic,
-            sleep=ctx.sleep,
-            on_success=ctx.mark_synced,
-        )
+        result: CheckResult = ctx.send(request)
     except BackendAuthError as exc:
         log.error("backend refused the kiosk's credentials: %s", exc)
         return _offline(ctx, ctx.journal.request(request.id), receipt, paid_at)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from kiosk.errors import BackendError, JournalError, KioskError
 from kiosk.flows.context import FlowContext
-from kiosk.flows.delivery import backoff, deliver
+from kiosk.flows.delivery import backoff
 from kiosk.flows.outcomes import sync_word
 
 log = logging.getLogger("kiosk.sync")
@@ -43,16 +43,7 @@ def sync_once(ctx: FlowContext) -> SyncReport:
     conflicts_before = len(ctx.journal.conflicts())
     for request in ctx.journal.open_requests():
         try:
-            result = deliver(
-                ctx.client,
-                ctx.journal,
-                request,
-                health=ctx.health,
-                deadline=ctx.monotonic(),
-                monotonic=ctx.monotonic,
-                sleep=ctx.sleep,
-                on_success=ctx.mark_synced,
-            )
+            result = ctx.send(request, deadline=ctx.monotonic())
         except BackendError as exc:
             retry_after = getattr(exc, "retry_after", None)
             log.info("sync paused: %s", exc)

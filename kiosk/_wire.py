@@ -131,7 +131,14 @@ def parse_time(value: object) -> datetime:
     text = value.upper()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
-    return datetime.fromisoformat(text).astimezone(UTC)
+    try:
+        when = datetime.fromisoformat(text).astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00
+        raise ValueError("time out of range") from None
+    # Outside 1970..2099 a time is nonsense, and near year 1 or 9999 local time overflows.
+    if not 1970 <= when.year < 2100:
+        raise ValueError("time out of range")
+    return when
 
 
 def format_time(value: datetime) -> str:

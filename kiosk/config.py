@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import os
 import re
 import stat
@@ -28,6 +29,7 @@ from kiosk.errors import ConfigError
 
 DEFAULT_PATH = Path("/etc/kiosk/kiosk.toml")
 MASK = "********"
+MAX_SECRET_BYTES = 4096
 
 
 class Secret:
@@ -267,13 +269,21 @@ def parse_config(
             try:
                 secret = read_secret_file(secret_path)
             except ConfigError as err:
-                if missing_secret_ok and not secret_path.exists() and not secret_path.is_symlink():
+                if missing_secret_ok and _absent(secret_path):
                     warnings.extend(f"{p} (kiosk run needs it)" for p in err.problems)
                 else:
                     problems.extend(err.problems)
     if problems:
         raise ConfigError(f"{source}: {p}" for p in problems)
     return Config(client_secret=secret, source=source, warnings=tuple(warnings), **sections)
+
+
+def _absent(path: Path) -> bool:
+    """True when nothing (not even a dangling link) is at *path*; a bad name is not absent."""
+    try:
+        return not path.exists() and not path.is_symlink()
+    except OSError:  # e.g. a name too long: a mistake to report, not a file still to come
+        return False
 
 
 def _check_backend(b: BackendConfig) -> list[str]:
@@ -299,6 +309,8 @@ def read_secret_file(path: Path) -> Secret:
         raise ConfigError([f"{where}: file not found"]) from None
     except PermissionError:
         raise ConfigError([f"{where}: cannot be read by this user; check its owner"]) from None
+    except OSError as exc:  # a file as a parent directory, a symlink loop, a name too long
+        raise ConfigError([f"{where}: cannot be read ({exc.strerror})"]) from None
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError([f"{where}: not a regular file"])
     if st.st_mode & 0o077:
@@ -309,7 +321,10 @@ def read_secret_file(path: Path) -> Secret:
             ]
         )
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        raw = _read_regular(path, MAX_SECRET_BYTES + 1)
+        if len(raw) > MAX_SECRET_BYTES:
+            raise ConfigError([f"{where}: over {MAX_SECRET_BYTES} bytes; a secret is one line"])
+        text = raw.decode("utf-8").strip()
     except PermissionError:
         raise ConfigError([f"{where}: cannot be read by this user; check its owner"]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -317,6 +332,16 @@ def read_secret_file(path: Path) -> Secret:
     if not text:
         raise ConfigError([f"{where}: file is empty"])
     return Secret(text)
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """At most *limit* bytes of *path*, refusing anything that became a link, FIFO or device
+    since it was checked (opened without following links and without blocking)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file any more")
+        return f.read(limit)
 
 
 def _section(cls: type, table: dict[str, Any], name: str) -> tuple[dict[str, Any], list[str]]:

@@ -209,16 +209,17 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
     backend.resume()
     counter.sync.wake()
     deadline = time.monotonic() + STEP_TIMEOUT_S
-    while counter.sync.last_report is None or counter.sync.last_report.remaining:
-        if time.monotonic() > deadline:
-            raise queue.Empty
-        counter.sync.wake()
-        time.sleep(0.2)
-    print(
-        f"   network back: offline check uploaded "
-        f"({counter.sync.last_report.uploaded} uploaded, 0 left)",
-        file=s.stream,
-    )
+    # The journal, not the worker's last report (it may predate the upload), says when
+    # nothing is left; and payment codes need the counter to be back online.
+    from kiosk.journal import Journal
+
+    with Journal.open(counter.cfg.journal.path) as journal:
+        while journal.pending_count() or counter.health.offline:
+            if time.monotonic() > deadline:
+                raise queue.Empty
+            counter.sync.wake()
+            time.sleep(0.2)
+    print("   network back: offline check uploaded, 0 left", file=s.stream)
 
     services = [sv.id for sv in counter.venue.services]
 

@@ -26,6 +26,7 @@ JournalFull or JournalCorrupt here.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import time
@@ -156,6 +157,13 @@ class Journal:
                 if src.exists():
                     src.replace(Path(str(aside) + suffix))
             return cls(_connect(path), path, moved_aside=aside)
+        except JournalError as exc:
+            if _read_only(path.parent):
+                raise JournalError(
+                    f"read-only disk: the journal in {path.parent} cannot be written;"
+                    " check the disk, then remount it read-write"
+                ) from exc
+            raise
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -239,6 +247,20 @@ class Journal:
                 (text, rid),
             )
         return self.request(rid)
+
+    def distrust_unanswered(self) -> int:
+        """Mark every pending request as possibly delivered; returns how many changed.
+
+        For a new run of the kiosk: an earlier run may have sent a request and
+        ended (crash, power cut) before it could note the attempt, so its body
+        must never be rewritten nor the request voided.
+        """
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE requests SET maybe_delivered = 1"
+                " WHERE state = 'pending' AND maybe_delivered = 0"
+            )
+            return cur.rowcount
 
     def attempted(self, rid: int, error: str, *, maybe_delivered: bool) -> None:
         """Record a send attempt that got no definite answer.
@@ -445,6 +467,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=True)
         try:
             conn.row_factory = sqlite3.Row
+            _refuse_foreign(conn, path)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -454,6 +477,27 @@ def _connect(path: Path) -> sqlite3.Connection:
             conn.close()
             raise
     return conn
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Tables without a schema version: another program's database. Leave it untouched
+    (not even switched to WAL) rather than add the journal's tables to it."""
+    if int(conn.execute("PRAGMA user_version").fetchone()[0]) != 0:
+        return
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 3").fetchall()
+    if rows:
+        names = ", ".join(str(r[0]) for r in rows)
+        raise JournalError(
+            f"{path} is another program's database (tables {names}); move it away"
+            " or set journal.path to a new file"
+        )
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -58,6 +58,8 @@ TX_SHAPE = re.compile(r"tx_[0-9A-Za-z]{16}")
 PAYCODE_ID_SHAPE = re.compile(r"pc_[0-9A-Za-z]{16}")
 VENUE_SHAPE = re.compile(r"ven_[0-9A-Za-z]{1,64}")
 _KID_SHAPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Time claims beyond 2100-01-01 (or before 1970) are nonsense and overflow datetime on screens.
+_TIME_LIMIT = 4_102_444_800
 
 
 @dataclass(frozen=True)
@@ -229,13 +231,12 @@ def _receipt(c: dict[str, Any], token: str) -> Receipt:
     _require(c, "vnm", str)
     _require(c, "vad", str)
     _require(c, "amt", int)
-    _require(c, "iat", int)
+    _require_time(c, "iat")
     if c["amt"] <= 0 or c["amt"] > 10_000_000:
         raise TokenError("bad_claims", "amount out of range")
     if c.get("cur") != "EUR":
         raise TokenError("bad_claims", "currency must be EUR")
-    if c.get("ben") not in BENEFITS:
-        raise TokenError("bad_claims", "unknown benefit")
+    _require_benefit(c)
     return Receipt(
         tx=c["jti"],
         venue=c["ven"],
@@ -253,10 +254,9 @@ def _receipt(c: dict[str, Any], token: str) -> Receipt:
 def _paycode(c: dict[str, Any], token: str) -> Paycode:
     _require(c, "jti", str, PAYCODE_ID_SHAPE)
     _require(c, "code", str, _CODE_SHAPE)
-    _require(c, "iat", int)
-    _require(c, "exp", int)
-    if c.get("ben") not in BENEFITS:
-        raise TokenError("bad_claims", "unknown benefit")
+    _require_time(c, "iat")
+    _require_time(c, "exp")
+    _require_benefit(c)
     if c["exp"] <= c["iat"]:
         raise TokenError("bad_claims", "expiry before issue time")
     return Paycode(
@@ -278,6 +278,18 @@ def _require(
         raise TokenError("bad_claims", f"claim {name!r} missing or of the wrong type")
     if shape is not None and not shape.fullmatch(str(value)):
         raise TokenError("bad_claims", f"claim {name!r} has the wrong form")
+
+
+def _require_time(c: dict[str, Any], name: str) -> None:
+    _require(c, name, int)
+    if not 0 <= c[name] < _TIME_LIMIT:
+        raise TokenError("bad_claims", f"claim {name!r} is not a plausible time")
+
+
+def _require_benefit(c: dict[str, Any]) -> None:
+    # isinstance first: a list or object claim is unhashable and must not reach the set lookup
+    if not isinstance(c.get("ben"), str) or c["ben"] not in BENEFITS:
+        raise TokenError("bad_claims", "unknown benefit")
 
 
 def _strict_json(segment: str, what: str) -> dict[str, Any]:

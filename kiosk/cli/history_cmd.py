@@ -74,7 +74,7 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
     return [
         {
             "tx": r.tx,
-            "kind": "charge" if r.kind == "charge" else "receipt",
+            "kind": _kind(ctx, r),
             "outcome": r.outcome,
             "amount_cents": r.amount_cents,
             "at": iso(r.at),
@@ -87,6 +87,13 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
         }
         for r in rows
     ]
+
+
+def _kind(ctx: Any, row: Any) -> str:
+    """receipt or charge; a cancel takes the kind of the transaction it cancelled."""
+    if row.kind == "cancel" and row.tx is not None:
+        return "charge" if ctx.journal.last_request_for("charge", row.tx) else "receipt"
+    return "charge" if row.kind == "charge" else "receipt"
 
 
 def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]:

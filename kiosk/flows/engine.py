@@ -149,6 +149,7 @@ class Engine:
             return
         self._ctx = ctx
         try:
+            self._resume(ctx)
             ctx.keys.load(ctx.journal)
             ctx.venue.load(ctx.journal)
             if len(ctx.keys.keys) == 0:
@@ -165,6 +166,16 @@ class Engine:
             self.started.set()
             ctx.journal.close()
             ctx.client.close()
+
+    def _resume(self, ctx: FlowContext) -> None:
+        """Requests left pending by an earlier run may have reached the backend: resend only."""
+        try:
+            left = ctx.journal.distrust_unanswered()
+        except JournalError as exc:
+            log.error("journal: cannot mark requests of the last run: %s", exc)
+            return
+        if left:
+            log.info("%d request(s) of the last run may have been sent: resend as is", left)
 
     def _alarm_loop(self, exc: KioskError) -> None:
         self._show(Alarm("journal", str(exc)[:60]))
@@ -297,7 +308,7 @@ class Engine:
             name = service.name if service else str(pending.body.get("service"))
             self._present(ctx, payment.send_charge(ctx, pending, name))
             return
-        if ctx.health.offline:
+        if ctx.health.offline and not self._reachable(ctx):
             self._present(ctx, ctx.record(Outcome("needs_network", "charge", reason="offline")))
             return
         if not ctx.venue.services:
@@ -319,6 +330,15 @@ class Engine:
             )
             return
         self._charge(ctx, code, default)
+
+    def _reachable(self, ctx: FlowContext) -> bool:
+        """After an outage, a cheap probe: charges need the network, so ask it now."""
+        try:
+            ctx.client.fetch_jwks()
+        except KioskError:
+            return False
+        ctx.health.success()
+        return True
 
     def _charge(self, ctx: FlowContext, code: Paycode | BareCode, service: Service) -> None:
         self._show(Checking("charge"))

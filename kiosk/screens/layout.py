@@ -12,6 +12,7 @@ whose strikes are crisp on a 1-bit panel at 12, 16, 18, 20, 24, 28 and 32 px.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,9 @@ SIZES = (32, 28, 24, 20, 18, 16, 12)
 SMALL = 12
 ELLIPSIS = "…"
 _FONT_DIR = Path(__file__).with_name("fonts")
+# Control characters and line/paragraph separators: the text layout refuses some of them
+# (LF, CR, NEL, U+2029 ...) and a line break would draw a second line over the next row.
+_UNDRAWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @lru_cache(maxsize=32)
@@ -36,11 +40,16 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(_FONT_DIR / name), size)
 
 
+def drawable(text: str) -> str:
+    """*text* as it is drawn: control characters and line separators become spaces."""
+    return _UNDRAWABLE.sub(" ", text)
+
+
 def text_width(text: str, size: int, bold: bool = False) -> int:
     """Width in pixels of *text* drawn in the bundled font."""
     if not text:
         return 0
-    return int(font(size, bold).getbbox(text)[2])
+    return int(font(size, bold).getbbox(drawable(text))[2])
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,8 @@ def paint(frame: Frame) -> Image.Image:
     for icon in frame.icons:
         icons.draw(draw, icon.name, icon.x, icon.y, icon.size, icon.ink)
     for line in frame.lines:
-        draw.text((line.x, line.y), line.text, font=font(line.size, line.bold), fill=line.ink)
+        text = drawable(line.text)
+        draw.text((line.x, line.y), text, font=font(line.size, line.bold), fill=line.ink)
     return image
 
 

@@ -604,3 +604,24 @@ def test_decoders_accept_only_the_documented_success(status, doc, tx):
                 201, "charged", 6500, "classic-60")  # fmt: skip
         elif accepted == "cancelled" and isinstance(result, CancelResult):
             assert (status, doc["status"], result.tx) == (200, "cancelled", TX)
+
+
+# --- times no calendar can hold --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T22:30:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "2200-01-01T00:00:00Z",
+    ],
+)
+def test_times_out_of_range_are_a_protocol_error_not_a_crash(client, server, when):
+    # Such a time once escaped as OverflowError (not a backend error) and, shown in local
+    # time, would have broken the result screen.
+    already = {"status": "already_checked", "tx": TX, "checked_by": "counter-2"}
+    server.on(CHECK, Reply(409, {**already, "checked_at": when}))
+    with pytest.raises(BackendProtocolError, match="checked_at"):
+        check(client)

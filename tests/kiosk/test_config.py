@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +175,68 @@ def test_parse_config_never_prints_secret_in_errors(tmp_path: Path, secret: Path
             },
         )
     assert "s3cret" not in str(info.value)
+
+
+# --- secret files that are not what they seem ------------------------------------------------
+
+
+def with_secret_at(tmp_path: Path, where: str) -> Path:
+    return write(
+        tmp_path, BASE.replace('client_secret_file = "secret"', f'client_secret_file = "{where}"')
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda d: (d / "plain").write_text("x") and "plain/secret",
+            "cannot be read (Not a directory)",
+        ),
+        (
+            lambda d: (d / "a").symlink_to(d / "b") or (d / "b").symlink_to(d / "a") or "a/secret",
+            "cannot be read (Too many levels of symbolic links)",
+        ),
+        (lambda d: "n" * 5000, "cannot be read (File name too long)"),
+        (lambda d: (d / "dangling").symlink_to(d / "gone") or "dangling", "is a symlink"),
+        (lambda d: "/dev/zero", "not a regular file"),
+    ],
+    ids=["parent-is-a-file", "symlink-loop", "name-too-long", "dangling-symlink", "dev-zero"],
+)
+def test_odd_secret_paths_are_problems_not_tracebacks(
+    tmp_path: Path, make: Any, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = with_secret_at(tmp_path, make(tmp_path))
+    assert any(message in p for p in problems(path)), problems(path)
+    # `config check` takes a secret that is not there yet as a warning; never a traceback.
+    assert main(["config", "check", str(path)]) in (0, 2)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_fifo_secret_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "secret", 0o600)
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(problems(write(tmp_path, BASE))))
+    worker.start()
+    worker.join(5.0)  # opening a FIFO for reading would wait for a writer forever
+    assert not worker.is_alive(), "reading the secret blocked on a FIFO"
+    assert any("not a regular file" in p for p in result[0]), result  # type: ignore[attr-defined]
+
+
+def test_oversized_and_binary_secrets(tmp_path: Path, secret: Path) -> None:
+    secret.write_bytes(b"x" * 5_000_000)
+    assert any("over 4096 bytes" in p for p in problems(write(tmp_path, BASE)))
+    secret.write_bytes(b"\xff\xfe secret")
+    assert any("cannot be read" in p for p in problems(write(tmp_path, BASE)))
+    secret.write_text(" \n\t\n")
+    assert any("file is empty" in p for p in problems(write(tmp_path, BASE)))
+
+
+def test_secret_owned_by_someone_else_is_still_read_by_root_but_not_world_readable(
+    tmp_path: Path, secret: Path
+) -> None:
+    # Ownership is not checked (root may own it); the mode rule still applies.
+    os.chown(secret, 65534, 65534)
+    assert load_config(write(tmp_path, BASE)).client_secret.reveal() == "s3cret-value"
+    secret.chmod(0o604)
+    assert any("chmod 600" in p for p in problems(write(tmp_path, BASE)))

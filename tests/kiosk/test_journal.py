@@ -150,3 +150,31 @@ def test_use_after_close(tmp_path: Path) -> None:
     j.close()
     with pytest.raises(JournalError, match="closed"):
         j.pending_count()
+
+
+def test_full_disk_while_settling_leaves_the_request_pending_to_retry(tmp_path: Path) -> None:
+    with Journal.open(tmp_path / "j.db") as j:
+        req = j.begin("receipt", {"n": 1}, tx="tx_settle")
+        pages = j.conn.execute("PRAGMA page_count").fetchone()[0]
+        j.conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(JournalFull):
+            j.settle(req.id, "checked", 200, {"tx": "tx_settle", "pad": "x" * 50_000})
+        with pytest.raises(JournalFull):
+            j.record("receipt", "checked", tx="tx_settle", reason="x" * 50_000)
+        # Nothing half-written: still pending, with its key and body, and no outcome row.
+        assert [(r.key, r.body, r.state) for r in j.open_requests()] == [
+            (req.key, {"n": 1}, "pending")
+        ]
+        assert j.outcomes() == []
+        j.conn.execute("PRAGMA max_page_count = 1073741823")  # space is back
+        assert j.settle(req.id, "checked", 200, {"tx": "tx_settle"}) is True
+
+
+def test_another_programs_database_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE photos (name TEXT)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalError, match=r"another program's database .*photos.*journal\.path"):
+        Journal.open(path)

@@ -23,7 +23,11 @@ WAIT_S = 15.0
 
 
 def kiosk_config(
-    tmp_path: Path, backend: ReferenceBackend, client: tuple[str, str], **sections: dict[str, Any]
+    tmp_path: Path,
+    backend: ReferenceBackend,
+    client: tuple[str, str],
+    /,
+    **sections: dict[str, Any],
 ) -> Config:
     secret = tmp_path / "client_secret"
     secret.write_text(client[1])

@@ -278,7 +278,11 @@ def test_long_press_with_a_different_button_backs_out_of_the_cancel(sim: Sim) ->
 def test_cancel_last_with_nothing_today_is_refused(sim: Sim) -> None:
     sim.press("ok", long=True)
     outcome = sim.outcome()
-    assert (outcome.word, outcome.kind, outcome.reason) == ("invalid", "cancel", "nothing_to_cancel")
+    assert (outcome.word, outcome.kind, outcome.reason) == (
+        "invalid",
+        "cancel",
+        "nothing_to_cancel",
+    )
     assert journal_requests(sim, "cancel") == []
 
 

@@ -1,0 +1,127 @@
+"""`kiosk history`: the journal's outcomes (--local) or the backend's transactions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from kiosk.views import OUTCOME_WORDS
+
+LOCAL_KEYS = {"tx", "kind", "outcome", "amount_cents", "at", "synced"}
+EXTRA_KEYS = {"reason"}  # why a refusal happened; nothing else beyond the contract
+
+
+def fill(counter: Any, refbackend: ReferenceBackend) -> dict[str, str]:
+    """A checked receipt, an offline one, a refused foreign one and a charge."""
+    checked_tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    assert counter.scan_receipt(token).word == "checked"
+    other = refbackend.create_venue("Toinen Studio", "Muualla 2")
+    _, foreign = refbackend.mint_receipt(other["id"], 5000)
+    assert counter.scan_receipt(foreign).word == "wrong_venue"
+    charged = counter.charge(refbackend.mint_paycode(10000)["code"], "sports-45")
+    assert charged.word == "charged"
+    offline_tx, token = refbackend.mint_receipt(DEMO_VENUE, 1250)
+    refbackend.pause()
+    assert counter.scan_receipt(token).word == "checked_offline"
+    refbackend.resume()
+    return {"checked": checked_tx, "charged": charged.tx or "", "offline": offline_tx}
+
+
+def test_local_json_items_have_the_contract_shape(
+    cli: Any, counter: Any, refbackend: ReferenceBackend
+) -> None:
+    txs = fill(counter, refbackend)
+    code, out, _ = cli("history", "--config", counter.cfg.source, "--local", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert list(doc) == ["items"]
+    items = doc["items"]
+    assert len(items) == 4  # one per scan that reached a result
+    for item in items:
+        assert LOCAL_KEYS <= item.keys() <= LOCAL_KEYS | EXTRA_KEYS, item
+        assert item["kind"] in ("receipt", "charge")
+        assert item["outcome"] in OUTCOME_WORDS
+        assert isinstance(item["synced"], bool)
+        assert item["at"].endswith("Z")
+    by_outcome = {i["outcome"]: i for i in items}
+    assert by_outcome["checked"]["tx"] == txs["checked"]
+    assert by_outcome["checked"]["amount_cents"] == 6500
+    assert by_outcome["charged"]["kind"] == "charge"
+    assert (by_outcome["charged"]["tx"], by_outcome["charged"]["amount_cents"]) == (
+        txs["charged"],
+        5500,
+    )
+    assert (by_outcome["checked_offline"]["synced"], by_outcome["checked"]["synced"]) == (
+        False,
+        True,
+    )
+    assert by_outcome["wrong_venue"]["kind"] == "receipt"
+
+
+def test_local_csv_is_a_settlement_export_in_euros(
+    cli: Any, counter: Any, refbackend: ReferenceBackend
+) -> None:
+    txs = fill(counter, refbackend)
+    code, out, _ = cli("history", "--config", counter.cfg.source, "--local", "--csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    assert len(rows) == 4
+    assert {"tx", "kind", "outcome", "amount_eur", "time_local", "synced"} <= set(rows[0])
+    by_tx = {r["tx"]: r for r in rows if r["tx"]}
+    assert by_tx[txs["checked"]]["amount_eur"] == "65.00"
+    assert by_tx[txs["offline"]]["amount_eur"] == "12.50"
+    assert (by_tx[txs["charged"]]["kind"], by_tx[txs["charged"]]["amount_eur"]) == (
+        "charge",
+        "55.00",
+    )
+    assert by_tx[txs["offline"]]["synced"] == "no"
+
+
+def test_cancelled_charge_keeps_its_kind_in_local_history(
+    cli: Any, counter: Any, refbackend: ReferenceBackend
+) -> None:
+    charged = counter.charge(refbackend.mint_paycode(10000)["code"])
+    code, _, err = cli("cancel", charged.tx, "--reason", "wrong service", "--config",
+                       counter.cfg.source)  # fmt: skip
+    assert code == 0, err
+    code, out, _ = cli("history", "--config", counter.cfg.source, "--local", "--json")
+    items = json.loads(out)["items"]
+    assert [(i["kind"], i["outcome"], i["tx"]) for i in items] == [
+        ("charge", "cancelled", charged.tx),
+        ("charge", "charged", charged.tx),
+    ]
+
+
+def test_backend_history_json(cli: Any, counter: Any, refbackend: ReferenceBackend) -> None:
+    txs = fill(counter, refbackend)
+    code, out, _ = cli("sync", "--config", counter.cfg.source)
+    assert code == 0
+    code, out, _ = cli("history", "--config", counter.cfg.source, "--json")
+    assert code == 0
+    items = {i["tx"]: i for i in json.loads(out)["items"]}
+    assert set(items) == {txs["checked"], txs["charged"], txs["offline"]}
+    assert items[txs["charged"]]["kind"] == "charge"
+    assert items[txs["offline"]]["offline"] is True
+    assert all(i["device"] == "counter-1" and i["status"] in ("checked", "charged")
+               for i in items.values())  # fmt: skip
+
+
+def test_history_needs_the_backend_unless_local(
+    cli: Any, counter: Any, refbackend: ReferenceBackend
+) -> None:
+    fill(counter, refbackend)
+    refbackend.pause()
+    code, out, err = cli("history", "--config", counter.cfg.source, "--json")
+    assert code == 1 and out == ""
+    assert "kiosk history:" in err and "Traceback" not in err
+    code, out, _ = cli("history", "--config", counter.cfg.source, "--local", "--json")
+    assert code == 0 and len(json.loads(out)["items"]) == 4
+
+
+def test_bad_since_is_a_usage_error(cli: Any, counter: Any) -> None:
+    code, out, err = cli("history", "--config", counter.cfg.source, "--local", "--since", "soon")
+    assert (code, out) == (2, "")
+    assert "--since" in err

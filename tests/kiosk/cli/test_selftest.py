@@ -225,9 +225,9 @@ def test_drivers_default_to_the_real_devices() -> None:
 @pytest.fixture(autouse=True)
 def _fast_flash(monkeypatch: pytest.MonkeyPatch) -> None:
     """The LED flash and beep last 0.2 s on a kiosk; tests need no human to see them."""
-    import kiosk.selftest
+    import kiosk.selftest.devices
 
-    monkeypatch.setattr(kiosk.selftest, "FLASH_S", 0.01)
+    monkeypatch.setattr(kiosk.selftest.devices, "FLASH_S", 0.01)
 
 
 def test_hid_scanner_permission_advice(kiosk_toml: Callable[..., Path]) -> None:

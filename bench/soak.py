@@ -1,0 +1,420 @@
+"""Soak: a studio day compressed, camera at 10 fps, outages and restarts; resources over time.
+
+    python bench/soak.py [--duration 180] [--day-hours 8] [--json FILE]
+
+One process runs the reference backend (loopback) and a kiosk ``Counter`` fed by
+``CameraReader`` over a ``ReplaySource`` of 640x480 frames at 10 fps: an empty
+counter (fresh sensor noise every frame) with, every few seconds, a phone
+showing a QR code for about a second — real receipts minted by the backend,
+some payment codes, some foreign QR codes. The backend goes away now and then
+(``pause``/``resume``) and the kiosk is restarted (the counter stopped, a new
+one started on the same journal). The simulated ``--day-hours`` are compressed
+into ``--duration`` wall seconds; frames stay at real-time 10 fps, so the
+camera path does a full day's per-second work.
+
+Every few seconds it samples RSS, open file descriptors, threads and the
+journal's size, prints a table, and checks: RSS growth after warm-up <= 5 MB,
+file descriptors and threads back to their level after every restart, every
+receipt the kiosk accepted is checked at the backend in the end (none lost).
+``--json`` writes the figures for ``bench/run_all.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter as Tally
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import counter_scene, phone_frame
+
+from hardware.camera import CameraReader, ReplaySource
+from hardware.display import Display, make_device
+from kiosk.config import Config, parse_config
+from kiosk.counter import Counter
+from kiosk.decode import make_decoder
+from kiosk.journal import Journal
+from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from kiosk.views import Outcome
+
+FPS = 10.0
+WARMUP_FRACTION = 0.25
+RSS_GROWTH_LIMIT_MB = 5.0
+
+
+@dataclass
+class Sample:
+    t: float
+    sim_hour: float
+    phase: str
+    rss_mb: float
+    fds: int
+    threads: int
+    journal_kb: float
+    outcomes: int
+
+
+@dataclass
+class SoakResult:
+    duration_s: float
+    day_hours: float
+    frames: int
+    codes_shown: int
+    outcomes: dict[str, int]
+    restarts: int
+    outages: int
+    receipts_accepted: int
+    receipts_lost: int
+    rss_warm_mb: float
+    rss_end_mb: float
+    rss_max_mb: float
+    rss_growth_mb: float
+    fds_range: tuple[int, int]
+    threads_range: tuple[int, int]
+    journal_kb: float
+    frames_decoded: int
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.rss_growth_mb <= RSS_GROWTH_LIMIT_MB
+            and self.fds_range[1] - self.fds_range[0] <= 2
+            and self.threads_range[1] - self.threads_range[0] <= 1
+            and self.receipts_lost == 0
+        )
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def native_threads() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return threading.active_count()
+
+
+def kiosk_config(work: Path, backend: ReferenceBackend, client: tuple[str, str]) -> Config:
+    secret = work / "client_secret"
+    secret.write_text(client[1])
+    secret.chmod(0o600)
+    return parse_config(
+        {
+            "device": {"id": "soak-1", "venue": DEMO_VENUE, "default_service": "classic-60"},
+            "backend": {
+                "url": backend.url,
+                "client_id": client[0],
+                "client_secret_file": str(secret),
+                "issuer": backend.issuer,
+                "connect_timeout": 0.5,
+                "read_timeout": 2.0,
+            },
+            "scanner": {"source": "camera"},
+            "display": {"driver": "none", "result_seconds": 2.0},
+            "signals": {
+                "led_pin": -1,
+                "buzzer_pin": -1,
+                "button_up": -1,
+                "button_down": -1,
+                "button_ok": -1,
+            },
+            "journal": {"path": str(work / "journal.db"), "min_free_mb": 0},
+            "offline": {"max_count": 50, "max_total_cents": 500_000},
+        }
+    )
+
+
+class Timeline:
+    """Which frame the camera sees at each tick: empty counter, or a phone with a code."""
+
+    def __init__(self, texts: list[str], *, duration: float, code_every: float) -> None:
+        self.total = int(duration * FPS)
+        self.empty = [counter_scene(seed) for seed in range(12)]
+        self.codes: list[np.ndarray] = []
+        self.starts: list[int] = []
+        hold = int(FPS)  # a phone is held up for about a second
+        for k, text in enumerate(texts):
+            start = int((k + 0.5) * code_every * FPS)
+            if start + hold >= self.total:
+                break
+            self.codes.append(phone_frame(text, seed=k, scale=4, angle=(k % 7) * 4.0 - 12.0))
+            self.starts.append(start)
+        self._hold = hold
+
+    def frames(self, first: int, last: int) -> list[np.ndarray]:
+        out = []
+        for i in range(first, last):
+            code = self._code_at(i)
+            out.append(code if code is not None else self.empty[i % len(self.empty)])
+        return out
+
+    def _code_at(self, i: int) -> np.ndarray | None:
+        for start, frame in zip(self.starts, self.codes, strict=True):
+            if start <= i < start + self._hold:
+                return frame
+        return None
+
+
+class Session:
+    """One kiosk run: counter + camera reader over a slice of the timeline."""
+
+    def __init__(self, cfg: Config, frames: list[np.ndarray], on_outcome: Any) -> None:
+        self.display = Display(device=make_device(cfg.display))
+        self.counter = Counter(
+            cfg,
+            display=self.display,
+            indicators=_NoSignals(),
+            has_buttons=False,
+            clock_synced=lambda: True,
+            on_outcome=on_outcome,
+            sync_interval=5.0,
+        )
+        self.counter.start()
+        self.source = ReplaySource(frames, fps=FPS)
+        self.reader = CameraReader(self.source, make_decoder("zxing"), self.counter.submit)
+        self.reader.start()
+
+    def stop(self) -> int:
+        self.reader.stop(5.0)
+        self.source.close()
+        self.counter.stop()
+        self.display.close()
+        return self.reader.frames_decoded
+
+
+class _NoSignals:
+    """No LED or buzzer fitted (all pins -1)."""
+
+    def signal(self, kind: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def run_soak(
+    duration: float,
+    day_hours: float,
+    *,
+    code_every: float = 3.0,
+    outage_every: float = 60.0,
+    outage_s: float = 12.0,
+    restart_every: float = 75.0,
+    sample_every: float = 5.0,
+    verbose: bool = True,
+) -> SoakResult:
+    work = Path(tempfile.mkdtemp(prefix="kiosk-soak-"))
+    logging.basicConfig(
+        filename=work / "soak.log",
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    with ReferenceBackend(work / "backend.db", host="127.0.0.1", port=0, dev=True) as backend:
+        cfg = kiosk_config(work, backend, backend.create_client(DEMO_VENUE))
+        texts, receipts = [], {}
+        for k in range(int(duration / code_every) + 2):
+            if k % 10 == 7:
+                texts.append(backend.mint_paycode(100_000, ttl_s=86_400)["token"])
+            elif k % 10 == 9:
+                texts.append(f"https://example.com/menu?table={k}")  # someone else's QR
+            else:
+                tx, token = backend.mint_receipt(DEMO_VENUE, 1000 + 50 * (k % 40))
+                receipts[tx] = token
+                texts.append(token)
+        timeline = Timeline(texts, duration=duration, code_every=code_every)
+        outcomes: list[Outcome] = []
+        lock = threading.Lock()
+
+        def on_outcome(outcome: Outcome) -> None:
+            with lock:
+                outcomes.append(outcome)
+
+        samples: list[Sample] = []
+        restarts = outages = decoded = 0
+        t0 = time.monotonic()
+        frame_at = 0
+        next_restart = restart_every
+        next_outage, outage_end = outage_every / 2, None
+        next_sample = 0.0
+        boundary = min(int(next_restart * FPS), timeline.total)
+        session = Session(cfg, timeline.frames(0, boundary), on_outcome)
+        phase = "online"
+        while True:
+            now = time.monotonic() - t0
+            if now >= duration:
+                break
+            if outage_end is None and now >= next_outage:
+                backend.pause()
+                outages += 1
+                outage_end, phase = now + outage_s, "outage"
+            elif outage_end is not None and now >= outage_end:
+                backend.resume()
+                outage_end, next_outage, phase = None, now + outage_every - outage_s, "online"
+            if now >= next_restart:
+                decoded += session.stop()
+                restarts += 1
+                frame_at = int(now * FPS)
+                next_restart = now + restart_every
+                boundary = min(int(next_restart * FPS), timeline.total)
+                session = Session(
+                    cfg, timeline.frames(frame_at, max(boundary, frame_at + 1)), on_outcome
+                )
+            if now >= next_sample:
+                samples.append(_sample(now, duration, day_hours, phase, cfg, len(outcomes)))
+                if verbose:
+                    _print_row(samples[-1], first=len(samples) == 1)
+                next_sample += sample_every
+            time.sleep(0.05)
+        if outage_end is not None:
+            backend.resume()
+        _wait_synced(cfg, session)
+        samples.append(
+            _sample(time.monotonic() - t0, duration, day_hours, "end", cfg, len(outcomes))
+        )
+        if verbose:
+            _print_row(samples[-1], first=False)
+        decoded += session.stop()
+        accepted = {o.tx for o in outcomes if o.word in ("checked", "checked_offline") and o.tx}
+        at_backend = _checked_at_backend(backend, cfg)
+    return _summarise(
+        samples,
+        duration=duration,
+        day_hours=day_hours,
+        frames=timeline.total,
+        codes=len(timeline.starts),
+        outcomes=Tally(o.word for o in outcomes),
+        restarts=restarts,
+        outages=outages,
+        accepted=len(accepted),
+        lost=len(accepted - at_backend),
+        decoded=decoded,
+    )
+
+
+def _sample(now: float, duration: float, hours: float, phase: str, cfg: Config, n: int) -> Sample:
+    path = Path(cfg.journal.path)
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    return Sample(
+        t=round(now, 1),
+        sim_hour=round(now / duration * hours, 2),
+        phase=phase,
+        rss_mb=round(rss_mb(), 2),
+        fds=open_fds(),
+        threads=native_threads(),
+        journal_kb=round(size / 1024, 1),
+        outcomes=n,
+    )
+
+
+def _print_row(s: Sample, *, first: bool) -> None:
+    if first:
+        print(f"{'t s':>6} {'hour':>5} {'phase':<7} {'RSS MB':>7} {'fds':>4} {'thr':>4} "
+              f"{'journal KB':>10} {'outcomes':>8}")  # fmt: skip
+    print(f"{s.t:6.1f} {s.sim_hour:5.2f} {s.phase:<7} {s.rss_mb:7.2f} {s.fds:4d} {s.threads:4d} "
+          f"{s.journal_kb:10.1f} {s.outcomes:8d}", flush=True)  # fmt: skip
+
+
+def _wait_synced(cfg: Config, session: Session, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    with Journal.open(cfg.journal.path) as journal:
+        while journal.pending_count() and time.monotonic() < deadline:
+            session.counter.sync.wake()
+            time.sleep(0.2)
+
+
+def _checked_at_backend(backend: ReferenceBackend, cfg: Config) -> set[str]:
+    from kiosk.backend_client import BackendClient
+
+    done: set[str] = set()
+    with BackendClient.from_config(cfg) as client:
+        cursor = None
+        while True:
+            page = client.history(cfg.device.venue, limit=500, cursor=cursor)
+            done |= {i.tx for i in page.items if i.kind == "receipt" and i.status == "checked"}
+            if not page.next:
+                return done
+            cursor = page.next
+
+
+def _summarise(samples: list[Sample], **kw: Any) -> SoakResult:
+    warm_at = kw["duration"] * WARMUP_FRACTION
+    after = [s for s in samples if s.t >= warm_at] or samples
+    warm = statistics.median(s.rss_mb for s in after[:3])
+    end = statistics.median(s.rss_mb for s in after[-3:])
+    return SoakResult(
+        duration_s=kw["duration"],
+        day_hours=kw["day_hours"],
+        frames=kw["frames"],
+        codes_shown=kw["codes"],
+        outcomes=dict(kw["outcomes"]),
+        restarts=kw["restarts"],
+        outages=kw["outages"],
+        receipts_accepted=kw["accepted"],
+        receipts_lost=kw["lost"],
+        rss_warm_mb=round(warm, 2),
+        rss_end_mb=round(end, 2),
+        rss_max_mb=max(s.rss_mb for s in after),
+        rss_growth_mb=round(max(s.rss_mb for s in after) - warm, 2),
+        fds_range=(min(s.fds for s in after), max(s.fds for s in after)),
+        threads_range=(min(s.threads for s in after), max(s.threads for s in after)),
+        journal_kb=samples[-1].journal_kb,
+        frames_decoded=kw["decoded"],
+        samples=samples,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=180.0, help="wall seconds")
+    parser.add_argument("--day-hours", type=float, default=8.0, help="simulated studio hours")
+    parser.add_argument("--code-every", type=float, default=3.0, help="seconds between codes")
+    parser.add_argument("--outage-every", type=float, default=60.0)
+    parser.add_argument("--outage", type=float, default=12.0, help="seconds the backend is away")
+    parser.add_argument("--restart-every", type=float, default=75.0)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args(argv)
+    result = run_soak(
+        args.duration,
+        args.day_hours,
+        code_every=args.code_every,
+        outage_every=args.outage_every,
+        outage_s=args.outage,
+        restart_every=args.restart_every,
+    )
+    print(
+        f"\n{result.frames} frames, {result.codes_shown} codes, {result.frames_decoded} decoded;"
+        f" outcomes {result.outcomes}; {result.restarts} restarts, {result.outages} outages\n"
+        f"RSS after warm-up {result.rss_warm_mb} MB, end {result.rss_end_mb} MB, max"
+        f" {result.rss_max_mb} MB: growth {result.rss_growth_mb} MB (limit {RSS_GROWTH_LIMIT_MB})\n"
+        f"fds {result.fds_range}, threads {result.threads_range}, journal {result.journal_kb} KB;"
+        f" receipts accepted {result.receipts_accepted}, lost {result.receipts_lost}\n"
+        f"{'OK' if result.ok else 'FAILED'}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({**asdict(result), "ok": result.ok}, indent=1))
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

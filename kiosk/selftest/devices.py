@@ -1,0 +1,242 @@
+"""Selftest checks of the devices: scanner, camera, display, LED, buzzer, buttons."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiosk.config import Config
+
+if TYPE_CHECKING:
+    pass
+
+from kiosk.selftest.base import (
+    _GPIO_HELP,
+    _NO_GPIO_LIB,
+    FAIL,
+    FLASH_S,
+    FRAME_WAIT_S,
+    PASS,
+    SCANNER_WAIT_S,
+    SKIP,
+    Drivers,
+    PartResult,
+    existing_parent,
+)
+
+
+def check_scanner(cfg: Config, d: Drivers, camera: PartResult) -> PartResult:
+    sc = cfg.scanner
+    if sc.source == "camera":
+        return PartResult("scanner", camera.status, f"camera decodes the codes: {camera.detail}")
+    if sc.source == "serial":
+        return _check_serial(cfg, d)
+    if d.scanner_twin:
+        return _check_script_scanner(sc.source)
+    if sc.source == "stdin":
+        return PartResult("scanner", SKIP, "source stdin: codes are typed in; nothing to open")
+    return _check_hid(cfg, d)
+
+
+def _probe(scanner: Any, faults: list[Any], name: str, advice: Callable[[str], str]) -> PartResult:
+    """Start a reader, wait until it has the device open (or reported why not), stop it."""
+    scanner.start()
+    try:
+        deadline = time.monotonic() + SCANNER_WAIT_S
+        while time.monotonic() < deadline and not scanner.connected and not faults:
+            time.sleep(0.02)
+        connected = bool(scanner.connected)
+    finally:
+        scanner.stop()
+    if connected:
+        return PartResult("scanner", PASS, f"{name} opens")
+    detail = next((f.detail for f in faults if getattr(f, "detail", "")), "does not open")
+    return PartResult("scanner", FAIL, f"{name}: {detail}; {advice(detail)}")
+
+
+def _check_serial(cfg: Config, d: Drivers) -> PartResult:
+    from hardware.serial_scanner import SerialScanner
+
+    sc = cfg.scanner
+    port = d.serial_port or sc.port
+    faults: list[Any] = []
+    scanner = SerialScanner(
+        port, baud=sc.baud, line_timeout=sc.line_timeout, on_event=faults.append,
+        serial_factory=d.serial_factory,
+    )  # fmt: skip
+
+    def advice(detail: str) -> str:
+        if "dialout" in detail or "ermission" in detail:
+            return "add the kiosk user to the dialout group (`sudo adduser kiosk dialout`)"
+        return (
+            "plug the scanner in (USB) or set [scanner] port; `ls -l /dev/serial/by-id/` lists "
+            "serial devices, config/99-kiosk-scanner.rules gives /dev/kiosk-scanner"
+        )
+
+    return _probe(scanner, faults, f"serial port {port} at {sc.baud} baud", advice)
+
+
+def _check_hid(cfg: Config, d: Drivers) -> PartResult:
+    from hardware.hid_scanner import HidScanner
+
+    sc = cfg.scanner
+    faults: list[Any] = []
+    scanner = HidScanner(
+        sc.hid_device, layout=sc.hid_layout, on_event=faults.append, evdev_module=d.evdev_module
+    )
+
+    def advice(detail: str) -> str:
+        if "input" in detail and "group" in detail:
+            return "add the kiosk user to the input group (`sudo adduser kiosk input`)"
+        return "plug the scanner in or set [scanner] hid_device (`ls -l /dev/input/by-id/`)"
+
+    return _probe(scanner, faults, f"HID scanner {sc.hid_device}", advice)
+
+
+def _check_script_scanner(source: str) -> PartResult:
+    from hardware.scanners import ScriptScanner
+
+    seen: list[Any] = []
+    twin = ScriptScanner(seen.append)
+    twin.start()
+    twin.feed("selftest")
+    twin.stop()
+    if [getattr(e, "text", None) for e in seen] == ["selftest"]:
+        return PartResult(
+            "scanner", PASS, f"script scanner delivers codes (stands in for {source})"
+        )
+    return PartResult("scanner", FAIL, "the script scanner delivered nothing")
+
+
+def check_camera(cfg: Config, d: Drivers) -> PartResult:
+    if cfg.scanner.source != "camera":
+        return PartResult("camera", SKIP, f"not used ([scanner] source = {cfg.scanner.source})")
+    source = d.camera(cfg.camera)
+    try:
+        frame = source.read(FRAME_WAIT_S)
+    finally:
+        source.close()
+    if frame is None:
+        return PartResult(
+            "camera",
+            FAIL,
+            f"camera opened but gave no frame within {FRAME_WAIT_S:.0f} s; check the ribbon "
+            "cable and try `rpicam-hello --list-cameras`",
+        )
+    h, w = frame.pixels.shape[:2]
+    return PartResult("camera", PASS, f"camera opens and gives {w}x{h} frames")
+
+
+def check_display(cfg: Config, d: Drivers) -> PartResult:
+    dc = cfg.display
+    if dc.driver == "none":
+        return PartResult("display", PASS, "no panel (driver none)")
+    if dc.driver == "png":  # not opened: that would clear the frames of a running service
+        folder = existing_parent(Path(dc.png_dir))
+        if os.access(folder, os.W_OK):
+            return PartResult("display", PASS, f"frames go as PNG to {dc.png_dir}")
+        return PartResult(
+            "display", FAIL, f"{folder} is not writable; set [display] png_dir to a kiosk folder"
+        )
+    device = d.display_device(dc)
+    device.persist = True  # leave the panel lit when this process exits
+    where = f"{dc.driver} answers at 0x{dc.address:02X} on I2C bus {dc.i2c_port}"
+    return PartResult("display", PASS, f"{where} ({device.width}x{device.height})")
+
+
+def _gpio(part: str, key: str, make: Callable[[Any], Any], d: Drivers) -> PartResult:
+    """Create the gpiozero device(s) on the configured pins, exercise them, release them."""
+    from gpiozero.exc import BadPinFactory
+
+    try:
+        detail = make(d.pin_factory)
+    except BadPinFactory as exc:
+        return PartResult(part, FAIL, f"{exc}; {_NO_GPIO_LIB}")
+    except (ValueError, TypeError) as exc:
+        return PartResult(part, FAIL, f"{exc}; check [signals] {key}")
+    except Exception as exc:  # gpiozero's GPIOZeroError tree, lgpio errors, OSError
+        return PartResult(part, FAIL, f"{exc}; " + _GPIO_HELP.format(key=key))
+    return PartResult(part, PASS, detail)
+
+
+def check_led(cfg: Config, d: Drivers) -> PartResult:
+    s = cfg.signals
+    if s.rgb_pins:
+
+        def rgb(factory: Any) -> str:
+            from gpiozero import RGBLED
+
+            with RGBLED(*s.rgb_pins, pin_factory=factory) as led:
+                led.color = (0.0, 1.0, 0.0)
+                time.sleep(FLASH_S)
+                led.off()
+            return f"RGB LED on GPIO {', '.join(map(str, s.rgb_pins))} (flashed green)"
+
+        return _gpio("led", "rgb_pins", rgb, d)
+    if s.led_pin < 0:
+        return PartResult("led", SKIP, "not fitted (led_pin = -1)")
+
+    def single(factory: Any) -> str:
+        from gpiozero import LED
+
+        with LED(s.led_pin, pin_factory=factory) as led:
+            led.on()
+            time.sleep(FLASH_S)
+            led.off()
+        return f"LED on GPIO {s.led_pin} (flashed)"
+
+    return _gpio("led", "led_pin", single, d)
+
+
+def check_buzzer(cfg: Config, d: Drivers) -> PartResult:
+    s = cfg.signals
+    if s.buzzer_pin < 0:
+        return PartResult("buzzer", SKIP, "not fitted (buzzer_pin = -1)")
+
+    def beep(factory: Any) -> str:
+        from gpiozero import Buzzer, TonalBuzzer
+
+        if s.buzzer_kind == "passive":
+            with TonalBuzzer(s.buzzer_pin, pin_factory=factory) as tonal:
+                tonal.play(tonal.mid_tone)
+                time.sleep(FLASH_S)
+                tonal.stop()
+        else:
+            with Buzzer(s.buzzer_pin, pin_factory=factory) as buzzer:
+                buzzer.on()
+                time.sleep(FLASH_S)
+                buzzer.off()
+        return f"{s.buzzer_kind} buzzer on GPIO {s.buzzer_pin} (beeped)"
+
+    return _gpio("buzzer", "buzzer_pin", beep, d)
+
+
+def check_buttons(cfg: Config, d: Drivers) -> PartResult:
+    s = cfg.signals
+    pins = {"up": s.button_up, "down": s.button_down, "ok": s.button_ok}
+    fitted = {name: pin for name, pin in pins.items() if pin >= 0}
+    if not fitted:
+        return PartResult("buttons", SKIP, "not fitted (serial-only setup)")
+
+    def claim(factory: Any) -> str:
+        from gpiozero import Button
+
+        held = []
+        try:
+            for pin in fitted.values():
+                held.append(Button(pin, pin_factory=factory))
+            pressed = [n for n, b in zip(fitted, held, strict=True) if b.is_pressed]
+        finally:
+            for button in held:
+                button.close()
+        text = ", ".join(f"{n} GPIO {p}" for n, p in fitted.items())
+        stuck = f"; held down now: {', '.join(pressed)}" if pressed else ""
+        return f"{text}{stuck}"
+
+    return _gpio("buttons", "button_up/button_down/button_ok", claim, d)
+
+
+# --- backend, clock, journal, disk -------------------------------------------------------------

@@ -73,7 +73,7 @@ class Row:
 def pct(values: list[float], q: float) -> float:
     """The q-quantile (0..1) by the nearest-rank method, in the values' unit."""
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, int(round(q * len(ordered) + 0.5)) - 1))
+    rank = max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))
     return ordered[rank]
 
 
@@ -460,6 +460,10 @@ def write_markdown(path: Path, table: list[Row], result: dict[str, Any], info: s
         " runs) uploaded every entry with its original key, settling each in the journal.",
         "- The reference backend runs in the same process (its own threads) with its rate"
         " limit raised for the run; both share the machine's cores with the kiosk.",
+        "- Durable commits (SQLite `synchronous=FULL`, one fsync each): 4 per online scan"
+        " (request, answer, last-sync time, outcome) and 3 per replayed check (answer,"
+        " last-sync time, outcome resolved). On a Pi's SD card each costs more than on this"
+        " disk; run the bench there with `--workdir` on the journal's file system.",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -478,8 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kiosk-latency-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
         info = (
-            f"{machine()}; Python {platform.python_version()}; journal on"
-            f" {filesystem_of(workdir)}"
+            f"{machine()}; Python {platform.python_version()}; journal on {filesystem_of(workdir)}"
         )
         result = Bench(workdir, args.scans, args.replay).run()
     table = rows(result, info)

@@ -150,16 +150,21 @@ class Engine:
         self._ctx = ctx
         try:
             self._resume(ctx)
-            ctx.keys.load(ctx.journal)
-            ctx.venue.load(ctx.journal)
-            if len(ctx.keys.keys) == 0:
-                ctx.keys.refresh(ctx.client, ctx.journal, now=ctx.clock())
             self._last_activity = ctx.monotonic()
-            if ctx.journal.moved_aside is not None:
-                self._show_alarm("journal", f"moved aside: {ctx.journal.moved_aside.name}")
+            try:
+                ctx.keys.load(ctx.journal)
+                ctx.venue.load(ctx.journal)
+                if len(ctx.keys.keys) == 0:
+                    ctx.keys.refresh(ctx.client, ctx.journal, now=ctx.clock())
+                self.pending = ctx.journal.pending_count()
+            except JournalError as exc:  # a full disk at start must not end the engine
+                log.error("journal: %s", exc)
+                self._show_alarm("journal", str(exc))
             else:
-                self._show_ready()
-            self.pending = ctx.journal.pending_count()
+                if ctx.journal.moved_aside is not None:
+                    self._show_alarm("journal", f"moved aside: {ctx.journal.moved_aside.name}")
+                else:
+                    self._show_ready()
             self.started.set()
             self._loop(ctx)
         finally:

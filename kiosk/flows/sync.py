@@ -20,12 +20,14 @@ from kiosk.errors import BackendError, JournalError, KioskError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.delivery import backoff
 from kiosk.flows.outcomes import sync_word
+from kiosk.journal import Request
 
 log = logging.getLogger("kiosk.sync")
 
 KEYS_MAX_AGE_S = 24 * 3600.0
 VENUE_MAX_AGE_S = 3600.0
 PRUNE_EVERY_S = 24 * 3600.0
+IN_HAND_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ def sync_once(ctx: FlowContext) -> SyncReport:
     uploaded = 0
     conflicts_before = len(ctx.journal.conflicts())
     for request in ctx.journal.open_requests():
+        if _in_hand(ctx, request):
+            continue
         try:
             result = ctx.send(request, deadline=ctx.monotonic())
         except BackendError as exc:
@@ -61,6 +65,16 @@ def sync_once(ctx: FlowContext) -> SyncReport:
     if conflicts:
         log.warning("%d offline check(s) conflicted with an earlier check", conflicts)
     return SyncReport(uploaded, conflicts, ctx.journal.pending_count())
+
+
+def _in_hand(ctx: FlowContext, request: Request) -> bool:
+    """A fresh request that was never sent nor accepted offline belongs to the scan in hand.
+
+    The engine is sending it right now (or will void it); uploading it here could
+    race the engine's decision to turn it into an offline check.
+    """
+    fresh = ctx.clock() - request.created_at < IN_HAND_S
+    return fresh and not request.offline and not request.maybe_delivered
 
 
 def _new_conflicts(ctx: FlowContext, before: int) -> int:

@@ -28,6 +28,7 @@ from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Alarm
 
 Sim = Any
+Client = tuple[str, str]
 ACCEPTED = ("checked", "checked_offline")
 
 
@@ -112,7 +113,9 @@ def slow(**backend: Any) -> dict[str, Any]:
 # --- receipts --------------------------------------------------------------------------------
 
 
-def test_backend_down_accepts_offline_and_uploads_each_once(make_sim: Any, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_backend_down_accepts_offline_and_uploads_each_once(
+    make_sim: Any, demo_client: Client
+) -> None:
     sim = make_sim()
     warm_up(sim)
     sim.backend.pause()
@@ -129,7 +132,9 @@ def test_backend_down_accepts_offline_and_uploads_each_once(make_sim: Any, demo_
     assert sorted(r["tx"] for r in offline) == sorted(txs)
 
 
-def test_slow_backend_unknown_outcome_is_resent_never_doubled(make_sim: Any, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_slow_backend_unknown_outcome_is_resent_never_doubled(
+    make_sim: Any, demo_client: Client
+) -> None:
     sim = make_sim(**slow())
     warm_up(sim)
     tx, token = sim.backend.mint_receipt(DEMO_VENUE, 2500)
@@ -146,7 +151,9 @@ def test_slow_backend_unknown_outcome_is_resent_never_doubled(make_sim: Any, dem
     assert sim.scan(token).word == "already_checked"
 
 
-def test_dropped_answers_after_commit_replay_the_first_answer(sim: Sim, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_dropped_answers_after_commit_replay_the_first_answer(
+    sim: Sim, demo_client: Client
+) -> None:
     warm_up(sim)
     tx, token = sim.backend.mint_receipt(DEMO_VENUE, 4200)
     sim.backend.faults.drop_after_commit = 1
@@ -159,7 +166,7 @@ def test_dropped_answers_after_commit_replay_the_first_answer(sim: Sim, demo_cli
     assert_exactly_once(sim, demo_client[0], [tx])
 
 
-def test_repeated_server_errors_retry_then_sync_once(make_sim: Any, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_repeated_server_errors_retry_then_sync_once(make_sim: Any, demo_client: Client) -> None:
     sim = make_sim()
     first, token = sim.backend.mint_receipt(DEMO_VENUE, 2000)
     sim.backend.faults.error_500 = 3
@@ -172,7 +179,7 @@ def test_repeated_server_errors_retry_then_sync_once(make_sim: Any, demo_client)
     assert_exactly_once(sim, demo_client[0], [first, second])
 
 
-def test_rate_limit_waits_for_retry_after(sim: Sim, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_waits_for_retry_after(sim: Sim, demo_client: Client) -> None:
     warm_up(sim)
     tx, token = sim.backend.mint_receipt(DEMO_VENUE, 1800)
     sim.backend.faults.rate_limit = 1
@@ -182,7 +189,7 @@ def test_rate_limit_waits_for_retry_after(sim: Sim, demo_client) -> None:  # typ
     assert_exactly_once(sim, demo_client[0], [tx])
 
 
-def test_garbage_answers_never_become_an_accept(make_sim: Any, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_answers_never_become_an_accept(make_sim: Any, demo_client: Client) -> None:
     sim = make_sim(offline={"enabled": False})
     tx, token = sim.backend.mint_receipt(DEMO_VENUE, 2200)
     sim.backend.faults.garbage = 1
@@ -202,7 +209,9 @@ def test_garbage_answers_never_become_an_accept(make_sim: Any, demo_client) -> N
     assert_exactly_once(sim, demo_client[0], [tx, tx2])
 
 
-def test_kiosk_stopped_with_requests_in_flight_resumes_them(make_sim: Any, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_kiosk_stopped_with_requests_in_flight_resumes_them(
+    make_sim: Any, demo_client: Client
+) -> None:
     sim = make_sim(**slow())
     warm_up(sim)
     tx, token = sim.backend.mint_receipt(DEMO_VENUE, 2700)
@@ -219,7 +228,9 @@ def test_kiosk_stopped_with_requests_in_flight_resumes_them(make_sim: Any, demo_
     assert_exactly_once(resumed, demo_client[0], [tx])
 
 
-def test_request_left_by_a_killed_kiosk_is_resent_unchanged(make_sim: Any, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_request_left_by_a_killed_kiosk_is_resent_unchanged(
+    make_sim: Any, demo_client: Client
+) -> None:
     """Killed after sending, before the answer was stored: the next run may not rewrite it."""
     first = make_sim()
     warm_up(first)
@@ -287,8 +298,8 @@ def fill(directory: Path) -> Path:
     return filler
 
 
-def test_disk_full_refuses_new_scans_and_keeps_every_entry(  # type: ignore[no-untyped-def]
-    make_sim: Any, demo_client, small_disk: Path
+def test_disk_full_refuses_new_scans_and_keeps_every_entry(
+    make_sim: Any, demo_client: Client, small_disk: Path
 ) -> None:
     sim = make_sim(journal={"path": str(small_disk / "journal.db"), "min_free_mb": 0})
     kept = warm_up(sim)
@@ -308,7 +319,7 @@ def test_disk_full_refuses_new_scans_and_keeps_every_entry(  # type: ignore[no-u
     assert sim.backend.faults.delaying.wait(5.0)
     filler = fill(small_disk)
     assert sim.wait_view(Alarm).kind == "disk_full"
-    assert tx_state(sim.backend, late) == "checked"  # the backend did it; the kiosk couldn't note it
+    assert tx_state(sim.backend, late) == "checked"  # done there, not noted here
 
     filler.unlink()  # space is back
     sim.backend.faults.delay_s = 0.0
@@ -334,7 +345,9 @@ def charges_of(backend: ReferenceBackend, jti: str) -> list[Any]:
     return backend_rows(backend, "SELECT * FROM transactions WHERE paycode = ?", (jti,))
 
 
-def test_charge_dropped_after_commit_is_not_charged_twice(make_sim: Any, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_charge_dropped_after_commit_is_not_charged_twice(
+    make_sim: Any, demo_client: Client
+) -> None:
     sim = make_sim(buttons=False)
     code = sim.backend.mint_paycode(20000)
     sim.backend.faults.drop_after_commit = 1
@@ -349,7 +362,9 @@ def test_charge_dropped_after_commit_is_not_charged_twice(make_sim: Any, demo_cl
     assert [c for c, _ in got.values()] == [201]
 
 
-def test_charge_with_unknown_outcome_stays_pending_until_sync(make_sim: Any, demo_client) -> None:  # type: ignore[no-untyped-def]
+def test_charge_with_unknown_outcome_stays_pending_until_sync(
+    make_sim: Any, demo_client: Client
+) -> None:
     sim = make_sim(buttons=False, **slow())
     code = sim.backend.mint_paycode(20000)
     sim.scan(sim.backend.mint_paycode(100)["code"])  # learn the menu (insufficient funds)
@@ -368,3 +383,39 @@ def test_charge_with_unknown_outcome_stays_pending_until_sync(make_sim: Any, dem
     assert (row["outcome"], row["synced"], row["tx"]) == ("charged", 1, charge["tx"])
     statuses = sorted(c for c, _ in answers(sim.backend, demo_client[0]).values())
     assert statuses == [201, 402]
+
+
+def test_charge_left_by_a_killed_kiosk_is_never_given_up(
+    make_sim: Any, demo_client: Client
+) -> None:
+    """Killed after sending a charge: with the backend away, the rescan may not void it."""
+    first = make_sim(buttons=False)
+    first.scan(first.backend.mint_paycode(100)["code"])  # menu cached (insufficient funds)
+    first.stop()
+    code = first.backend.mint_paycode(20000)
+    body = {
+        "paycode": code["token"],
+        "venue": DEMO_VENUE,
+        "device": "counter-1",
+        "service": "classic-60",
+        "amount_cents": 6500,
+    }
+    with Journal.open(first.cfg.journal.path) as journal:
+        request = journal.begin("charge", body, ref=code["jti"], amount_cents=6500)
+    with BackendClient(
+        first.backend.url,
+        client_id=demo_client[0],
+        client_secret=Secret(demo_client[1]),
+        session=requests.Session(),
+    ) as client:
+        assert client.charge(request.key, body).status == "charged"  # then: kill -9
+    first.backend.pause()
+    sim = make_sim(buttons=False)
+    outcome = sim.scan(code["token"])  # the customer scans again; the backend is away
+    assert (outcome.word, outcome.reason) == ("needs_network", "charge_pending")
+    sim.backend.resume()
+    sim.wait_synced()
+    (charge,) = charges_of(sim.backend, code["jti"])
+    assert paycode(sim.backend, code["jti"])["balance_cents"] == 13500
+    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE ref = ?", (code["jti"],))
+    assert (req["state"], req["status"], req["tx"]) == ("done", "charged", charge["tx"])

@@ -13,9 +13,11 @@ into ``--duration`` wall seconds; frames stay at real-time 10 fps, so the
 camera path does a full day's per-second work.
 
 Every few seconds it samples RSS, open file descriptors, threads and the
-journal's size, prints a table, and checks: RSS growth after warm-up <= 5 MB,
-file descriptors and threads back to their level after every restart, every
-receipt the kiosk accepted is checked at the backend in the end (none lost).
+journal's size of the kiosk process (the backend runs in a process of its
+own), prints a table, and checks: RSS growth after warm-up <= 5 MB, no more
+file descriptors (+2 for a kept-alive connection) or threads after warm-up than
+before it, every receipt the kiosk accepted is checked at the backend in the
+end (none lost).
 ``--json`` writes the figures for ``bench/run_all.py``.
 """
 
@@ -24,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -83,6 +87,8 @@ class SoakResult:
     rss_growth_mb: float
     fds_range: tuple[int, int]
     threads_range: tuple[int, int]
+    fds_growth: int  # highest after warm-up minus highest before
+    threads_growth: int
     journal_kb: float
     frames_decoded: int
     samples: list[Sample] = field(default_factory=list)
@@ -91,8 +97,8 @@ class SoakResult:
     def ok(self) -> bool:
         return (
             self.rss_growth_mb <= RSS_GROWTH_LIMIT_MB
-            and self.fds_range[1] - self.fds_range[0] <= 2
-            and self.threads_range[1] - self.threads_range[0] <= 1
+            and self.fds_growth <= 2
+            and self.threads_growth <= 0
             and self.receipts_lost == 0
         )
 
@@ -115,7 +121,7 @@ def native_threads() -> int:
     return threading.active_count()
 
 
-def kiosk_config(work: Path, backend: ReferenceBackend, client: tuple[str, str]) -> Config:
+def kiosk_config(work: Path, backend: BackendProcess, client: tuple[str, str]) -> Config:
     secret = work / "client_secret"
     secret.write_text(client[1])
     secret.chmod(0o600)
@@ -143,6 +149,49 @@ def kiosk_config(work: Path, backend: ReferenceBackend, client: tuple[str, str])
             "offline": {"max_count": 50, "max_total_cents": 500_000},
         }
     )
+
+
+class BackendProcess:
+    """The reference backend in a process of its own, so the figures are the kiosk's alone."""
+
+    def __init__(self, db: Path) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_backend, args=(str(db), child), daemon=True)
+        self._proc.start()
+        self.url, self.issuer = self.call("info")
+
+    def call(self, name: str, *args: Any) -> Any:
+        self._conn.send((name, args))
+        if not self._conn.poll(30.0):
+            raise RuntimeError(f"backend process did not answer {name}")
+        ok, value = self._conn.recv()
+        if not ok:
+            raise RuntimeError(value)
+        return value
+
+    def close(self) -> None:
+        try:
+            self.call("stop")
+        finally:
+            self._proc.join(10.0)
+
+
+def _serve_backend(db: str, conn: Any) -> None:
+    with ReferenceBackend(Path(db), host="127.0.0.1", port=0, dev=True) as backend:
+        while True:
+            name, args = conn.recv()
+            try:
+                if name == "stop":
+                    conn.send((True, None))
+                    return
+                if name == "info":
+                    value: Any = (backend.url, backend.issuer)
+                else:
+                    value = getattr(backend, name)(*args)
+                conn.send((True, value))
+            except Exception as exc:  # reported to the caller, which raises it
+                conn.send((False, f"{name}: {exc}"))
 
 
 class Timeline:
@@ -230,16 +279,17 @@ def run_soak(
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    with ReferenceBackend(work / "backend.db", host="127.0.0.1", port=0, dev=True) as backend:
-        cfg = kiosk_config(work, backend, backend.create_client(DEMO_VENUE))
+    backend = BackendProcess(work / "backend.db")
+    try:
+        cfg = kiosk_config(work, backend, backend.call("create_client", DEMO_VENUE))
         texts, receipts = [], {}
         for k in range(int(duration / code_every) + 2):
             if k % 10 == 7:
-                texts.append(backend.mint_paycode(100_000, ttl_s=86_400)["token"])
+                texts.append(backend.call("mint_paycode", 100_000, "massage", 86_400)["token"])
             elif k % 10 == 9:
                 texts.append(f"https://example.com/menu?table={k}")  # someone else's QR
             else:
-                tx, token = backend.mint_receipt(DEMO_VENUE, 1000 + 50 * (k % 40))
+                tx, token = backend.call("mint_receipt", DEMO_VENUE, 1000 + 50 * (k % 40))
                 receipts[tx] = token
                 texts.append(token)
         timeline = Timeline(texts, duration=duration, code_every=code_every)
@@ -265,11 +315,11 @@ def run_soak(
             if now >= duration:
                 break
             if outage_end is None and now >= next_outage:
-                backend.pause()
+                backend.call("pause")
                 outages += 1
                 outage_end, phase = now + outage_s, "outage"
             elif outage_end is not None and now >= outage_end:
-                backend.resume()
+                backend.call("resume")
                 outage_end, next_outage, phase = None, now + outage_every - outage_s, "online"
             if now >= next_restart:
                 decoded += session.stop()
@@ -287,7 +337,7 @@ def run_soak(
                 next_sample += sample_every
             time.sleep(0.05)
         if outage_end is not None:
-            backend.resume()
+            backend.call("resume")
         _wait_synced(cfg, session)
         samples.append(
             _sample(time.monotonic() - t0, duration, day_hours, "end", cfg, len(outcomes))
@@ -296,7 +346,13 @@ def run_soak(
             _print_row(samples[-1], first=False)
         decoded += session.stop()
         accepted = {o.tx for o in outcomes if o.word in ("checked", "checked_offline") and o.tx}
-        at_backend = _checked_at_backend(backend, cfg)
+        at_backend = _checked_at_backend(cfg)
+    finally:
+        backend.close()
+        for handler in logging.root.handlers[:]:
+            logging.root.removeHandler(handler)
+            handler.close()
+        shutil.rmtree(work, ignore_errors=True)
     return _summarise(
         samples,
         duration=duration,
@@ -343,7 +399,7 @@ def _wait_synced(cfg: Config, session: Session, timeout: float = 60.0) -> None:
             time.sleep(0.2)
 
 
-def _checked_at_backend(backend: ReferenceBackend, cfg: Config) -> set[str]:
+def _checked_at_backend(cfg: Config) -> set[str]:
     from kiosk.backend_client import BackendClient
 
     done: set[str] = set()
@@ -360,6 +416,7 @@ def _checked_at_backend(backend: ReferenceBackend, cfg: Config) -> set[str]:
 def _summarise(samples: list[Sample], **kw: Any) -> SoakResult:
     warm_at = kw["duration"] * WARMUP_FRACTION
     after = [s for s in samples if s.t >= warm_at] or samples
+    before = [s for s in samples if s.t < warm_at] or samples[:1]
     warm = statistics.median(s.rss_mb for s in after[:3])
     end = statistics.median(s.rss_mb for s in after[-3:])
     return SoakResult(
@@ -378,6 +435,8 @@ def _summarise(samples: list[Sample], **kw: Any) -> SoakResult:
         rss_growth_mb=round(max(s.rss_mb for s in after) - warm, 2),
         fds_range=(min(s.fds for s in after), max(s.fds for s in after)),
         threads_range=(min(s.threads for s in after), max(s.threads for s in after)),
+        fds_growth=max(s.fds for s in after) - max(s.fds for s in before),
+        threads_growth=max(s.threads for s in after) - max(s.threads for s in before),
         journal_kb=samples[-1].journal_kb,
         frames_decoded=kw["decoded"],
         samples=samples,
@@ -407,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
         f" outcomes {result.outcomes}; {result.restarts} restarts, {result.outages} outages\n"
         f"RSS after warm-up {result.rss_warm_mb} MB, end {result.rss_end_mb} MB, max"
         f" {result.rss_max_mb} MB: growth {result.rss_growth_mb} MB (limit {RSS_GROWTH_LIMIT_MB})\n"
-        f"fds {result.fds_range}, threads {result.threads_range}, journal {result.journal_kb} KB;"
+        f"fds {result.fds_range} (growth {result.fds_growth}), threads {result.threads_range}"
+        f" (growth {result.threads_growth}), journal {result.journal_kb} KB;"
         f" receipts accepted {result.receipts_accepted}, lost {result.receipts_lost}\n"
         f"{'OK' if result.ok else 'FAILED'}"
     )

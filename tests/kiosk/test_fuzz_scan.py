@@ -46,9 +46,9 @@ from kiosk.journal import Journal
 from kiosk.refbackend import DEMO_VENUE
 from kiosk.refbackend.keys import key_path_for, load_or_create
 from kiosk.tokens import BareCode, KeySet, Paycode, Receipt, Scanned, Unrecognised, classify
-from kiosk.views import OUTCOME_WORDS, Alarm, Outcome, Result
+from kiosk.views import OUTCOME_WORDS, Alarm, Outcome, Result, TechInfo
 
-DEFAULT_BUDGET = 3500
+DEFAULT_BUDGET = 5000
 BUDGET = int(os.environ.get("KIOSK_FUZZ_EXAMPLES", DEFAULT_BUDGET))
 SHARES = {"text": 0.25, "jws": 0.15, "bombs": 0.1, "claims": 0.15, "mutated": 0.25, "screens": 0.1}
 CLASSIFY_LIMIT_S = 0.050
@@ -634,3 +634,26 @@ def test_worst_inputs_are_fast_and_small(name: str, text: str) -> None:
     size = len(text.encode("utf-8", "surrogatepass"))
     assert peak < 256 * 1024 + 2 * size, f"{name}: peak {peak} bytes for {size} bytes"
     render_everywhere(Outcome("invalid", "receipt", reason=scanned.reason))
+
+
+@pytest.mark.parametrize("char", ["\n", "\r", "\x85", "\x1c", "\u2028", "\u2029", "\x00", "\x1b"])
+def test_line_breaks_and_controls_in_names_draw_as_spaces(char: str) -> None:
+    # A venue name with NEL or a paragraph separator once made the text layout raise.
+    name = f"Studio{char}Aurinko"
+    views = [
+        Result(Outcome("checked", "receipt", "tx_" + "A" * 16, 6500, name)),
+        Result(Outcome("charged", "charge", amount_cents=6500, service_name=name)),
+        Alarm("journal", name),
+        TechInfo("counter-1", "192.0.2.1", "1.0", 0, True, venue=name),
+    ]
+    for view in views:
+        spaced = replace_text(view, name, "Studio Aurinko")
+        for lang in LANGS:
+            assert screens.render(view, lang) == screens.render(spaced, lang)
+
+
+def replace_text(view: Any, old: str, new: str) -> Any:
+    if isinstance(view, Result):
+        return Result(replace_text(view.outcome, old, new))
+    fields = {k: (new if v == old else v) for k, v in view.__dict__.items()}
+    return type(view)(**fields)

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 DOCS = ROOT / "docs"
-STEPS = ("decode", "latency", "soak", "startup")
+STEPS = ("decode", "latency", "soak", "startup", "memory")
 
 
 @dataclass
@@ -159,6 +159,26 @@ def startup_rows(result: dict) -> list[Row]:
             f"{result['ratio']}x",
             "yes" if result["ok"] else "NO",
         )
+    ]
+
+
+def memory_rows(result: dict) -> list[Row]:
+    return [
+        Row(
+            f"`kiosk run` RSS, camera pipeline at {result['fps']} fps (replay source),"
+            f" peak over {result['seconds']:.0f} s",
+            f"< {result['target_mb']:.0f} MB",
+            f"{result['rss_peak_mb']} MB (last {result['rss_last_mb']} MB)",
+            f"bare Python + numpy, zxing-cpp, Pillow {result['baseline_mb']} MB",
+            f"{result['rss_peak_mb'] / result['baseline_mb']:.1f}x",
+            "yes" if result["ok"] else "NO",
+        ),
+        Row(
+            f"`kiosk run` CPU, camera pipeline at {result['fps']} fps, empty counter",
+            "< 5% of one core",
+            f"{result['cpu_percent']}%",
+            met="yes" if result["cpu_percent"] < 5 else "NO",
+        ),
     ]
 
 
@@ -328,6 +348,19 @@ def main(argv: list[str] | None = None) -> int:
             sections += startup_section(startup)
         else:
             rows.append(Row("start-up", measured=step.status))
+
+        # memory of the real kiosk run
+        memory_json = work / "memory.json"
+        step = (
+            Step("memory", "not run (skipped)")
+            if "memory" in skip
+            else run_step("memory", ["bench/memory.py", "--json", str(memory_json)], 300)
+        )
+        steps.append(step)
+        if memory_json.exists():
+            rows += memory_rows(json.loads(memory_json.read_text()))
+        else:
+            rows.append(Row("memory", measured=step.status))
 
     print(write(args.out, rows, steps, sections))
     print(f"written to {args.out}")

@@ -83,7 +83,7 @@ class BackendConfig:
 
 @dataclass(frozen=True)
 class ScannerConfig:
-    source: str = _f("serial", choices=("serial", "camera", "hid", "stdin"))
+    source: str = _f("serial", choices=("serial", "camera", "hid", "stdin", "replay"))
     port: str = _f("/dev/ttyACM0")
     baud: int = _f(9600, min=300, max=4_000_000)
     line_timeout: float = _f(0.5, min=0.05, max=10.0)
@@ -105,6 +105,7 @@ class CameraConfig:
     max_exposure_us: int = _f(12000, min=100, max=1_000_000)
     exposure_value: float = _f(-0.5, min=-8.0, max=8.0)
     idle_threshold: float = _f(4.0, min=0.0, max=255.0)
+    replay_dir: str = _f("")  # source "replay": a folder of images played as the camera
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,9 @@ def parse_config(
         problems.extend(section_problems)
         if not section_problems:
             sections[name] = cls(**values)
+    scanner, camera = sections.get("scanner"), sections.get("camera")
+    if scanner is not None and scanner.source == "replay" and not (camera and camera.replay_dir):
+        problems.append('camera.replay_dir: needed when scanner.source = "replay"')
     secret = Secret("")
     backend = sections.get("backend")
     if backend is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.flows import payment
 from kiosk.flows.context import UNKNOWN_KID_REFRESH_S, FlowContext
 from kiosk.flows.receipt import check_receipt
+from kiosk.flows.repeats import RepeatFilter
 from kiosk.tokens import BareCode, Paycode, Receipt, Scanned, Unrecognised, classify
 from kiosk.views import (
     Alarm,
@@ -95,7 +97,7 @@ class Engine:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._mode = _Mode()
-        self._seen: dict[str, float] = {}
+        self._repeats = RepeatFilter(dict(settings.repeat_windows), settings.default_repeat_window)
         self._last_view: View | None = None
         self._last_activity = 0.0
         self._dimmed = False
@@ -186,7 +188,7 @@ class Engine:
         self._show(Alarm("journal", str(exc)[:60]))
         self.started.set()
         while not self._stopping.is_set():
-            self.heartbeat = _now()
+            self.heartbeat = time.monotonic()
             try:
                 self.inbox.get(timeout=1.0)
                 self._signal("error")
@@ -260,19 +262,8 @@ class Engine:
         elif isinstance(event, ScanFault):
             self._handle_fault(ctx, event)
 
-    def _suppressed(self, scan: Scan) -> bool:
-        window = dict(self._settings.repeat_windows).get(
-            scan.source, self._settings.default_repeat_window
-        )
-        last = self._seen.get(scan.text)
-        self._seen[scan.text] = scan.at
-        if len(self._seen) > 256:
-            cutoff = scan.at - 60.0
-            self._seen = {t: at for t, at in self._seen.items() if at >= cutoff}
-        return last is not None and scan.at - last < window
-
     def _handle_scan(self, ctx: FlowContext, scan: Scan) -> None:
-        if self._suppressed(scan):
+        if self._repeats.is_repeat(scan):
             log.debug("repeat of a recent scan ignored")
             return
         self._signal("scan")
@@ -436,7 +427,7 @@ class Engine:
             self._on_outcome(outcome)
 
     def _show_alarm(self, kind: str, detail: str, until: float | None = None) -> None:
-        now = _now()
+        now = time.monotonic()
         self._mode = _Mode("alarm", until if until is not None else now + 30.0)
         self._show(Alarm(kind, detail[:60]))
         self._signal("error")
@@ -470,9 +461,3 @@ class Engine:
             self._signals.signal(kind)
         except HardwareError as exc:
             log.warning("indicators: %s", exc)
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()

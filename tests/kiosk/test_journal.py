@@ -108,11 +108,11 @@ def test_full_disk_is_translated_and_keeps_what_is_stored(tmp_path: Path) -> Non
 
 
 def test_migration_from_version_1(tmp_path: Path) -> None:
-    from kiosk import journal as journal_module
+    from kiosk import journal_schema as journal_module
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
-    conn.executescript(journal_module._MIGRATIONS[1])
+    conn.executescript(journal_module.MIGRATIONS[1])
     conn.execute("PRAGMA user_version = 1")
     conn.execute(
         "INSERT INTO requests (kind, idem_key, tx, body, created_at) VALUES"

@@ -60,3 +60,82 @@ def test_missing_camera_and_display_do_not_stop_the_kiosk(
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "display unavailable, running without it" in messages
     assert "camera source unavailable" in messages
+
+
+def test_camera_pipeline_checks_a_receipt_shown_to_it(
+    tmp_path: Path, refbackend: ReferenceBackend, demo_client: tuple[str, str]
+) -> None:
+    import segno
+
+    from kiosk.journal import Journal
+
+    tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    segno.make(token, error="m").save(str(frames / "0001.png"), scale=3, border=6)
+    secret = tmp_path / "secret"
+    secret.write_text(demo_client[1])
+    secret.chmod(0o600)
+    cfg = parse_config(
+        {
+            "device": {"id": "counter-1", "venue": DEMO_VENUE},
+            "backend": {
+                "url": refbackend.url,
+                "client_id": demo_client[0],
+                "client_secret_file": str(secret),
+                "issuer": refbackend.issuer,
+            },
+            "scanner": {"source": "replay"},
+            "camera": {"replay_dir": str(frames), "fps": 10.0},
+            "display": {"driver": "png", "png_dir": str(tmp_path / "screens")},
+            "signals": {
+                "led_pin": -1,
+                "buzzer_pin": -1,
+                "button_up": -1,
+                "button_down": -1,
+                "button_ok": -1,
+            },
+            "journal": {"path": str(tmp_path / "journal.db")},
+        }
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=run, args=(cfg,), kwargs={"stop": stop})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        words: list[str] = []
+        while time.monotonic() < deadline and "checked" not in words:
+            time.sleep(0.1)
+            if (tmp_path / "journal.db").exists():
+                with Journal.open(tmp_path / "journal.db") as journal:
+                    words = [o.outcome for o in journal.outcomes() if o.tx == tx]
+    finally:
+        stop.set()
+        thread.join(10)
+    # The phone stays in front of the camera: one check, then silence (repeat window).
+    assert words == ["checked"]
+    assert (tmp_path / "screens" / "latest.png").exists()
+
+
+def test_replay_source_needs_a_folder() -> None:
+    import pytest
+
+    from kiosk.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "device": {"id": "c", "venue": DEMO_VENUE},
+                "backend": {
+                    "url": "http://127.0.0.1:1",
+                    "client_id": "a",
+                    "client_secret_file": "x",
+                    "issuer": "i",
+                },
+                "scanner": {"source": "replay"},
+            },
+            read_secret=False,
+        )
+    assert any(
+        'camera.replay_dir: needed when scanner.source = "replay"' in p for p in info.value.problems
+    )

@@ -8,6 +8,7 @@ that behaviour, for tests, ``kiosk demo`` and the benchmarks.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Sequence
@@ -116,7 +117,11 @@ def _load_folder(folder: Path) -> list[np.ndarray]:
         raise DeviceNotFound(f"replay folder {folder} does not exist; give a folder of images")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     frames = []
+    loaded: dict[bytes, np.ndarray] = {}  # a still scene repeats one file: hold it once
     for path in paths:
-        with Image.open(path) as img:
-            frames.append(np.asarray(img.convert("L")))
+        data = path.read_bytes()
+        if data not in loaded:
+            with Image.open(io.BytesIO(data)) as img:
+                loaded[data] = np.asarray(img.convert("L"))
+        frames.append(loaded[data])
     return frames

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import logging
 import select
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from hardware.events import Scan, ScanFault
 from hardware.keymaps import KeyParser
+from hardware.reader_thread import ReaderThread
 from hardware.serial_scanner import check_line
-from kiosk.errors import DeviceNotFound, HardwareError
+from kiosk.errors import DeviceNotFound
 
 __all__ = ["HidScanner"]
 
@@ -43,7 +43,7 @@ def _import_evdev() -> Any:
     return evdev
 
 
-class HidScanner:
+class HidScanner(ReaderThread):
     """Reads codes typed by a keyboard-wedge scanner at *device* (an event node path).
 
     *evdev_module* is the evdev module or a stand-in with ``InputDevice``;
@@ -65,8 +65,7 @@ class HidScanner:
         self._on_event = on_event
         self._evdev: Any = evdev_module
         self._line_timeout = line_timeout
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("hid-scanner", f"HID scanner on {device}")
         self._down = False
         self._last_key_at = 0.0
         self.connected = False
@@ -74,22 +73,9 @@ class HidScanner:
 
     def start(self) -> None:
         """Start the reader thread. Raises DeviceNotFound when evdev is not installed."""
-        if self._thread is not None:
-            raise RuntimeError("HID scanner already started")
         if self._evdev is None:
             self._evdev = _import_evdev()
-        self._thread = threading.Thread(target=self._run, name="hid-scanner", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop reading and release the device. Raises HardwareError if the thread does not end."""
-        self._stopping.set()
-        thread = self._thread
-        if thread is None:
-            return
-        thread.join(timeout)
-        if thread.is_alive():
-            raise HardwareError(f"HID scanner on {self.device} did not stop within {timeout} s")
+        super().start()
 
     def _run(self) -> None:
         dev: Any = None

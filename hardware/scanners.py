@@ -19,8 +19,8 @@ from typing import TextIO
 
 from hardware.events import Scan, ScanFault
 from hardware.hid_scanner import HidScanner
+from hardware.reader_thread import ReaderThread
 from hardware.serial_scanner import LineFramer, SerialScanner, check_line
-from kiosk.errors import HardwareError
 
 __all__ = ["HidScanner", "ScriptScanner", "SerialScanner", "StdinScanner", "check_line"]
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 _POLL = 0.2
 
 
-class StdinScanner:
+class StdinScanner(ReaderThread):
     """Reads one code per line from *stream* (default ``sys.stdin``) on its own thread.
 
     Lines are checked like serial lines (``too_long``, ``binary``,
@@ -46,25 +46,8 @@ class StdinScanner:
         self._stream = stream if stream is not None else sys.stdin
         self._on_event = on_event
         self._framer = LineFramer("stdin", line_timeout=3600.0)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("stdin-scanner", "stdin reader")
         self.finished = threading.Event()
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("stdin scanner already started")
-        self._thread = threading.Thread(target=self._run, name="stdin-scanner", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop reading (the stream stays open). Raises HardwareError if the thread lingers."""
-        self._stopping.set()
-        thread = self._thread
-        if thread is None:
-            return
-        thread.join(timeout)
-        if thread.is_alive():
-            raise HardwareError(f"stdin reader did not stop within {timeout} s")
 
     def _run(self) -> None:
         try:

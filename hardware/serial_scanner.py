@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from hardware.events import Scan, ScanFault
-from kiosk.errors import HardwareError
+from hardware.reader_thread import ReaderThread
 
 __all__ = ["MAX_LINE_BYTES", "LineFramer", "SerialScanner", "check_line"]
 
@@ -126,7 +125,7 @@ def _default_factory(port: str, **kwargs: Any) -> Any:
     return serial.serial_for_url(port, **kwargs)
 
 
-class SerialScanner:
+class SerialScanner(ReaderThread):
     """Reads codes from a serial port on its own thread; faults become ScanFault events.
 
     *port* is a device path or a pyserial URL. *serial_factory(port, baudrate=,
@@ -149,28 +148,10 @@ class SerialScanner:
         self._on_event = on_event
         self._factory = serial_factory or _default_factory
         self._poll = min(0.1, line_timeout / 2)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("serial-scanner", f"serial scanner on {port}")
         self._down = False  # an "unplugged" fault was sent and no "replugged" yet
         self.connected = False
         self.last_seen_at: float | None = None
-
-    def start(self) -> None:
-        """Start the reader thread; an absent port is reported as a fault, not raised."""
-        if self._thread is not None:
-            raise RuntimeError("serial scanner already started")
-        self._thread = threading.Thread(target=self._run, name="serial-scanner", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop reading and close the port. Raises HardwareError if the thread does not end."""
-        self._stopping.set()
-        thread = self._thread
-        if thread is None:
-            return
-        thread.join(timeout)
-        if thread.is_alive():
-            raise HardwareError(f"serial scanner on {self.port} did not stop within {timeout} s")
 
     def _run(self) -> None:
         port: Any = None

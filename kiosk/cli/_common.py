@@ -77,7 +77,9 @@ def iso(ts: float | None) -> str | None:
     """Unix time as RFC 3339 UTC, or None."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from kiosk._wire import format_time
+
+    return format_time(datetime.fromtimestamp(ts, UTC))
 
 
 def parse_since(text: str | None, tz_name: str) -> datetime | None:

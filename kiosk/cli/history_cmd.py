@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kiosk._wire import format_time
 from kiosk.cli._common import add_config_arg
 
 CSV_FIELDS = (
@@ -110,7 +111,7 @@ def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]
                     "kind": h.kind,
                     "outcome": h.status,
                     "amount_cents": h.amount_cents,
-                    "at": h.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "at": format_time(h.at),
                     "synced": True,
                     "device": h.device,
                     "offline": h.offline,

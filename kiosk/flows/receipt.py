@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from kiosk._wire import format_time
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
 from kiosk.flows.outcomes import from_check
@@ -59,7 +60,7 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             "token": receipt.token,
             "venue": cfg.device.venue,
             "device": cfg.device.id,
-            "scanned_at": rfc3339(ctx.clock()),
+            "scanned_at": format_time(datetime.fromtimestamp(ctx.clock(), UTC)),
             "offline": False,
         }
         request = ctx.journal.begin(
@@ -149,7 +150,3 @@ def _offline(ctx: FlowContext, request: Request, receipt: Receipt, paid_at: date
     ctx.wake_sync()
     log.info("receipt %s accepted offline", receipt.tx)
     return outcome
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

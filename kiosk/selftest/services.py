@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kiosk._wire import format_time
 from kiosk.config import Config
 from kiosk.errors import (
     BackendAuthError,
@@ -130,7 +131,7 @@ def check_journal(cfg: Config) -> PartResult:
         return PartResult("journal", FAIL, f"{path} is not writable by this user; {_JOURNAL_HELP}")
     try:
         with Journal.open(path, recover=False) as journal:
-            journal.set_meta(SELFTEST_META, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            journal.set_meta(SELFTEST_META, format_time(datetime.now(UTC)))
             pending = journal.pending_count()
             size = journal.size_bytes()
     except JournalCorrupt as exc:

@@ -208,10 +208,15 @@ class Journal:
         http_status: int,
         response: dict[str, Any],
         *,
+        word: str,
         tx: str | None = None,
         now: float | None = None,
     ) -> bool:
-        """Record the backend's definite answer. Returns False if it was already settled."""
+        """Record the backend's definite answer. Returns False if it was already settled.
+
+        In the same transaction, outcome rows that waited for this answer are
+        resolved with the outcome *word* (see :meth:`resolve`).
+        """
         settled = time.time() if now is None else now
         with self._write() as conn:
             cur = conn.execute(
@@ -219,6 +224,7 @@ class Journal:
                 " settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state = 'pending'",
                 (status, http_status, json.dumps(response, default=str), settled, tx, rid),
             )
+            _resolve(conn, rid, word, tx)
             return cur.rowcount == 1
 
     def void(self, rid: int, reason: str) -> None:
@@ -304,14 +310,7 @@ class Journal:
         unknown takes the backend's word.
         """
         with self._write() as conn:
-            conn.execute(
-                "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?),"
-                " outcome = CASE"
-                "  WHEN outcome = 'checked_offline' AND ? = 'already_checked' THEN 'conflict'"
-                "  WHEN outcome = 'checked_offline' THEN outcome ELSE ? END"
-                " WHERE request_id = ? AND synced = 0",
-                (tx, word, word, request_id),
-            )
+            _resolve(conn, request_id, word, tx)
 
     def receipt_history(self, tx: str) -> list[OutcomeRow]:
         rows = self._query(
@@ -388,3 +387,14 @@ class Journal:
 
 
 __all__ = ["SCHEMA_VERSION", "Journal", "OutcomeRow", "Request"]
+
+
+def _resolve(conn: sqlite3.Connection, request_id: int, word: str, tx: str | None) -> None:
+    conn.execute(
+        "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?),"
+        " outcome = CASE"
+        "  WHEN outcome = 'checked_offline' AND ? = 'already_checked' THEN 'conflict'"
+        "  WHEN outcome = 'checked_offline' THEN outcome ELSE ? END"
+        " WHERE request_id = ? AND synced = 0",
+        (tx, word, word, request_id),
+    )

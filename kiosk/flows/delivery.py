@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable, OutcomeUnknown
 from kiosk.flows.health import Reachability
+from kiosk.flows.outcomes import sync_word
 from kiosk.journal import Journal, Request
 
 if TYPE_CHECKING:
@@ -73,7 +74,12 @@ def deliver(
             continue
         health.success()
         journal.settle(
-            request.id, result.status, result.http_status, _jsonable(result), tx=result.tx
+            request.id,
+            result.status,
+            result.http_status,
+            _jsonable(result),
+            word=sync_word(request.kind, result.status),
+            tx=result.tx,
         )
         if on_success is not None:
             on_success()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
-from kiosk.flows.outcomes import from_cancel, from_charge, sync_word
+from kiosk.flows.outcomes import from_cancel, from_charge
 from kiosk.journal import Request
 from kiosk.tokens import BareCode, Paycode
 from kiosk.views import Outcome, Service
@@ -129,12 +129,11 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
             amount = earlier.amount_cents
             if earlier.state == "pending":
                 try:
-                    result = ctx.send(earlier)
+                    ctx.send(earlier)
                 except BackendError:
                     return ctx.record(
                         Outcome("needs_network", "cancel", tx, amount, reason="upload_first")
                     )
-                ctx.journal.resolve(earlier.id, sync_word(kind, result.status), tx=result.tx)
     open_cancel = ctx.journal.open_request_for("cancel", tx=tx)
     request = open_cancel or ctx.journal.begin(
         "cancel", {"reason": reason[:200]}, tx=tx, amount_cents=amount, now=ctx.clock()

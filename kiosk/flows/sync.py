@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from kiosk.errors import BackendError, JournalError, KioskError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.delivery import backoff
-from kiosk.flows.outcomes import sync_word
 from kiosk.journal import Request
 
 log = logging.getLogger("kiosk.sync")
@@ -58,7 +57,6 @@ def sync_once(ctx: FlowContext) -> SyncReport:
                 str(exc),
                 retry_after,
             )
-        ctx.journal.resolve(request.id, sync_word(request.kind, result.status), tx=result.tx)
         uploaded += 1
         log.info("uploaded %s request %d: %s", request.kind, request.id, result.status)
     conflicts = _new_conflicts(ctx, conflicts_before)

@@ -20,8 +20,8 @@ def test_begin_is_durable_and_settle_once(tmp_path: Path) -> None:
     with Journal.open(path) as j:
         (again,) = j.open_requests()
         assert again.key == req.key and again.body == {"token": "t", "offline": False}
-        assert j.settle(again.id, "checked", 200, {"tx": "tx_a"}) is True
-        assert j.settle(again.id, "checked", 200, {"tx": "tx_a"}) is False
+        assert j.settle(again.id, "checked", 200, {"tx": "tx_a"}, word="checked") is True
+        assert j.settle(again.id, "checked", 200, {"tx": "tx_a"}, word="checked") is False
         assert j.open_requests() == []
         assert j.request(again.id).status == "checked"
 
@@ -158,7 +158,9 @@ def test_full_disk_while_settling_leaves_the_request_pending_to_retry(tmp_path: 
         pages = j.conn.execute("PRAGMA page_count").fetchone()[0]
         j.conn.execute(f"PRAGMA max_page_count = {pages}")
         with pytest.raises(JournalFull):
-            j.settle(req.id, "checked", 200, {"tx": "tx_settle", "pad": "x" * 50_000})
+            j.settle(
+                req.id, "checked", 200, {"tx": "tx_settle", "pad": "x" * 50_000}, word="checked"
+            )
         with pytest.raises(JournalFull):
             j.record("receipt", "checked", tx="tx_settle", reason="x" * 50_000)
         # Nothing half-written: still pending, with its key and body, and no outcome row.
@@ -167,7 +169,7 @@ def test_full_disk_while_settling_leaves_the_request_pending_to_retry(tmp_path: 
         ]
         assert j.outcomes() == []
         j.conn.execute("PRAGMA max_page_count = 1073741823")  # space is back
-        assert j.settle(req.id, "checked", 200, {"tx": "tx_settle"}) is True
+        assert j.settle(req.id, "checked", 200, {"tx": "tx_settle"}, word="checked") is True
 
 
 def test_another_programs_database_says_what_to_do(tmp_path: Path) -> None:

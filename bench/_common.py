@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,3 +123,14 @@ def median_ms(fn: Callable[[Any], Any], items: list[Any], repeat: int = 1) -> tu
             times.append(time.perf_counter() - started)
         results.append(result)
     return statistics.median(times) * 1000, results
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (x86 "model name", Arm "Model")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

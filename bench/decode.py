@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pyzbar import pyzbar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import counter_scene, median_ms, phone_frames, qr_version
+from _common import counter_scene, cpu_model, median_ms, phone_frames, qr_version
 
 from hardware.camera import CameraReader, IdleGate, ReplaySource
 from kiosk.decode import load_gray, make_decoder
@@ -253,7 +253,7 @@ def write_table(rows: list[Row], out: Path, corpus: Path) -> str:
         f"Measured by `python bench/decode.py` on {time.strftime('%Y-%m-%d')} "
         f"(Python {sys.version.split()[0]}, numpy {np.__version__}, "
         f"zxing-cpp {version('zxing-cpp')}, pyzbar {version('pyzbar')}, "
-        f"{_cpu_name()}, {os.cpu_count()} cores). Corpus: `{corpus}`. "
+        f"{cpu_model()}, {os.cpu_count()} cores). Corpus: `{corpus}`. "
         "Times are wall-clock medians per frame or image; "
         "all ratios come from the same run over the same frames.",
         "",
@@ -284,16 +284,6 @@ def write_table(rows: list[Row], out: Path, corpus: Path) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return text
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def main() -> int:

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
+from _common import cpu_model  # noqa: E402
 from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
 from luma.core.device import dummy  # noqa: E402
 
@@ -354,15 +355,7 @@ def _scan(text: str) -> Any:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.machine()}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, {platform.machine()}"
 
 
 def filesystem_of(path: Path) -> str:

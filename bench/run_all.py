@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from _common import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 DOCS = ROOT / "docs"
@@ -48,16 +50,6 @@ class Step:
     name: str
     status: str  # ran | failed (exit N) | not run (why)
     seconds: float = 0.0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def machine() -> str:

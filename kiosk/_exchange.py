@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from kiosk import __version__
+from kiosk import __version__, strict_json
 from kiosk.errors import BackendProtocolError, BackendUnreachable, OutcomeUnknown
 
 log = logging.getLogger("kiosk.backend")
@@ -242,27 +242,12 @@ def _never_sent(exc: BaseException) -> bool:
 def parse_json(raw: bytes, where: str) -> dict[str, Any]:
     """Parse a UTF-8 JSON object strictly (no NaN, no duplicate keys). Raises protocol error."""
     try:
-        doc = json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
-        )
+        doc = strict_json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise BackendProtocolError(f"{where}: body is not valid JSON ({_short(exc)})") from exc
     if not isinstance(doc, dict):
         raise BackendProtocolError(f"{where}: body is JSON but not an object")
     return doc
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key[:40]!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _short(exc: BaseException) -> str:

@@ -28,6 +28,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from kiosk import strict_json
 from kiosk.errors import TokenError
 
 __all__ = [
@@ -296,25 +297,12 @@ def _strict_json(segment: str, what: str) -> dict[str, Any]:
     """Decode one base64url JSON segment, refusing duplicate keys and non-objects."""
     try:
         raw = _b64decode(segment)
-        value = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        value = strict_json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise TokenError("malformed", f"{what} is not JSON") from exc
     if not isinstance(value, dict):
         raise TokenError("malformed", f"{what} is not a JSON object")
     return value
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _b64decode(segment: str) -> bytes:

@@ -67,20 +67,28 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             "receipt", body, tx=receipt.tx, amount_cents=receipt.amount_cents, now=ctx.clock()
         )
 
-    if ctx.health.offline and not request.maybe_delivered and _refusal(ctx, receipt) is None:
-        # Known outage and within the limits: answer at once instead of waiting for
-        # a connect timeout. Beyond the limits, trying the network costs nothing.
-        return _offline(ctx, request, receipt, paid_at)
+    if ctx.health.offline and not request.maybe_delivered:
+        refusal = _refusal(ctx, receipt)
+        if refusal is None:
+            # Known outage and within the limits: answer at once instead of waiting for
+            # a connect timeout. Beyond the limits, trying the network costs nothing.
+            return _offline(ctx, request, receipt, paid_at, None)
     try:
         result: CheckResult = ctx.send(request)
     except BackendAuthError as exc:
         log.error("backend refused the kiosk's credentials: %s", exc)
-        return _offline(ctx, ctx.journal.request(request.id), receipt, paid_at)
+        return _offline(
+            ctx, ctx.journal.request(request.id), receipt, paid_at, _refusal(ctx, receipt)
+        )
     except BackendUnreachable:
-        return _offline(ctx, ctx.journal.request(request.id), receipt, paid_at)
+        return _offline(
+            ctx, ctx.journal.request(request.id), receipt, paid_at, _refusal(ctx, receipt)
+        )
     except BackendError as exc:
         log.warning("receipt %s: no answer from the backend (%s)", receipt.tx, exc)
-        return _offline(ctx, ctx.journal.request(request.id), receipt, paid_at)
+        return _offline(
+            ctx, ctx.journal.request(request.id), receipt, paid_at, _refusal(ctx, receipt)
+        )
     outcome = from_check(
         result,
         ctx.tz,
@@ -122,9 +130,10 @@ def _refusal(ctx: FlowContext, receipt: Receipt) -> str | None:
     return refusal
 
 
-def _offline(ctx: FlowContext, request: Request, receipt: Receipt, paid_at: datetime) -> Outcome:
+def _offline(
+    ctx: FlowContext, request: Request, receipt: Receipt, paid_at: datetime, refusal: str | None
+) -> Outcome:
     """The backend gave no answer: accept within the offline limits, else refuse."""
-    refusal = _refusal(ctx, receipt)
     if refusal is not None:
         if not request.maybe_delivered:
             ctx.journal.void(request.id, refusal)

@@ -6,13 +6,9 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kiosk.config import Config
-
-if TYPE_CHECKING:
-    pass
-
 from kiosk.selftest.base import (
     _GPIO_HELP,
     _NO_GPIO_LIB,

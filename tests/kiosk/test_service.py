@@ -7,9 +7,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kiosk.config import parse_config
+from kiosk.config import Config, parse_config
 from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.service import run
+
+NO_PINS = {"led_pin": -1, "buzzer_pin": -1, "button_up": -1, "button_down": -1, "button_ok": -1}
+
+
+def _config(
+    tmp_path: Path, refbackend: ReferenceBackend, client: tuple[str, str], **sections: Any
+) -> Config:
+    secret = tmp_path / "secret"
+    secret.write_text(client[1])
+    secret.chmod(0o600)
+    raw: dict[str, Any] = {
+        "device": {"id": "counter-1", "venue": DEMO_VENUE},
+        "backend": {
+            "url": refbackend.url,
+            "client_id": client[0],
+            "client_secret_file": str(secret),
+            "issuer": refbackend.issuer,
+        },
+        "signals": NO_PINS,
+        "journal": {"path": str(tmp_path / "journal.db")},
+    }
+    return parse_config({**raw, **sections})
 
 
 def test_missing_camera_and_display_do_not_stop_the_kiosk(
@@ -18,30 +40,13 @@ def test_missing_camera_and_display_do_not_stop_the_kiosk(
     demo_client: tuple[str, str],
     caplog: Any,
 ) -> None:
-    secret = tmp_path / "secret"
-    secret.write_text(demo_client[1])
-    secret.chmod(0o600)
-    cfg = parse_config(
-        {
-            "device": {"id": "counter-1", "venue": DEMO_VENUE},
-            "backend": {
-                "url": refbackend.url,
-                "client_id": demo_client[0],
-                "client_secret_file": str(secret),
-                "issuer": refbackend.issuer,
-            },
-            # No camera stack and no I2C bus on this machine: both must degrade, not crash.
-            "scanner": {"source": "camera"},
-            "display": {"driver": "ssd1306", "i2c_port": 9},
-            "signals": {
-                "led_pin": -1,
-                "buzzer_pin": -1,
-                "button_up": -1,
-                "button_down": -1,
-                "button_ok": -1,
-            },
-            "journal": {"path": str(tmp_path / "journal.db")},
-        }
+    # No camera stack and no I2C bus on this machine: both must degrade, not crash.
+    cfg = _config(
+        tmp_path,
+        refbackend,
+        demo_client,
+        scanner={"source": "camera"},
+        display={"driver": "ssd1306", "i2c_port": 9},
     )
     stop = threading.Event()
     result: list[int] = []
@@ -73,30 +78,13 @@ def test_camera_pipeline_checks_a_receipt_shown_to_it(
     frames = tmp_path / "frames"
     frames.mkdir()
     segno.make(token, error="m").save(str(frames / "0001.png"), scale=3, border=6)
-    secret = tmp_path / "secret"
-    secret.write_text(demo_client[1])
-    secret.chmod(0o600)
-    cfg = parse_config(
-        {
-            "device": {"id": "counter-1", "venue": DEMO_VENUE},
-            "backend": {
-                "url": refbackend.url,
-                "client_id": demo_client[0],
-                "client_secret_file": str(secret),
-                "issuer": refbackend.issuer,
-            },
-            "scanner": {"source": "replay"},
-            "camera": {"replay_dir": str(frames), "fps": 10.0},
-            "display": {"driver": "png", "png_dir": str(tmp_path / "screens")},
-            "signals": {
-                "led_pin": -1,
-                "buzzer_pin": -1,
-                "button_up": -1,
-                "button_down": -1,
-                "button_ok": -1,
-            },
-            "journal": {"path": str(tmp_path / "journal.db")},
-        }
+    cfg = _config(
+        tmp_path,
+        refbackend,
+        demo_client,
+        scanner={"source": "replay"},
+        camera={"replay_dir": str(frames), "fps": 10.0},
+        display={"driver": "png", "png_dir": str(tmp_path / "screens")},
     )
     stop = threading.Event()
     thread = threading.Thread(target=run, args=(cfg,), kwargs={"stop": stop})

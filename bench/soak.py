@@ -50,7 +50,7 @@ from kiosk.config import Config, parse_config
 from kiosk.counter import Counter
 from kiosk.decode import make_decoder
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Outcome
 
 FPS = 10.0

@@ -121,7 +121,7 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
     from hardware.display import Display
     from hardware.signals import Indicators
     from kiosk.counter import Counter
-    from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+    from refbackend import DEMO_VENUE, ReferenceBackend
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kiosk-demo-") as tmp_name:
@@ -173,7 +173,7 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
 
 
 def _script(s: _Session, backend: Any, counter: Any) -> None:
-    from kiosk.refbackend import DEMO_VENUE
+    from refbackend import DEMO_VENUE
 
     def receipt_step(
         title: str, token: str, expect: str, detail: Callable[[Outcome], str] = lambda o: o.tx or ""

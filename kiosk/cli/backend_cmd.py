@@ -36,13 +36,13 @@ def register(sub: Any) -> None:
 
 
 def _is_loopback_host(host: str) -> bool:
-    from kiosk.refbackend.dev import is_loopback
+    from refbackend.dev import is_loopback
 
     return host == "localhost" or is_loopback(host)
 
 
 def run(args: argparse.Namespace) -> int:
-    from kiosk.refbackend import DEFAULT_ISSUER, ReferenceBackend
+    from refbackend import DEFAULT_ISSUER, ReferenceBackend
 
     if not _is_loopback_host(args.host) and not args.allow_remote:
         print(
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
         )
-    logging.getLogger("kiosk.refbackend").setLevel(logging.INFO)
+    logging.getLogger("refbackend").setLevel(logging.INFO)
     backend = ReferenceBackend(
         args.db,
         host=args.host,

@@ -24,7 +24,7 @@ from kiosk.errors import (
     BackendUnreachable,
     OutcomeUnknown,
 )
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.tokens import KeySet
 
 QUICK = Timeouts(connect=1.0, read=2.0, total=4.0)

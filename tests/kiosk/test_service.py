@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import Config, parse_config
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.service import run
 
 NO_PINS = {"led_pin": -1, "buzzer_pin": -1, "button_up": -1, "button_down": -1, "button_ok": -1}

@@ -21,7 +21,7 @@ from kiosk.cli._common import flow_context
 from kiosk.config import Config, load_config
 from kiosk.flows import payment
 from kiosk.flows.receipt import check_receipt
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.tokens import BareCode, Receipt, classify
 from kiosk.views import Outcome
 

@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import OUTCOME_WORDS
 
 LOCAL_KEYS = {"tx", "kind", "outcome", "amount_cents", "at", "synced"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kiosk.config import load_config
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT_S = 20.0

@@ -16,7 +16,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from kiosk.config import Config, load_config
 from kiosk.journal import Journal
-from kiosk.refbackend import ReferenceBackend
+from refbackend import ReferenceBackend
 from kiosk.selftest import FAIL, PARTS, PASS, SKIP, Drivers, PartResult, run_selftest, simulated
 
 HARDWARE = {"signals": {"led_pin": 17, "buzzer_pin": 18, "button_up": 5, "button_ok": 13}}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 CONTRACT_KEYS = {"online", "pending", "offline_exposure_cents", "last_sync", "clock_synced"}
 

@@ -16,7 +16,7 @@ from hardware.display import Display
 from hardware.events import Press, Scan
 from kiosk.config import Config, parse_config
 from kiosk.counter import Counter
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Outcome, View
 
 WAIT_S = 15.0

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 SEED = int(os.environ.get("KIOSK_CRASH_SEED", "20251126"))
 ROUNDS = 7

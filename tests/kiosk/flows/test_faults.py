@@ -24,7 +24,7 @@ import requests
 from kiosk.backend_client import BackendClient
 from kiosk.config import Secret
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Alarm
 
 Sim = Any

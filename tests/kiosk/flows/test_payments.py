@@ -13,7 +13,7 @@ import requests
 
 from kiosk import __version__
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import CancelConfirm, ConfirmCharge, Result, ServiceMenu, TechInfo
 
 Sim = Any

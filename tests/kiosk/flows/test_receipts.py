@@ -8,7 +8,7 @@ from typing import Any as Sim
 import requests
 
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Alarm, Result
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk.refbackend.wire import Reply, error, rfc3339
+from refbackend.wire import Reply, error, rfc3339
 from kiosk.tokens import Receipt
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiosk.refbackend import DEMO_VENUE
+from refbackend import DEMO_VENUE
 
 CHARGE_FIELDS = {"status", "tx", "amount_cents", "charged_at", "service"}
 

@@ -7,13 +7,13 @@ import json
 import pytest
 import requests
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
-from kiosk.refbackend.app import App
-from kiosk.refbackend.dev import is_loopback
-from kiosk.refbackend.faults import Faults
-from kiosk.refbackend.keys import key_path_for, load_or_create
-from kiosk.refbackend.store import Store
-from kiosk.refbackend.wire import Request
+from refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend.app import App
+from refbackend.dev import is_loopback
+from refbackend.faults import Faults
+from refbackend.keys import key_path_for, load_or_create
+from refbackend.store import Store
+from refbackend.wire import Request
 from kiosk.tokens import KeySet, Paycode, Receipt, verify
 
 T = (2.0, 10.0)

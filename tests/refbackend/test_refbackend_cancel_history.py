@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kiosk.refbackend import DEMO_VENUE
+from refbackend import DEMO_VENUE
 
 ITEM_FIELDS = {"tx", "kind", "amount_cents", "status", "at", "device", "offline", "conflict"}
 

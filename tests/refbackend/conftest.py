@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 TIMEOUT = (2.0, 10.0)
 

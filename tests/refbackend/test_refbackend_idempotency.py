@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from kiosk.refbackend import DEMO_VENUE
+from refbackend import DEMO_VENUE
 
 
 def test_same_key_same_body_replays_the_first_answer(api, refbackend):

@@ -24,7 +24,7 @@ from kiosk.tokens import kid_for
 
 __all__ = ["SigningKey", "key_path_for", "load_or_create"]
 
-log = logging.getLogger("kiosk.refbackend")
+log = logging.getLogger("refbackend")
 
 
 class SigningKey:

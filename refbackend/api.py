@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from kiosk.errors import TokenError
-from kiosk.refbackend import accounts, ledger
-from kiosk.refbackend.wire import (
+from refbackend import accounts, ledger
+from refbackend.wire import (
     ApiError,
     Reply,
     bad_request,
@@ -30,7 +30,7 @@ from kiosk.refbackend.wire import (
 from kiosk.tokens import Paycode, Receipt, verify
 
 if TYPE_CHECKING:
-    from kiosk.refbackend.app import App
+    from refbackend.app import App
 
 __all__ = ["Call", "Work", "cancel", "charge", "check", "history", "jwks", "oauth_token", "venue"]
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 T = (2.0, 10.0)
 

@@ -14,17 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kiosk.refbackend import accounts, api, dev
-from kiosk.refbackend.faults import Faults, RateLimiter
-from kiosk.refbackend.idempotency import Idempotency, fingerprint, parse_key
-from kiosk.refbackend.keys import SigningKey
-from kiosk.refbackend.store import Store
-from kiosk.refbackend.wire import ApiError, Reply, Request, error, parse_json_object
+from refbackend import accounts, api, dev
+from refbackend.faults import Faults, RateLimiter
+from refbackend.idempotency import Idempotency, fingerprint, parse_key
+from refbackend.keys import SigningKey
+from refbackend.store import Store
+from refbackend.wire import ApiError, Reply, Request, error, parse_json_object
 from kiosk.tokens import KeySet
 
 __all__ = ["App"]
 
-log = logging.getLogger("kiosk.refbackend")
+log = logging.getLogger("refbackend")
 
 Handler = Callable[["App", api.Call], "Reply | api.Work"]
 

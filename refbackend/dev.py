@@ -11,12 +11,12 @@ import secrets
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from kiosk.refbackend import accounts, ledger
-from kiosk.refbackend.wire import ApiError, Reply, bad_request, new_id, take
+from refbackend import accounts, ledger
+from refbackend.wire import ApiError, Reply, bad_request, new_id, take
 from kiosk.tokens import BENEFITS, sign_paycode, sign_receipt
 
 if TYPE_CHECKING:
-    from kiosk.refbackend.app import App
+    from refbackend.app import App
 
 __all__ = ["create_client", "create_venue", "handle", "is_loopback", "mint_paycode", "mint_receipt"]
 

@@ -18,17 +18,17 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from kiosk.errors import KioskError
-from kiosk.refbackend import dev
-from kiosk.refbackend.app import App
-from kiosk.refbackend.faults import Faults
-from kiosk.refbackend.httpd import HttpServer
-from kiosk.refbackend.keys import key_path_for, load_or_create
-from kiosk.refbackend.store import Store
-from kiosk.refbackend.wire import ApiError
+from refbackend import dev
+from refbackend.app import App
+from refbackend.faults import Faults
+from refbackend.httpd import HttpServer
+from refbackend.keys import key_path_for, load_or_create
+from refbackend.store import Store
+from refbackend.wire import ApiError
 
 __all__ = ["DEFAULT_ISSUER", "ReferenceBackend"]
 
-log = logging.getLogger("kiosk.refbackend")
+log = logging.getLogger("refbackend")
 
 DEFAULT_ISSUER = "urn:smartum-kiosk:reference-backend"
 _JOIN_S = 5.0

@@ -19,8 +19,8 @@ from PIL import Image
 
 from kiosk.cli import main
 from kiosk.errors import KioskError
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
-from kiosk.refbackend.keys import key_path_for
+from refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend.keys import key_path_for
 
 T = (2.0, 10.0)
 

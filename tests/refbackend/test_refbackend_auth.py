@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.tokens import KeySet, verify
 
 T = (2.0, 10.0)

@@ -19,8 +19,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from kiosk.refbackend.store import Store
-from kiosk.refbackend.wire import ApiError, Reply, error
+from refbackend.store import Store
+from refbackend.wire import ApiError, Reply, error
 
 __all__ = ["Idempotency", "fingerprint", "parse_key"]
 

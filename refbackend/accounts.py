@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 from typing import Any
 
-from kiosk.refbackend.wire import ApiError, bad_request, new_id, take
+from refbackend.wire import ApiError, bad_request, new_id, take
 from kiosk.tokens import BENEFITS
 
 __all__ = [

@@ -16,12 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from kiosk.refbackend.app import App
-from kiosk.refbackend.wire import MAX_BODY_BYTES, Reply, Request, error
+from refbackend.app import App
+from refbackend.wire import MAX_BODY_BYTES, Reply, Request, error
 
 __all__ = ["HttpServer"]
 
-log = logging.getLogger("kiosk.refbackend")
+log = logging.getLogger("refbackend")
 
 IDLE_TIMEOUT_S = 30.0
 _STATUS_WORDS = {

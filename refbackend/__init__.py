@@ -9,8 +9,8 @@ Public API::
         backend.pause(); backend.resume()     # network down and back, same port
 """
 
-from kiosk.refbackend.accounts import DEMO_VENUE
-from kiosk.refbackend.faults import Faults
-from kiosk.refbackend.server import DEFAULT_ISSUER, ReferenceBackend
+from refbackend.accounts import DEMO_VENUE
+from refbackend.faults import Faults
+from refbackend.server import DEFAULT_ISSUER, ReferenceBackend
 
 __all__ = ["DEFAULT_ISSUER", "DEMO_VENUE", "Faults", "ReferenceBackend"]

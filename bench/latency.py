@@ -51,8 +51,8 @@ from hardware.signals import Indicators  # noqa: E402
 from kiosk.config import Config, parse_config  # noqa: E402
 from kiosk.counter import Counter  # noqa: E402
 from kiosk.flows.sync import sync_once  # noqa: E402
-from refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
 from kiosk.views import Checking, Outcome, View  # noqa: E402
+from refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
 
 WARMUP = 20
 WAIT_S = 10.0

@@ -50,8 +50,8 @@ from kiosk.config import Config, parse_config
 from kiosk.counter import Counter
 from kiosk.decode import make_decoder
 from kiosk.journal import Journal
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Outcome
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 FPS = 10.0
 WARMUP_FRACTION = 0.25

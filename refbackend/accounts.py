@@ -14,8 +14,8 @@ import secrets
 import sqlite3
 from typing import Any
 
+from refbackend.tokens import BENEFITS
 from refbackend.wire import ApiError, bad_request, new_id, take
-from kiosk.tokens import BENEFITS
 
 __all__ = [
     "DEMO_SERVICES",

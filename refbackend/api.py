@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
-from kiosk.errors import TokenError
 from refbackend import accounts, ledger
+from refbackend.errors import TokenRefused
+from refbackend.tokens import IssuedPaycode, IssuedReceipt, verify
 from refbackend.wire import (
     ApiError,
     Reply,
@@ -27,7 +28,6 @@ from refbackend.wire import (
     parse_rfc3339,
     take,
 )
-from kiosk.tokens import Paycode, Receipt, verify
 
 if TYPE_CHECKING:
     from refbackend.app import App
@@ -131,10 +131,10 @@ def check(app: App, call: Call) -> Reply | Work:
         raise bad_request("field 'scanned_at' must be an RFC 3339 date-time") from exc
     _own_venue(call, ven)
     try:
-        proved = verify(token, app.keys, app.issuer, now=app.clock(), clock_trusted=False)
-    except TokenError as err:
+        proved = verify(token, app.keys, app.issuer)
+    except TokenRefused as err:
         return error(422, "invalid", f"the receipt is not valid ({err.reason})", reason=err.reason)
-    if not isinstance(proved, Receipt):
+    if not isinstance(proved, IssuedReceipt):
         return error(422, "invalid", "that is a payment code, not a receipt", reason="not_receipt")
     receipt = proved
     now = app.clock()
@@ -163,12 +163,12 @@ def charge(app: App, call: Call) -> Reply | Work:
         code = paycode
     else:
         try:
-            proved = verify(paycode, app.keys, app.issuer, now=app.clock(), clock_trusted=False)
-        except TokenError as err:
+            proved = verify(paycode, app.keys, app.issuer)
+        except TokenRefused as err:
             return error(
                 422, "invalid", f"the payment code is not valid ({err.reason})", reason=err.reason
             )
-        if not isinstance(proved, Paycode):
+        if not isinstance(proved, IssuedPaycode):
             return error(
                 422, "invalid", "that is a receipt, not a payment code", reason="not_paycode"
             )

@@ -7,6 +7,7 @@ endpoint itself inside a database transaction. Any thread may call it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -19,8 +20,8 @@ from refbackend.faults import Faults, RateLimiter
 from refbackend.idempotency import Idempotency, fingerprint, parse_key
 from refbackend.keys import SigningKey
 from refbackend.store import Store
+from refbackend.tokens import TrustedKeys
 from refbackend.wire import ApiError, Reply, Request, error, parse_json_object
-from kiosk.tokens import KeySet
 
 __all__ = ["App"]
 
@@ -60,14 +61,16 @@ class App:
         rate_limit_per_s: float,
         dev_mode: bool,
         faults: Faults,
+        dev_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
     ) -> None:
         self.store = store
         self.key = key
-        self.keys = KeySet({key.kid: key.public})
+        self.keys = TrustedKeys({key.kid: key.public})
         self.issuer = issuer
         self.clock = clock
         self.token_ttl_s = token_ttl_s
         self.dev_mode = dev_mode
+        self.dev_allow = dev_allow
         self.faults = faults
         self.limiter = RateLimiter(rate_limit_per_s)
         self.idempotency = Idempotency(store, clock)
@@ -91,14 +94,19 @@ class App:
         if req.path == "/oauth/token":
             if req.method != "POST":
                 raise ApiError(405, "method_not_allowed", "use POST")
+            limited = self._rate_limited(req.client_addr)
+            if limited is not None:
+                return limited
             return api.oauth_token(self, req.headers.get("authorization"), req.body)
         if req.path == "/.well-known/jwks.json":
             if req.method != "GET":
                 raise ApiError(405, "method_not_allowed", "use GET")
             return api.jwks(self)
         if req.path.startswith("/dev/") and self.dev_mode:
-            if not dev.is_loopback(req.client_addr):
-                raise ApiError(403, "forbidden", "dev endpoints answer loopback clients only")
+            if not dev.is_allowed(req.client_addr, self.dev_allow):
+                raise ApiError(
+                    403, "forbidden", "dev endpoints answer loopback (or --dev-allow) clients only"
+                )
             return dev.handle(self, req.method, req.path, parse_json_object(req.body))
         raise ApiError(404, "not_found", f"no endpoint {req.path[:100]}")
 
@@ -111,12 +119,9 @@ class App:
             return error(429, "rate_limited", "too many requests; retry later", retry_after=1)
         if self.faults.take("garbage"):
             return Reply(200, raw=_GARBAGE, content_type="text/html")
-        wait = self.limiter.allow(req.client_addr)
-        if wait > 0:
-            return error(
-                429, "rate_limited", "too many requests; retry later",
-                retry_after=max(1, round(wait + 0.5)),
-            )  # fmt: skip
+        limited = self._rate_limited(req.client_addr)
+        if limited is not None:
+            return limited
         client, venue = self._authenticate(req.headers.get("authorization"))
         route, params = self._match(req)
         if req.method == "GET":
@@ -157,6 +162,16 @@ class App:
         except BaseException:
             self.idempotency.abandon(call.client, key)
             raise
+
+    def _rate_limited(self, who: str) -> Reply | None:
+        """429 with Retry-After when *who* is over its request rate, else None."""
+        wait = self.limiter.allow(who)
+        if wait <= 0:
+            return None
+        return error(
+            429, "rate_limited", "too many requests; retry later",
+            retry_after=max(1, round(wait + 0.5)),
+        )  # fmt: skip
 
     def _authenticate(self, authorization: str | None) -> tuple[str, str]:
         if not authorization or authorization[:7].lower() != "bearer ":

@@ -12,26 +12,49 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from refbackend import accounts, ledger
+from refbackend.tokens import BENEFITS, sign_paycode, sign_receipt
 from refbackend.wire import ApiError, Reply, bad_request, new_id, take
-from kiosk.tokens import BENEFITS, sign_paycode, sign_receipt
 
 if TYPE_CHECKING:
     from refbackend.app import App
 
-__all__ = ["create_client", "create_venue", "handle", "is_loopback", "mint_paycode", "mint_receipt"]
+__all__ = [
+    "create_client",
+    "create_venue",
+    "handle",
+    "is_allowed",
+    "is_loopback",
+    "mint_paycode",
+    "mint_receipt",
+]
 
 MAX_AMOUNT = 10_000_000
 
 
-def is_loopback(addr: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses."""
+def _address(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(addr.split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped.is_loopback
-    return ip.is_loopback
+        return ip.ipv4_mapped
+    return ip
+
+
+def is_loopback(addr: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses."""
+    ip = _address(addr)
+    return ip is not None and ip.is_loopback
+
+
+def is_allowed(
+    addr: str, extra: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+) -> bool:
+    """May *addr* use the dev endpoints: loopback, or inside one of the *extra* networks."""
+    ip = _address(addr)
+    if ip is None:
+        return False
+    return ip.is_loopback or any(ip.version == net.version and ip in net for net in extra)
 
 
 def _benefit(value: object) -> str:

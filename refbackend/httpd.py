@@ -1,8 +1,18 @@
-"""HTTP framing for the reference backend on the standard library's threading server.
+"""HTTP serving for the reference backend: a WSGI adapter for ``App`` on waitress.
 
-Only framing lives here: reading a bounded body, turning it into a
-``Request``, writing the ``Reply``, and answering every malformed request
-with a JSON error instead of the library's HTML page. One log line per request.
+waitress owns the protocol: request parsing, keep-alive, a bounded pool of
+worker threads (a request reaches a thread only once it has fully arrived, so
+slow senders cost a socket, not a thread), a cap on open connections, idle
+channel timeouts and header/body size limits. Here live only the adaptation
+of a WSGI call to a ``Request``/``Reply``, JSON bodies for waitress's own
+refusals, cutting connections (``pause()``, the ``drop_after_commit`` fault)
+and optional TLS.
+
+TLS: waitress has none, so ``HttpServer`` wraps its listening socket with an
+``ssl.SSLContext`` (handshake not on connect) and its channels do the
+handshake and the reads and writes of the non-blocking TLS socket inside
+waitress's event loop. A client that stalls its handshake holds only its
+socket until the channel timeout, like a slow plain-HTTP client.
 """
 
 from __future__ import annotations
@@ -10,191 +20,297 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import urlsplit
+
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
 
 from refbackend.app import App
 from refbackend.wire import MAX_BODY_BYTES, Reply, Request, error
 
-__all__ = ["HttpServer"]
+__all__ = ["HttpServer", "ServerLimits"]
 
 log = logging.getLogger("refbackend")
 
-IDLE_TIMEOUT_S = 30.0
 _STATUS_WORDS = {
     400: "bad_request",
-    408: "timeout",
     411: "length_required",
     413: "too_large",
-    414: "uri_too_long",
+    500: "internal",
     431: "headers_too_large",
     501: "not_implemented",
-    505: "http_version_not_supported",
 }
+_JSON = "application/json; charset=utf-8"
+StartResponse = Callable[..., Any]
 
 
-class HttpServer(ThreadingHTTPServer):
-    """A threading HTTP server for one ``App`` that can drop all its live connections."""
+class ServerLimits:
+    """Bounds of the server: worker threads, open connections, idle time, header size."""
 
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 128  # listen backlog: bursts of kiosks (and tests) connect at once
-
-    def __init__(self, host: str, port: int, app: App) -> None:
-        self.app = app
-        self._connections: set[socket.socket] = set()
-        self._conn_lock = threading.Lock()
-        if ":" in host:
-            self.address_family = socket.AF_INET6
-        super().__init__((host, port), _Handler)
-
-    def track(self, conn: socket.socket, live: bool) -> None:
-        with self._conn_lock:
-            if live:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
-    def drop_connections(self) -> None:
-        """Cut every open connection, as a network failure would. Any thread."""
-        with self._conn_lock:
-            conns = list(self._connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):  # already gone
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.warning("connection from %s failed", client_address, exc_info=True)
+    def __init__(
+        self,
+        *,
+        threads: int = 8,
+        connection_limit: int = 1000,
+        channel_timeout_s: int = 30,
+        max_header_bytes: int = 16 * 1024,
+    ) -> None:
+        self.threads = threads
+        self.connection_limit = connection_limit
+        self.channel_timeout_s = channel_timeout_s
+        self.max_header_bytes = max_header_bytes
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: HttpServer
-    protocol_version = "HTTP/1.1"
-    server_version = "kiosk-refbackend/1"
-    sys_version = ""
-    timeout = IDLE_TIMEOUT_S
-    disable_nagle_algorithm = True  # headers and body are separate writes
+class _JsonErrorTask(ErrorTask):
+    """waitress's refusals (bad framing, too large ...) as the contract's JSON error body."""
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
+    def execute(self) -> None:
+        err: Any = getattr(self.request, "error", None)  # waitress's Error of the request
+        status = _STATUS_WORDS.get(err.code, "bad_request")
+        if err.code == 413:
+            message = f"request body over {MAX_BODY_BYTES // 1024} KiB"
+        else:
+            message = str(err.body)[:200] or str(err.reason)
+        body = error(err.code, status, message).payload()
+        self.status = f"{err.code} {err.reason}"
+        headers: Any = self.response_headers
+        headers.append(("Content-Type", _JSON))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+        log.info("%s - - %d (%s)", self.channel.addr[0], err.code, err.reason)
 
-    def finish(self) -> None:
-        try:
-            super().finish()
-        except OSError:
-            pass  # the peer vanished while we flushed
-        finally:
-            self.server.track(self.connection, False)
 
-    def do_GET(self) -> None:
-        self._serve()
+class _Channel(HTTPChannel):
+    error_task_class = _JsonErrorTask
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
 
-    def _serve(self) -> None:
-        started = time.monotonic()
-        try:
-            body = self._read_body()
-            if body is None:
+class _TlsChannel(_Channel):
+    """A channel on a non-blocking TLS socket: handshake first, then drain TLS records."""
+
+    _handshaken = False
+
+    def handle_read(self) -> None:
+        sock: Any = self.socket  # an ssl.SSLSocket
+        if sock is None:
+            return
+        if not self._handshaken:
+            try:
+                sock.do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 return
-            split = urlsplit(self.path)
-            request = Request(
-                method=self.command,
-                path=split.path,
-                query=split.query,
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=body,
-                client_addr=str(self.client_address[0]),
+            except OSError as exc:  # includes ssl.SSLError: not TLS, wrong CA, reset
+                log.info("%s: TLS handshake failed: %s", self.addr[0], exc)
+                self.handle_close()
+                return
+            self._handshaken = True
+        while self.socket is not None:
+            try:
+                data = sock.recv(self.adj.recv_bytes)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except OSError:
+                self.handle_close()
+                return
+            if not data:
+                self.handle_close()
+                return
+            self.last_activity = time.time()
+            self.received(data)
+            if not sock.pending():
+                return
+
+    def send(self, data: bytes, do_close: bool = True) -> int:
+        if not self._handshaken:
+            return 0
+        try:
+            return int(super().send(data, do_close))
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return 0
+
+
+class _Server(TcpWSGIServer):
+    channel_class = _Channel
+
+
+class HttpServer:
+    """``App`` served by waitress on an already bound socket; ``serve()`` runs the loop.
+
+    Raises OSError when *host*:*port* cannot be bound. ``close()`` (any thread)
+    closes the listening socket and every open connection, stops the workers and
+    ends ``serve()``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: App,
+        *,
+        limits: ServerLimits | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        limits = limits or ServerLimits()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=128)
+        self.server_address: tuple[str, int] = sock.getsockname()[:2]
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        try:
+            self._server: Any = _Server(  # Any: waitress's stubs omit its map and trigger
+                _WsgiApp(app, self.drop_peer),
+                _sock=sock,
+                bind_socket=False,
+                host=host,
+                port=self.server_address[1],
+                threads=limits.threads,
+                connection_limit=limits.connection_limit,
+                channel_timeout=limits.channel_timeout_s,
+                cleanup_interval=max(1, limits.channel_timeout_s // 3),
+                max_request_header_size=limits.max_header_bytes,
+                max_request_body_size=MAX_BODY_BYTES + 1,  # waitress refuses from this size on
+                backlog=128,
+                recv_bytes=65536,
+                ident="refbackend",
+                asyncore_use_poll=True,
+                expose_tracebacks=False,
+                log_socket_errors=False,
             )
-            reply = self.server.app.handle(request)
-            if reply.drop:
-                self._log(reply.code, started, "dropped before answering")
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            self._send(reply, started)
-        except (OSError, ValueError) as exc:  # peer went away, timeout, or unusable request
-            self.close_connection = True
-            log.info("%s %s: connection ended: %s", self.client_address[0], self.command, exc)
+        except BaseException:
+            sock.close()
+            raise
+        if tls is not None:
+            self._server.channel_class = _TlsChannel
+        self._closed = threading.Event()
 
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering a framing error (connection closed)."""
-        if self.headers.get("Transfer-Encoding") is not None:
-            self._refuse(411, "send the body with Content-Length; chunked bodies are refused")
-            return None
-        lengths = self.headers.get_all("Content-Length") or []
-        if not lengths:
-            if self.command in ("POST", "PUT", "PATCH"):
-                self._refuse(411, "Content-Length is required")
-                return None
-            return b""
-        text = lengths[0].strip()
-        if len(set(lengths)) > 1 or not (text.isascii() and text.isdigit()) or len(text) > 12:
-            self._refuse(400, "Content-Length is not a single non-negative integer")
-            return None
-        length = int(text)
-        if length > MAX_BODY_BYTES:
-            self._refuse(413, f"request body over {MAX_BODY_BYTES // 1024} KiB")
-            return None
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-            return None
-        return body
+    def serve(self) -> None:
+        """Run the event loop until ``close()``."""
+        self._server.run()
 
-    def _refuse(self, code: int, message: str) -> None:
-        """Answer a framing error and close: the unread body makes the connection unusable."""
-        self.close_connection = True
-        reply = error(code, _STATUS_WORDS.get(code, "bad_request"), message)
-        self._send(reply, time.monotonic(), close=True)
+    def close(self) -> None:
+        """Stop listening and cut every connection, as a network failure would."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        server = self._server
+        done = threading.Event()
 
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """The library's own refusals (bad request line, huge headers ...) as JSON errors."""
-        self.close_connection = True
-        if not str(getattr(self, "request_version", "")).startswith("HTTP/1."):
-            self.request_version = "HTTP/1.0"  # answer garbage with a status line, not HTTP/0.9
-        reply = error(code, _STATUS_WORDS.get(code, "bad_request"), message or "bad request")
-        with contextlib.suppress(OSError):
-            self._send(reply, time.monotonic(), close=True)
+        def close_all() -> None:  # runs in the event loop's thread
+            for channel in list(server._map.values()):
+                sock = getattr(channel, "socket", None)
+                if channel is not server and isinstance(sock, socket.socket):
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    channel.close()
+            server._map.clear()
+            done.set()
 
-    def _send(self, reply: Reply, started: float, *, close: bool = False) -> None:
+        try:
+            server.trigger.pull_trigger(close_all)
+        except OSError:
+            close_all()
+        if not done.wait(5.0):
+            log.warning("the server loop did not stop within 5 s")
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+    def drop_peer(self, addr: str, port: int) -> None:
+        """Cut the connection from *addr*:*port* without answering (fault injection)."""
+        for _ in range(3):
+            try:
+                channels = list(self._server._map.values())
+                break
+            except RuntimeError:  # the loop changed the map meanwhile
+                continue
+        else:
+            return
+        for channel in channels:
+            peer = getattr(channel, "addr", None)
+            if isinstance(channel, HTTPChannel) and peer and tuple(peer[:2]) == (addr, port):
+                sock = channel.socket
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WsgiApp:
+    """WSGI callable: environ -> ``Request`` -> ``App.handle`` -> response; one log line."""
+
+    def __init__(self, app: App, drop: Callable[[str, int], None]) -> None:
+        self._app = app
+        self._drop = drop
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.monotonic()
+        method = str(environ.get("REQUEST_METHOD", ""))
+        path = str(environ.get("PATH_INFO", ""))
+        addr = str(environ.get("REMOTE_ADDR", ""))
+        reply = self._reply(environ, method, path, addr)
+        if reply.drop:
+            self._drop(addr, int(environ.get("REMOTE_PORT") or 0))
+            _log(addr, method, path, reply.code, started, "dropped before answering")
+            start_response("500 Internal Server Error", [("Content-Length", "0")])
+            return []
         payload = reply.payload()
-        self.send_response_only(reply.code)
-        self.send_header("Date", self.date_time_string())
-        self.send_header("Server", self.server_version)
         content_type = reply.content_type
         if content_type == "application/json":
-            content_type += "; charset=utf-8"
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        if close or self.close_connection:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-        self.wfile.flush()
-        self._log(reply.code, started, "")
+            content_type = _JSON
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
+        headers += list(reply.headers)
+        start_response(f"{reply.code} {_reason(reply.code)}", headers)
+        _log(addr, method, path, reply.code, started, "")
+        return [payload] if method != "HEAD" else []
 
-    def _log(self, code: int, started: float, note: str) -> None:
-        raw = getattr(self, "path", None)
-        path = urlsplit(raw).path[:120] if isinstance(raw, str) else "-"
-        log.info(
-            "%s %s %s %d %.1fms%s",
-            self.client_address[0],
-            self.command or "-",
-            path,
-            code,
-            (time.monotonic() - started) * 1000,
-            f" ({note})" if note else "",
+    def _reply(self, environ: dict[str, Any], method: str, path: str, addr: str) -> Reply:
+        length_text = environ.get("CONTENT_LENGTH")
+        if not length_text:
+            if method in ("POST", "PUT", "PATCH"):
+                return error(411, "length_required", "Content-Length is required")
+            body = b""
+        else:
+            length = int(length_text)  # waitress accepted it: digits, within the body limit
+            if length > MAX_BODY_BYTES:
+                return error(413, "too_large", f"request body over {MAX_BODY_BYTES // 1024} KiB")
+            body = environ["wsgi.input"].read(length)
+        headers = {
+            name[5:].replace("_", "-").lower(): str(value)
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        if "CONTENT_TYPE" in environ:
+            headers["content-type"] = str(environ["CONTENT_TYPE"])
+        request = Request(
+            method=method,
+            path=path,
+            query=str(environ.get("QUERY_STRING", "")),
+            headers=headers,
+            body=body,
+            client_addr=addr,
         )
+        return self._app.handle(request)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s " + format, self.client_address[0], *args)
+
+def _reason(code: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "Status"
+
+
+def _log(addr: str, method: str, path: str, code: int, started: float, note: str) -> None:
+    log.info(
+        "%s %s %s %d %.1fms%s",
+        addr,
+        method or "-",
+        path[:120] or "-",
+        code,
+        (time.monotonic() - started) * 1000,
+        f" ({note})" if note else "",
+    )

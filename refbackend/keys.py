@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from kiosk.errors import KioskError
-from kiosk.tokens import kid_for
+from refbackend.errors import BackendError
+from refbackend.tokens import kid_for
 
 __all__ = ["SigningKey", "key_path_for", "load_or_create"]
 
@@ -45,7 +45,7 @@ def key_path_for(db: Path) -> Path:
 
 
 def load_or_create(path: Path) -> SigningKey:
-    """Load the key at *path*, or create it (mode 0600). Raises KioskError if unusable."""
+    """Load the key at *path*, or create it (mode 0600). Raises BackendError if unusable."""
     if path.exists():
         return SigningKey(_load(path))
     private = Ed25519PrivateKey.generate()
@@ -60,7 +60,7 @@ def load_or_create(path: Path) -> SigningKey:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except OSError as exc:
-        raise KioskError(
+        raise BackendError(
             f"cannot write the signing key {path}: {exc.strerror}; "
             "check that its directory exists and is writable"
         ) from exc
@@ -76,12 +76,12 @@ def _load(path: Path) -> Ed25519PrivateKey:
             os.chmod(path, 0o600)
         key = load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:
-        raise KioskError(f"cannot read the signing key {path}: {exc.strerror}") from exc
+        raise BackendError(f"cannot read the signing key {path}: {exc.strerror}") from exc
     except (ValueError, TypeError) as exc:
-        raise KioskError(
+        raise BackendError(
             f"the signing key {path} is damaged; move it aside to create a new key "
             "(tokens minted with the old key will no longer verify)"
         ) from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise KioskError(f"the signing key {path} is not an Ed25519 key; move it aside")
+        raise BackendError(f"the signing key {path} is not an Ed25519 key; move it aside")
     return key

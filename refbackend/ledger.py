@@ -2,7 +2,7 @@
 
 Each operation takes a connection inside a write (or read) transaction and
 returns the contract's answer as a ``Reply``; it never commits. Callers
-verify token signatures first (``kiosk.tokens``) and pass what they proved.
+verify token signatures first (``refbackend.tokens``) and pass what they proved.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from refbackend.tokens import IssuedReceipt
 from refbackend.wire import Reply, error, rfc3339
-from kiosk.tokens import Receipt
 
 __all__ = [
     "CancelDay",
@@ -74,7 +74,7 @@ def _venue_name(conn: sqlite3.Connection, ven: str) -> str:
 
 def check_receipt(
     conn: sqlite3.Connection,
-    receipt: Receipt,
+    receipt: IssuedReceipt,
     *,
     venue: str,
     device: str,

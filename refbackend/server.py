@@ -8,8 +8,10 @@ and coming back on the same port, with all state kept.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -17,11 +19,11 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from kiosk.errors import KioskError
 from refbackend import dev
 from refbackend.app import App
+from refbackend.errors import BackendError
 from refbackend.faults import Faults
-from refbackend.httpd import HttpServer
+from refbackend.httpd import HttpServer, ServerLimits
 from refbackend.keys import key_path_for, load_or_create
 from refbackend.store import Store
 from refbackend.wire import ApiError
@@ -38,7 +40,7 @@ class ReferenceBackend:
     """The reference payment backend on ``host:port`` (port 0: a free one), state in *db*.
 
     Lifecycle: ``start()`` opens the database and key and serves on a background
-    thread; ``stop()`` (repeatable) ends it. Raises KioskError when the database,
+    thread; ``stop()`` (repeatable) ends it. Raises BackendError when the database,
     key or port cannot be used. The in-process methods (``create_client``,
     ``mint_receipt`` ...) run the same code as the ``/dev`` endpoints, may be
     called from any thread while started, and raise ValueError on bad arguments.
@@ -55,6 +57,9 @@ class ReferenceBackend:
         clock: Callable[[], float] = time.time,
         token_ttl_s: int = 3600,
         rate_limit_per_s: float = 200.0,
+        tls: ssl.SSLContext | None = None,
+        dev_allow: tuple[str, ...] = (),
+        limits: ServerLimits | None = None,
     ) -> None:
         self.db = Path(db)
         self.host = host
@@ -65,6 +70,12 @@ class ReferenceBackend:
         self._clock = clock
         self._token_ttl_s = token_ttl_s
         self._rate = rate_limit_per_s
+        self._tls = tls
+        self._limits = limits
+        try:
+            self.dev_allow = tuple(ipaddress.ip_network(n, strict=False) for n in dev_allow)
+        except ValueError as exc:
+            raise ValueError(f"dev_allow: {exc}") from exc
         self._app: App | None = None
         self._store: Store | None = None
         self._server: HttpServer | None = None
@@ -102,6 +113,7 @@ class ReferenceBackend:
                     token_ttl_s=self._token_ttl_s,
                     rate_limit_per_s=self._rate,
                     dev_mode=self.dev,
+                    dev_allow=self.dev_allow,
                     faults=self.faults,
                 )
                 self._listen()
@@ -162,17 +174,16 @@ class ReferenceBackend:
     def _listen(self) -> None:
         assert self._app is not None
         try:
-            server = HttpServer(self.host, self._port, self._app)
+            server = HttpServer(
+                self.host, self._port, self._app, limits=self._limits, tls=self._tls
+            )
         except OSError as exc:
-            raise KioskError(
-                f"cannot listen on {self.host}:{self._port}: {exc.strerror}; "
+            raise BackendError(
+                f"cannot listen on {self.host}:{self._port}: {exc.strerror or exc}; "
                 "is another backend running there? choose another --port"
             ) from exc
         self._port = int(server.server_address[1])
-        thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="refbackend-http"
-        )
-        thread.daemon = True
+        thread = threading.Thread(target=server.serve, name="refbackend-http", daemon=True)
         thread.start()
         self._server, self._thread = server, thread
 
@@ -181,9 +192,7 @@ class ReferenceBackend:
         self._server = self._thread = None
         if server is None or thread is None:
             return
-        server.shutdown()
-        server.server_close()
-        server.drop_connections()
+        server.close()
         thread.join(_JOIN_S)
         if thread.is_alive():
             log.warning("thread %s did not end within %.0f s", thread.name, _JOIN_S)
@@ -197,7 +206,8 @@ class ReferenceBackend:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._port}"
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{host}:{self._port}"
 
     @property
     def kid(self) -> str:

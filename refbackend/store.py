@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kiosk.errors import KioskError
+from refbackend.errors import BackendError
 
 __all__ = ["Store"]
 
@@ -83,7 +83,7 @@ class Store:
             # belong to a process that ended, so their keys may be retried.
             conn.execute("DELETE FROM idempotency WHERE code IS NULL")
         except (sqlite3.Error, OSError) as exc:
-            raise KioskError(
+            raise BackendError(
                 f"cannot open the backend database {path}: {exc}; "
                 "check the path, or move a damaged file aside"
             ) from exc
@@ -100,7 +100,7 @@ class Store:
     def _acquire(self) -> sqlite3.Connection:
         with self._pool_lock:
             if self._closed:
-                raise KioskError("the backend database is closed")
+                raise BackendError("the backend database is closed")
             if self._pool:
                 return self._pool.pop()
         return self._connect()

@@ -24,8 +24,8 @@ from kiosk.errors import (
     BackendUnreachable,
     OutcomeUnknown,
 )
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.tokens import KeySet
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 QUICK = Timeouts(connect=1.0, read=2.0, total=4.0)
 DEVICE = "counter-1"

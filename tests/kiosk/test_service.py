@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import Config, parse_config
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.service import run
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 NO_PINS = {"led_pin": -1, "buzzer_pin": -1, "button_up": -1, "button_down": -1, "button_ok": -1}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.tokens import KeySet, verify
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 T = (2.0, 10.0)
 

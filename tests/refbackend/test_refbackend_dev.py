@@ -7,6 +7,7 @@ import json
 import pytest
 import requests
 
+from kiosk.tokens import KeySet, Paycode, Receipt, verify
 from refbackend import DEMO_VENUE, ReferenceBackend
 from refbackend.app import App
 from refbackend.dev import is_loopback
@@ -14,7 +15,6 @@ from refbackend.faults import Faults
 from refbackend.keys import key_path_for, load_or_create
 from refbackend.store import Store
 from refbackend.wire import Request
-from kiosk.tokens import KeySet, Paycode, Receipt, verify
 
 T = (2.0, 10.0)
 

@@ -18,8 +18,8 @@ import zxingcpp
 from PIL import Image
 
 from kiosk.cli import main
-from kiosk.errors import KioskError
 from refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend.errors import BackendError
 from refbackend.keys import key_path_for
 
 T = (2.0, 10.0)
@@ -75,11 +75,11 @@ def test_key_readable_by_others_is_tightened(tmp_path):
 def test_damaged_key_or_database_is_a_clear_error(tmp_path):
     db = tmp_path / "b.db"
     key_path_for(db).write_text("not a key")
-    with pytest.raises(KioskError, match="move it aside"):
+    with pytest.raises(BackendError, match="move it aside"):
         ReferenceBackend(db).start()
     other = tmp_path / "junk.db"
     other.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(KioskError, match="cannot open the backend database"):
+    with pytest.raises(BackendError, match="cannot open the backend database"):
         ReferenceBackend(other).start()
 
 
@@ -88,7 +88,7 @@ def test_busy_port_is_a_clear_error_and_stop_is_repeatable(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         backend = ReferenceBackend(tmp_path / "b.db", port=taken.getsockname()[1])
-        with pytest.raises(KioskError, match="cannot listen"):
+        with pytest.raises(BackendError, match="cannot listen"):
             backend.start()
     backend.stop()
     backend.stop()
@@ -117,7 +117,7 @@ def test_kiosk_backend_serves_mints_and_stops_on_sigterm(tmp_path, capsys):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[3],
+        cwd=Path(__file__).resolve().parents[2],
     )
     try:
         line = _read_line(proc, 20)

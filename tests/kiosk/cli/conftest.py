@@ -21,9 +21,9 @@ from kiosk.cli._common import flow_context
 from kiosk.config import Config, load_config
 from kiosk.flows import payment
 from kiosk.flows.receipt import check_receipt
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.tokens import BareCode, Receipt, classify
 from kiosk.views import Outcome
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 
 def _toml(value: Any) -> str:

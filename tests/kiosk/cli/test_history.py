@@ -7,8 +7,8 @@ import io
 import json
 from typing import Any
 
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import OUTCOME_WORDS
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 LOCAL_KEYS = {"tx", "kind", "outcome", "amount_cents", "at", "synced"}
 EXTRA_KEYS = {"reason"}  # why a refusal happened; nothing else beyond the contract

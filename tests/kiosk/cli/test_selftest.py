@@ -16,8 +16,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from kiosk.config import Config, load_config
 from kiosk.journal import Journal
-from refbackend import ReferenceBackend
 from kiosk.selftest import FAIL, PARTS, PASS, SKIP, Drivers, PartResult, run_selftest, simulated
+from refbackend import ReferenceBackend
 
 HARDWARE = {"signals": {"led_pin": 17, "buzzer_pin": 18, "button_up": 5, "button_ok": 13}}
 

@@ -16,8 +16,8 @@ from hardware.display import Display
 from hardware.events import Press, Scan
 from kiosk.config import Config, parse_config
 from kiosk.counter import Counter
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Outcome, View
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 WAIT_S = 15.0
 

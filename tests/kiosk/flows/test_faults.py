@@ -24,8 +24,8 @@ import requests
 from kiosk.backend_client import BackendClient
 from kiosk.config import Secret
 from kiosk.journal import Journal
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Alarm
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 Sim = Any
 Client = tuple[str, str]

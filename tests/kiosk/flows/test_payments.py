@@ -13,8 +13,8 @@ import requests
 
 from kiosk import __version__
 from kiosk.journal import Journal
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import CancelConfirm, ConfirmCharge, Result, ServiceMenu, TechInfo
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 Sim = Any
 SERVICES = ("classic-60", "sports-45", "hotstone-60")  # the demo venue's menu, in order

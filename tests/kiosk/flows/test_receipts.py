@@ -8,8 +8,8 @@ from typing import Any as Sim
 import requests
 
 from kiosk.journal import Journal
-from refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Alarm, Result
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 
 def backend_history(backend: ReferenceBackend, client: tuple[str, str]) -> list[dict]:

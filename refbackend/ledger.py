@@ -231,9 +231,9 @@ def cancel(conn: sqlite3.Connection, *, venue: str, tx: str, reason: str, now: f
         (now, reason, now, tx),
     )
     if row["kind"] == "charge":
+        # The amount goes back to the benefit balance; the one-time code stays used.
         conn.execute(
-            "UPDATE paycodes SET balance_cents = balance_cents + ?, used_by = NULL"
-            " WHERE jti = ? AND used_by = ?",
+            "UPDATE paycodes SET balance_cents = balance_cents + ? WHERE jti = ? AND used_by = ?",
             (row["amount_cents"], row["paycode"], tx),
         )
     return Reply(200, {"status": "cancelled", "tx": tx, "cancelled_at": rfc3339(now)})

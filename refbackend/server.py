@@ -28,7 +28,7 @@ from refbackend.keys import key_path_for, load_or_create
 from refbackend.store import Store
 from refbackend.wire import ApiError
 
-__all__ = ["DEFAULT_ISSUER", "ReferenceBackend"]
+__all__ = ["DEFAULT_ISSUER", "ReferenceBackend", "tls_context"]
 
 log = logging.getLogger("refbackend")
 
@@ -257,6 +257,24 @@ class ReferenceBackend:
 
     def __repr__(self) -> str:
         return f"ReferenceBackend({self.url}, {self._state})"
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2 or newer) for *cert* and *key* (PEM files).
+
+    Raises BackendError when a file cannot be read or the two do not belong together.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError included
+        detail = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise BackendError(
+            f"cannot use the TLS certificate {cert} with key {key}: {detail}; "
+            "give a PEM certificate and its own unencrypted PEM private key"
+        ) from exc
+    return context
 
 
 def _plain(fn: Callable[[], Any]) -> Any:

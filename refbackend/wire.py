@@ -98,6 +98,10 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise bad_request(f"body is not valid JSON ({type(exc).__name__})") from exc
     if not isinstance(value, dict):
         raise bad_request("body must be a JSON object")
+    try:  # a \udXXX escape decodes to a lone surrogate: not text, cannot be stored
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise bad_request("body has a string that is not valid Unicode text") from exc
     return value
 
 

@@ -242,7 +242,7 @@ def test_charge_while_backend_down_needs_network_and_charges_nothing(
 # --- cancels and the technician screen -------------------------------------------------------
 
 
-def test_long_press_cancels_todays_charge_and_restores_the_balance(
+def test_long_press_cancels_todays_charge_restores_the_balance_and_the_code_stays_used(
     sim: Sim, demo_client: Any
 ) -> None:
     code = sim.backend.mint_paycode(20000)
@@ -255,7 +255,7 @@ def test_long_press_cancels_todays_charge_and_restores_the_balance(
     outcome = sim.outcome()
     assert (outcome.word, outcome.kind, outcome.tx) == ("cancelled", "cancel", charged.tx)
     row = paycode_row(sim.backend, code["jti"])
-    assert (row["balance_cents"], row["used_by"]) == (20000, None)
+    assert (row["balance_cents"], row["used_by"]) == (20000, charged.tx)
     assert backend_history(sim.backend, demo_client)[charged.tx]["status"] == "cancelled"
     (req,) = journal_requests(sim, "cancel")
     assert (req["tx"], req["state"], req["status"]) == (charged.tx, "done", "cancelled")

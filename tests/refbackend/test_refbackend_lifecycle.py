@@ -168,3 +168,22 @@ def test_kiosk_mint_reports_a_refusal(refbackend, capsys):
     assert main(["mint", "receipt", "--backend", refbackend.url, "--venue", "ven_nowhere"]) == 1
     err = capsys.readouterr().err
     assert "the backend refused: 404 no venue 'ven_nowhere'" in err
+
+
+def test_the_backend_imports_nothing_from_the_firmware(tmp_path):
+    code = (
+        "import sys, pathlib\n"
+        "from refbackend import DEMO_VENUE, ReferenceBackend\n"
+        f"with ReferenceBackend(pathlib.Path({str(tmp_path / 'i.db')!r})) as b:\n"
+        "    b.mint_receipt(DEMO_VENUE, 6500); b.mint_paycode(100)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kiosk'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"

@@ -203,3 +203,21 @@ def test_pause_refuses_connections_and_resume_keeps_port_and_state(api, refbacke
     refbackend.resume()
     assert refbackend.port == port
     assert api.check(token).status_code == 409  # same token, same database
+
+
+def test_token_endpoint_is_rate_limited_too(tmp_path):
+    with ReferenceBackend(tmp_path / "r.db", rate_limit_per_s=2.0) as backend:
+        client = backend.create_client(DEMO_VENUE)
+        answers = [
+            requests.post(
+                f"{backend.url}/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(client[0], "wrong secret"),
+                timeout=T,
+            )
+            for _ in range(4)
+        ]
+        assert [r.status_code for r in answers[:2]] == [401, 401]
+        assert answers[3].status_code == 429
+        assert answers[3].json()["status"] == "rate_limited"
+        assert int(answers[3].headers["Retry-After"]) >= 1

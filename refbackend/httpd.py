@@ -50,7 +50,13 @@ StartResponse = Callable[..., Any]
 
 
 class ServerLimits:
-    """Bounds of the server: worker threads, open connections, idle time, header size."""
+    """Bounds of the server: worker threads, open connections, idle time, header size.
+
+    A connection that has not delivered a whole request costs a socket but no
+    thread; it is closed after ``channel_timeout_s`` without progress. Past
+    ``connection_limit`` open connections the server stops accepting until some
+    close, so keep the limit below the process's open-file limit.
+    """
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ import datetime as dt
 import ipaddress
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -141,14 +142,13 @@ def test_https_with_a_test_ca_answers_the_contract(tmp_path):
                     timeout=5,
                 )
                 assert venue.json()["id"] == DEMO_VENUE
-            big = session.post(
-                f"{backend.url}/v1/charges",
-                data=b"{" + b" " * 20000 + b"}",
-                headers=bearer | {"Idempotency-Key": "0b8e4a52-4c5e-4f4e-9d0a-3f1b2c3d4e5f"},
-                verify=str(ca),
-                timeout=5,
-            )
-            assert (big.status_code, big.json()["status"]) == (413, "too_large")
+        too_large = _tls_exchange(
+            backend.port,
+            ca,
+            b"POST /v1/charges HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n",
+        )
+        assert too_large.startswith(b"HTTP/1.1 413")
+        assert too_large.endswith(b'{"status":"too_large","message":"request body over 16 KiB"}')
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(f"{backend.url}/.well-known/jwks.json", timeout=5)  # CA not trusted
         plain = backend.url.replace("https://", "http://")
@@ -156,6 +156,20 @@ def test_https_with_a_test_ca_answers_the_contract(tmp_path):
             requests.get(f"{plain}/.well-known/jwks.json", timeout=5)
         resp = requests.get(f"{backend.url}/.well-known/jwks.json", verify=str(ca), timeout=5)
         assert resp.json() == backend.jwks()  # served on after the refused handshakes
+
+
+def _tls_exchange(port: int, ca: Path, data: bytes) -> bytes:
+    """Send *data* over a TLS connection trusting *ca*; everything answered until close."""
+    context = ssl.create_default_context(cafile=str(ca))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def test_tls_files_that_do_not_fit_are_a_clear_error(tmp_path):

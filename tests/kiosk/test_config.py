@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import threading
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kiosk.cli import main
-from kiosk.config import MASK, Secret, load_config, parse_config
+from kiosk.config import MASK, SECTIONS, Secret, load_config, parse_config
+from kiosk.config.fields import toml_keys
 from kiosk.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "kiosk.example.toml"
@@ -139,15 +143,52 @@ def test_example_config_passes_check(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_example_documents_every_key() -> None:
-    import tomllib
-
-    from kiosk.config import SECTIONS
-
     raw = tomllib.loads(EXAMPLE.read_text())
     for name, cls in SECTIONS.items():
         documented = set(raw.get(name, {}))
-        declared = set(cls.__dataclass_fields__)
+        declared = set(toml_keys(cls))
         assert declared == documented, (name, declared ^ documented)
+
+
+def example_defaults() -> dict[tuple[str, str], Any]:
+    """Each example key with the default it documents: its value, or the value its comment
+    names as "(default: X)" where the example shows the wiring instead."""
+    documented: dict[tuple[str, str], Any] = {}
+    section = ""
+    for line in EXAMPLE.read_text().splitlines():
+        if match := re.match(r"\[(\w+)\]", line):
+            section = match.group(1)
+        elif match := re.match(r"(\w+) = ", line):
+            value_text, _, comment = line.partition("#")
+            named = re.search(r"\(default: (.+?)\)", comment)
+            value = tomllib.loads(f"v = {named.group(1)}" if named else value_text)
+            documented[(section, match.group(1))] = next(iter(value.values()))
+    return documented
+
+
+def test_example_values_are_the_code_defaults() -> None:
+    documented = example_defaults()
+    compared = 0
+    for name, cls in SECTIONS.items():
+        for key, f in toml_keys(cls).items():
+            if f.default is dataclasses.MISSING:
+                continue  # required: the example shows a placeholder
+            value = documented[(name, key)]
+            default = f.default
+            if isinstance(default, tuple):  # lists, and a scanner source given as one string
+                value = tuple(value) if isinstance(value, list) else (value,)
+            if isinstance(default, float):  # TOML 24 is read as 24.0 for a number key
+                value = float(value) if type(value) is int else value
+            assert value == default and type(value) is type(default), (name, key, value, default)
+            compared += 1
+    assert compared >= 50  # 59 keys with a default today: the loop really compared them
+
+
+def test_example_values_equal_defaults_catches_a_drift() -> None:
+    # The comparison above reads values: a changed default in the example is seen.
+    assert example_defaults()[("backend", "scan_budget")] == 3.0
+    assert example_defaults()[("signals", "led_pin")] == -1  # from its "(default: -1)"
+    assert example_defaults()[("display", "address")] == 0x3C
 
 
 def test_config_check_exit_2_lists_every_problem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 import threading
@@ -281,3 +282,153 @@ def test_secret_owned_by_someone_else_is_still_read_by_root_but_not_world_readab
     assert load_config(write(tmp_path, BASE)).client_secret.reveal() == "s3cret-value"
     secret.chmod(0o604)
     assert any("chmod 600" in p for p in problems(write(tmp_path, BASE)))
+
+
+# --- keys and checks across keys ---------------------------------------------------------------
+
+
+def test_new_keys_have_their_defaults(tmp_path: Path, secret: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE))
+    assert cfg.backend.scan_budget == 3.0
+    assert cfg.scanner.sources == ("serial",)
+    assert cfg.scanner.source == "serial"
+    assert cfg.offline.max_conflicts_per_day == 3
+    assert (cfg.journal.quarantine_after, cfg.journal.quarantine_retry) == (20, 3600.0)
+    assert (cfg.counter.cancel, cfg.counter.pin_hash, cfg.counter.amount_check) == (
+        "pin",
+        "",
+        "warn",
+    )
+    assert cfg.metrics.textfile == "/var/lib/prometheus/node-exporter/kiosk.prom"
+    assert cfg.metrics.interval == 15.0
+
+
+def test_scanner_source_takes_one_or_a_list(tmp_path: Path, secret: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE + '[scanner]\nsource = ["camera", "serial"]\n'))
+    assert cfg.scanner.sources == ("camera", "serial")
+    assert cfg.scanner.source == "camera"  # the first one is the primary source
+    assert cfg.public_dict()["scanner"]["source"] == ["camera", "serial"]
+    cfg = load_config(write(tmp_path, BASE + '[scanner]\nsource = "hid"\n'))
+    assert cfg.scanner.sources == ("hid",)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            '[scanner]\nsource = ["camera", "serial", "camera"]\n',
+            "scanner.source: lists 'camera' more than once",
+        ),
+        ("[scanner]\nsource = []\n", "scanner.source: needs at least 1 item"),
+        ('[scanner]\nsource = ["camera", "usb"]\n', "scanner.source: list item 'usb': must be"),
+        ('[scanner]\nsources = ["camera"]\n', "scanner.sources: unknown key (did you mean"),
+        ("[backend]\nscan_budget = 0\n", "backend.scan_budget: must be at least 0.1"),
+        ("[offline]\nmax_conflicts_per_day = 0\n", "offline.max_conflicts_per_day: must be at"),
+        ("[journal]\nquarantine_after = 0\n", "journal.quarantine_after: must be at least 1"),
+        ("[journal]\nquarantine_retry = 0.5\n", "journal.quarantine_retry: must be at least"),
+        ('[counter]\ncancel = "staff"\n', "counter.cancel: must be one of pin, off, open"),
+        ('[counter]\namount_check = "block"\n', "counter.amount_check: must be one of warn"),
+        ('[counter]\npin_hash = "1234"\n', "counter.pin_hash: not a PIN hash; make one with"),
+        ('[counter]\ncancle = "pin"\n', "counter.cancle: unknown key (did you mean 'cancel'?)"),
+        ("[metrics]\ninterval = 0\n", "metrics.interval: must be at least 0.1"),
+        ('[metrics]\ntextfile = "kiosk.prom"\n', "metrics.textfile: must be an absolute path"),
+        ('[metrics]\ntextfile = "/tmp/kiosk.txt"\n', "metrics.textfile: node-exporter reads"),
+        ("[metric]\n", "metric: unknown section (did you mean 'metrics'?)"),
+    ],
+)
+def test_each_bad_new_value_has_its_own_message(
+    tmp_path: Path, secret: Path, extra: str, message: str
+) -> None:
+    text = BASE + extra
+    if extra.startswith("[backend]"):  # keys added to the existing [backend] table
+        text = BASE + extra.removeprefix("[backend]\n")
+    found = problems(write(tmp_path, text))
+    assert any(message in p for p in found), found
+
+
+def test_scan_budget_cannot_exceed_the_read_timeout(tmp_path: Path, secret: Path) -> None:
+    found = problems(write(tmp_path, BASE + "read_timeout = 2.0\n"))
+    assert any(
+        "backend.scan_budget: 3.0 s is more than backend.read_timeout (2.0 s)" in p for p in found
+    ), found
+    cfg = load_config(write(tmp_path, BASE + "read_timeout = 2.0\nscan_budget = 2.0\n"))
+    assert cfg.backend.scan_budget == 2.0
+
+
+def test_rgb_led_needs_three_pins_and_pins_are_not_shared(tmp_path: Path, secret: Path) -> None:
+    text = BASE + (
+        "[signals]\nrgb_pins = [17, 27]\nbuzzer_pin = 18\nbutton_up = 18\n"
+        "button_down = 6\nbutton_ok = 6\n[display]\nlanguage = 'de'\n"
+    )
+    found = problems(write(tmp_path, text))
+    assert len(found) == 4, found  # reported together with the other problems
+    assert any("signals.rgb_pins: an RGB LED has exactly 3 pins" in p for p in found)
+    assert any("signals: GPIO 18 is given to buzzer_pin and button_up" in p for p in found)
+    assert any("signals: GPIO 6 is given to button_down and button_ok" in p for p in found)
+    assert any("display.language" in p for p in found)
+
+
+def test_pin_shared_between_rgb_led_and_a_button(tmp_path: Path, secret: Path) -> None:
+    text = BASE + "[signals]\nrgb_pins = [17, 27, 22]\nbutton_ok = 22\n"
+    found = problems(write(tmp_path, text))
+    assert any("GPIO 22 is given to rgb_pins[2] and button_ok" in p for p in found), found
+    # led_pin is unused when rgb_pins is set, so the same number there takes no pin.
+    text = BASE + "[signals]\nrgb_pins = [17, 27, 22]\nled_pin = 17\nbutton_ok = 13\n"
+    assert load_config(write(tmp_path, text)).signals.rgb_pins == (17, 27, 22)
+
+
+def test_wiring_of_the_install_guide_is_accepted(tmp_path: Path, secret: Path) -> None:
+    text = BASE + "[signals]\nled_pin = 17\nbuzzer_pin = 18\nbutton_up = 5\n"
+    text += "button_down = 6\nbutton_ok = 13\n"
+    assert load_config(write(tmp_path, text)).signals.button_ok == 13
+
+
+def test_cancel_by_pin_without_a_hash_is_a_warning(
+    tmp_path: Path, secret: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = load_config(write(tmp_path, BASE))
+    assert any("counter.cancel" in w and "kiosk config pin-hash" in w for w in cfg.warnings)
+    assert main(["config", "check", str(tmp_path / "kiosk.toml")]) == 0
+    assert 'warning: counter.cancel: "pin" without counter.pin_hash' in capsys.readouterr().err
+    cfg = load_config(write(tmp_path, BASE + '[counter]\ncancel = "off"\n'))
+    assert cfg.warnings == ()
+
+
+def test_pin_hash_is_masked(tmp_path: Path, secret: Path) -> None:
+    from kiosk.staff_pin import hash_pin
+
+    pin_hash = hash_pin("2468")
+    cfg = load_config(write(tmp_path, BASE + f'[counter]\npin_hash = "{pin_hash}"\n'))
+    assert cfg.counter.pin_hash == pin_hash
+    assert cfg.warnings == ()
+    assert pin_hash not in repr(cfg)
+    assert cfg.public_dict()["counter"]["pin_hash"] == MASK
+
+
+def test_pin_hash_command_reads_stdin_and_prints_a_usable_hash(
+    tmp_path: Path,
+    secret: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kiosk.staff_pin import verify_pin
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("0852\n"))
+    assert main(["config", "pin-hash"]) == 0
+    out, err = capsys.readouterr()
+    pin_hash = out.strip()
+    assert "0852" not in out + err
+    assert verify_pin("0852", pin_hash)
+    cfg = load_config(write(tmp_path, BASE + f'[counter]\npin_hash = "{pin_hash}"\n'))
+    assert cfg.counter.pin_hash == pin_hash
+
+
+@pytest.mark.parametrize("typed", ["12a4\n", "123\n", "\n", ""])
+def test_pin_hash_command_refuses_a_pin_that_is_not_4_to_8_digits(
+    typed: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+    assert main(["config", "pin-hash"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "PIN refused: a staff PIN is 4 to 8 digits" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,14 @@ def cross_warnings(sections: dict[str, Any]) -> list[str]:
             "refused; make a hash with: kiosk config pin-hash"
         )
     return warnings
+
+
+def fit_scan_budget(b: BackendConfig, table: dict[str, Any]) -> BackendConfig:
+    """A scan_budget left out never exceeds read_timeout: files written before the key
+    existed, with a short read_timeout, stay valid. One that is set is checked as given."""
+    if "scan_budget" not in table and b.scan_budget > b.read_timeout:
+        return dataclasses.replace(b, scan_budget=b.read_timeout)
+    return b
 
 
 def backend_problems(b: BackendConfig) -> list[str]:

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from kiosk.config.checks import cross_problems, cross_warnings
+from kiosk.config.checks import cross_problems, cross_warnings, fit_scan_budget
 from kiosk.config.fields import check_section, hint
 from kiosk.config.schema import REQUIRED_SECTIONS, SECTIONS, Config
 from kiosk.config.secret import Secret, absent, read_secret_file
@@ -76,6 +76,8 @@ def parse_config(
         problems.extend(section_problems)
         if not section_problems:
             sections[name] = cls(**values)
+    if "backend" in sections:
+        sections["backend"] = fit_scan_budget(sections["backend"], raw["backend"])
     problems.extend(cross_problems(sections))
     warnings = cross_warnings(sections)
     secret = Secret("")

@@ -347,12 +347,15 @@ def test_each_bad_new_value_has_its_own_message(
 
 
 def test_scan_budget_cannot_exceed_the_read_timeout(tmp_path: Path, secret: Path) -> None:
-    found = problems(write(tmp_path, BASE + "read_timeout = 2.0\n"))
+    # Left out, it is the read timeout where that is shorter than 3 s: older files stay valid.
+    cfg = load_config(write(tmp_path, BASE + "read_timeout = 2.0\n"))
+    assert cfg.backend.scan_budget == 2.0
+    found = problems(write(tmp_path, BASE + "read_timeout = 2.0\nscan_budget = 3.0\n"))
     assert any(
         "backend.scan_budget: 3.0 s is more than backend.read_timeout (2.0 s)" in p for p in found
     ), found
-    cfg = load_config(write(tmp_path, BASE + "read_timeout = 2.0\nscan_budget = 2.0\n"))
-    assert cfg.backend.scan_budget == 2.0
+    cfg = load_config(write(tmp_path, BASE + "read_timeout = 2.0\nscan_budget = 1.5\n"))
+    assert cfg.backend.scan_budget == 1.5
 
 
 def test_rgb_led_needs_three_pins_and_pins_are_not_shared(tmp_path: Path, secret: Path) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import pty
 import re
+import select
+import sys
 import threading
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -435,3 +439,49 @@ def test_pin_hash_command_refuses_a_pin_that_is_not_4_to_8_digits(
     out, err = capsys.readouterr()
     assert out == ""
     assert "PIN refused: a staff PIN is 4 to 8 digits" in err
+
+
+def _talk(fd: int, until: bytes, seconds: float = 20.0) -> bytes:
+    """Read a pty until *until* has appeared (or the child closed it)."""
+    seen = b""
+    deadline = time.monotonic() + seconds
+    while until not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize(("second", "status"), [("2468", 0), ("2469", 2)])
+def test_pin_hash_command_on_a_terminal_asks_twice_without_echo(second: str, status: int) -> None:
+    from kiosk.staff_pin import verify_pin
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `kiosk config pin-hash` with the pty as its terminal
+        try:
+            os.execv(sys.executable, [sys.executable, "-m", "kiosk", "config", "pin-hash"])
+        finally:
+            os._exit(127)  # never back into the test runner
+    try:
+        screen = _talk(fd, b"Staff PIN")
+        os.write(fd, b"2468\n")
+        screen += _talk(fd, b"again")
+        os.write(fd, second.encode() + b"\n")
+        screen += _talk(fd, b"\x00")  # everything up to the end
+    finally:
+        _, wait_status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(wait_status) == status, screen
+    text = screen.decode()
+    assert "2468" not in text and "2469" not in text  # never echoed
+    if status == 0:
+        (pin_hash,) = [w for w in text.split() if w.startswith("$scrypt$")]
+        assert verify_pin("2468", pin_hash)
+    else:
+        assert "the two PINs differ" in text and "$scrypt$" not in text

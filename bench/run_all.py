@@ -1,6 +1,7 @@
 """Run every benchmark and rewrite docs/performance.md from their results.
 
-    python bench/run_all.py [--soak-duration 60] [--skip decode,latency,...] [--out FILE]
+    python bench/run_all.py [--soak-duration 60] [--fsync-ms 20] [--skip decode,latency,...]
+                            [--decode-args "--corpus DIR"] [--out FILE]
 
 Runs, each in a process of its own: ``bench/decode.py`` (writes
 docs/performance-decode.md), ``bench/latency.py`` twice (scan latency and outbox
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DOCS / "performance.md")
     parser.add_argument("--soak-duration", type=float, default=60.0)
     parser.add_argument("--skip", default="", help=f"comma-separated steps of {', '.join(STEPS)}")
+    parser.add_argument("--decode-args", default="", help="extra arguments for decode.py")
     parser.add_argument("--latency-args", default="", help="extra arguments for latency.py")
     parser.add_argument(
         "--fsync-ms",
@@ -297,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         step = (
             Step("decode", "not run (skipped)")
             if "decode" in skip
-            else run_step("decode", ["bench/decode.py", "--out", str(decode_md)], 1800)
+            else run_step(
+                "decode",
+                ["bench/decode.py", "--out", str(decode_md), *args.decode_args.split()],
+                1800,
+            )
         )
         steps.append(step)
         rows += _rows_or_missing("decode", decode_md, step)

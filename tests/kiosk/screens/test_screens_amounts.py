@@ -145,3 +145,19 @@ def test_offline_refusal_for_too_many_conflicts() -> None:
     assert "För många konflikter på 24 h" in joined(view, "sv")
     assert "Liikaa ristiriitoja 24 h:ssa" in joined(view, "fi")
     assert "Try again soon" not in joined(view, "en")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", " ", "Studio\nAurinko\u2029x", "W" * 300, "a " * 80, "🙂" * 30, "=HYPERLINK(1) 60 min"],
+)
+@pytest.mark.parametrize("cents", [5000, 10000, 7000])
+def test_any_service_name_from_the_backend_stays_inside_the_panel(name: str, cents: int) -> None:
+    other = Service("o", name, 5000)
+    match = match_amount(cents, (Service("x", name, 3500), other))
+    assert match is not None
+    for word in ("checked", "checked_offline"):
+        for lang in ("fi", "sv", "en"):
+            frame = compose(receipt(cents, match, word), lang)
+            for b in frame.boxes():
+                assert b.x >= 0 and b.y >= 0 and b.x + b.w <= 128 and b.y + b.h <= 64, (name, b)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -170,7 +170,7 @@ def wrap(text: str, size: int, bold: bool, width: int) -> list[str]:
         if current:
             lines.append(current)
         while text_width(word, size, bold) > width:
-            cut = _longest(lambda n, w=word: text_width(w[:n], size, bold) <= width, 1, len(word))
+            cut = _longest(partial(_prefix_fits, word, size, bold, width), 1, len(word))
             lines.append(word[:cut])
             word = word[cut:]
         current = word
@@ -187,6 +187,10 @@ def ellipsize(text: str, size: int, bold: bool, width: int) -> str:
         lambda n: text_width(text[:n].rstrip() + ELLIPSIS, size, bold) <= width, 0, len(text)
     )
     return text[:cut].rstrip() + ELLIPSIS
+
+
+def _prefix_fits(text: str, size: int, bold: bool, width: int, n: int) -> bool:
+    return text_width(text[:n], size, bold) <= width
 
 
 def _longest(fits: Callable[[int], bool], low: int, high: int) -> int:

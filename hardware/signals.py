@@ -11,6 +11,7 @@ kind               light (RGB / single LED)   sound
 scan               —                          tick (40 ms)
 accepted           green 1.2 s / on 1.2 s     one beep (150 ms, high)
 accepted_offline   amber 1.2 s / on 1.2 s     two short beeps (80 ms, high)
+check_amount       amber 1.6 s / on 1.6 s     high then low beep (150 ms each)
 refused            red 1.5 s / off            one long low tone (600 ms)
 error              red blinking / blinking    three beeps (150 ms, middle)
 =================  =========================  ================================
@@ -66,6 +67,13 @@ PATTERNS: dict[str, tuple[Step, ...]] = {
         Step(0.08, AMBER, True),
         Step(0.08, AMBER, True, HIGH),
         Step(0.96, AMBER, True),
+    ),
+    # checked, but the amount matches no service: "ding-dong" so the staff looks up
+    "check_amount": (
+        Step(0.15, AMBER, True, HIGH),
+        Step(0.1, AMBER, True),
+        Step(0.15, AMBER, True, LOW),
+        Step(1.2, AMBER, True),
     ),
     "refused": (Step(0.6, RED, False, LOW), Step(0.9, RED, False)),
     "error": (

@@ -50,6 +50,7 @@ class Outcome:
     service_name: str = ""
     balance_cents: int | None = None
     reason: str = ""
+    amount_match: AmountMatch | None = None  # a checked receipt against the price list
 
     def __post_init__(self) -> None:
         if self.word not in OUTCOME_WORDS:
@@ -70,6 +71,24 @@ class Service:
     price_cents: int
     benefit: str = "massage"
     eligible: bool = True
+
+
+@dataclass(frozen=True)
+class AmountMatch:
+    """A receipt's amount against the venue's eligible services.
+
+    Matched: ``services`` (one, or two whose prices add up; the same one twice for
+    two visits) cost exactly the amount and ``difference_cents`` is 0. Otherwise
+    ``services`` holds the nearest service and ``difference_cents`` is the amount
+    minus its price (negative: paid less).
+    """
+
+    services: tuple[Service, ...]
+    difference_cents: int = 0
+
+    @property
+    def matched(self) -> bool:
+        return self.difference_cents == 0
 
 
 @dataclass(frozen=True)
@@ -122,6 +141,43 @@ class CancelConfirm:
 
 
 @dataclass(frozen=True)
+class StillCharging:
+    """A charge is sent and the backend is slow: wait for its answer, do not scan again."""
+
+    amount_cents: int | None = None
+
+
+@dataclass(frozen=True)
+class PinPrompt:
+    """Enter the staff PIN: ``entered`` digits confirmed (shown masked), ``digit`` being edited."""
+
+    entered: int
+    digit: int = 0
+    min_digits: int = 4
+
+
+@dataclass(frozen=True)
+class PinWrong:
+    """The PIN was wrong; ``tries_left`` before cancelling locks."""
+
+    tries_left: int
+
+
+@dataclass(frozen=True)
+class PinLocked:
+    """Too many wrong PINs: cancelling is locked for ``seconds_left`` more."""
+
+    seconds_left: int
+
+
+@dataclass(frozen=True)
+class CancelUnavailable:
+    """Cancelling on the device is not possible; ``reason`` is ``off`` or ``no_pin``."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Alarm:
     """A fault that stops normal work; ``kind`` is ``journal``, ``disk_full`` or ``scanner``."""
 
@@ -139,6 +195,9 @@ class TechInfo:
     pending: int
     online: bool
     venue: str = ""
+    quarantined: int = 0  # uploads retried only rarely after failing many times
+    conflicts_24h: int = 0
+    offline_off: bool = False  # offline acceptance refused: too many conflicts in 24 h
 
 
 @dataclass(frozen=True)
@@ -155,6 +214,11 @@ View = (
     | ServiceMenu
     | ConfirmCharge
     | CancelConfirm
+    | StillCharging
+    | PinPrompt
+    | PinWrong
+    | PinLocked
+    | CancelUnavailable
     | Alarm
     | TechInfo
     | OutOfService

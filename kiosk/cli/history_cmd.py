@@ -2,12 +2,16 @@
 
 ``--csv`` is the daily settlement export a studio hands its cash register:
 one row per transaction, amounts in euros with two decimals, local times.
+Every cell that a spreadsheet would read as a formula (starting with ``=``, ``+``,
+``-`` unless it is a number, ``@``, a tab or a carriage return) gets a leading
+``'``, so a device name or transaction id from the backend is shown as text.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from datetime import datetime
 from typing import Any
@@ -27,6 +31,8 @@ CSV_FIELDS = (
     "offline",
     "conflict",
 )
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def register(sub: Any) -> None:
@@ -156,16 +162,22 @@ def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
     writer.writerow(CSV_FIELDS)
     for i in items:
         amount = "" if i["amount_cents"] is None else f"{i['amount_cents'] / 100:.2f}"
-        writer.writerow(
-            [
-                i["tx"] or "",
-                i["kind"],
-                i["outcome"],
-                amount,
-                _local_time(i["at"], tz),
-                "yes" if i["synced"] else "no",
-                i.get("device") or device,
-                "yes" if i["offline"] else "no",
-                "yes" if i["conflict"] else "no",
-            ]
-        )
+        cells = [
+            i["tx"] or "",
+            i["kind"],
+            i["outcome"],
+            amount,
+            _local_time(i["at"], tz),
+            "yes" if i["synced"] else "no",
+            i.get("device") or device,
+            "yes" if i["offline"] else "no",
+            "yes" if i["conflict"] else "no",
+        ]
+        writer.writerow([spreadsheet_text(str(c)) for c in cells])
+
+
+def spreadsheet_text(cell: str) -> str:
+    """*cell* with a leading ``'`` when a spreadsheet would run it as a formula."""
+    if cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell

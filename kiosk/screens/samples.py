@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk import views
+from kiosk.amounts import match_amount
 from kiosk.views import Outcome, Result, Service
 
 DEFAULT_NOW = datetime(2025, 5, 14, 14, 5, tzinfo=ZoneInfo("Europe/Helsinki"))
@@ -36,6 +37,11 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         return Result(Outcome(word, kind, tx="tx_sample", **kw))
 
     receipt: dict[str, Any] = {"amount_cents": 6500, "venue_name": VENUE, "at": paid}
+
+    def priced(word: str, cents: int) -> views.View:
+        match = match_amount(cents, SERVICES)
+        return result(word, amount_cents=cents, venue_name=VENUE, at=paid, amount_match=match)
+
     out: list[tuple[str, views.View]] = [
         ("ready", views.Ready(now=now)),
         ("ready_offline", views.Ready(now=now, offline=True, clock_warning=True, pending=3)),
@@ -44,9 +50,16 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("checking_receipt", views.Checking("receipt")),
         ("checking_charge", views.Checking("charge")),
         ("checking_cancel", views.Checking("cancel")),
+        ("still_charging", views.StillCharging(amount_cents=6500)),
         ("checked", result("checked", **receipt)),
         ("checked_large", result("checked", amount_cents=123450, venue_name=VENUE, at=paid)),
         ("checked_offline", result("checked_offline", **receipt)),
+        ("amount_matched", priced("checked", 6500)),
+        ("amount_matched_offline", priced("checked_offline", 5500)),
+        ("amount_matched_two", priced("checked", 6500 + 3500)),
+        ("amount_matched_twice", priced("checked", 2 * 3500)),
+        ("amount_mismatch", priced("checked", 6000)),
+        ("amount_mismatch_offline", priced("checked_offline", 9900)),
         (
             "charged",
             result(
@@ -77,6 +90,7 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         "limit_total",
         "limit_count",
         "stale_sync",
+        "conflicts",
         "journal",
         "disk_full",
     ):
@@ -88,12 +102,38 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("service_menu_empty", views.ServiceMenu(())),
         ("confirm_charge", views.ConfirmCharge(SERVICES[0])),
         ("cancel_confirm", views.CancelConfirm("tx_sample", 6500, at=paid)),
+        ("pin_first", views.PinPrompt(entered=0, digit=0)),
+        ("pin_third", views.PinPrompt(entered=2, digit=7)),
+        ("pin_done", views.PinPrompt(entered=4, digit=0)),
+        ("pin_last", views.PinPrompt(entered=7, digit=9)),
+        ("pin_wrong", views.PinWrong(tries_left=2)),
+        ("pin_locked", views.PinLocked(seconds_left=4 * 60 + 5)),
+        ("cancel_off", views.CancelUnavailable("off")),
+        ("cancel_no_pin", views.CancelUnavailable("no_pin")),
         ("alarm_journal", views.Alarm("journal", detail="journal.db: disk I/O error")),
         ("alarm_disk_full", views.Alarm("disk_full")),
         ("alarm_scanner", views.Alarm("scanner", detail="/dev/ttyACM0")),
         (
             "tech_info",
             views.TechInfo("counter-1", "192.168.10.23", "0.1.0", 3, online=False, venue=VENUE),
+        ),
+        (
+            "tech_alarms",
+            views.TechInfo(
+                "counter-1",
+                "192.168.10.23",
+                "0.1.0",
+                14,
+                online=True,
+                venue=VENUE,
+                quarantined=2,
+                conflicts_24h=3,
+                offline_off=True,
+            ),
+        ),
+        (
+            "tech_quarantined",
+            views.TechInfo("counter-1", "192.168.10.23", "0.1.0", 5, online=True, quarantined=1),
         ),
         ("out_of_service", views.OutOfService()),
     ]

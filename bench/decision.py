@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from _common import cpu_model  # noqa: E402
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
+from refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
 
 TARGET_S = 3.0
 WARMUP = 3

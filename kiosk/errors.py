@@ -25,6 +25,10 @@ whole tokens.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kiosk.vocabulary import TokenKind
 
 
 class KioskError(Exception):
@@ -42,9 +46,10 @@ class ConfigError(KioskError, ValueError):
 class TokenError(KioskError, ValueError):
     """A scanned text is not a valid SmartumPay token; .reason is a short word."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", *, kind: TokenKind | None = None) -> None:
         self.reason = reason
         self.detail = detail
+        self.kind = kind  # the token's kind, when it was known before the check failed
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 

@@ -46,6 +46,10 @@ from kiosk.journal_schema import (
     request_row,
     translated,
 )
+from kiosk.vocabulary import ACCEPTED, RequestKind, RequestState, Word, resolved_word
+
+_PENDING = RequestState.PENDING.value
+_ACCEPTED_SQL = ", ".join(f"'{w.value}'" for w in sorted(ACCEPTED))
 
 
 class Journal:
@@ -129,7 +133,7 @@ class Journal:
 
     def begin(
         self,
-        kind: str,
+        kind: RequestKind,
         body: dict[str, Any],
         *,
         tx: str | None = None,
@@ -167,9 +171,9 @@ class Journal:
         text = json.dumps(body, separators=(",", ":"), sort_keys=True)
         with self._write() as conn:
             conn.execute(
-                "UPDATE requests SET body = ?, offline = 1 WHERE id = ? AND state = 'pending'"
+                "UPDATE requests SET body = ?, offline = 1 WHERE id = ? AND state = ?"
                 " AND maybe_delivered = 0",
-                (text, rid),
+                (text, rid, RequestState.PENDING),
             )
         return self.request(rid)
 
@@ -182,8 +186,8 @@ class Journal:
         """
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE requests SET maybe_delivered = 1"
-                " WHERE state = 'pending' AND maybe_delivered = 0"
+                "UPDATE requests SET maybe_delivered = 1 WHERE state = ? AND maybe_delivered = 0",
+                (RequestState.PENDING,),
             )
             return cur.rowcount
 
@@ -208,7 +212,7 @@ class Journal:
         http_status: int,
         response: dict[str, Any],
         *,
-        word: str,
+        word: Word,
         tx: str | None = None,
         now: float | None = None,
     ) -> bool:
@@ -220,9 +224,18 @@ class Journal:
         settled = time.time() if now is None else now
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE requests SET state = 'done', status = ?, http_status = ?, response = ?,"
-                " settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state = 'pending'",
-                (status, http_status, json.dumps(response, default=str), settled, tx, rid),
+                "UPDATE requests SET state = ?, status = ?, http_status = ?, response = ?,"
+                " settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state = ?",
+                (
+                    RequestState.DONE,
+                    status,
+                    http_status,
+                    json.dumps(response, default=str),
+                    settled,
+                    tx,
+                    rid,
+                    RequestState.PENDING,
+                ),
             )
             _resolve(conn, rid, word, tx)
             return cur.rowcount == 1
@@ -231,36 +244,36 @@ class Journal:
         """Give up a request that never reached the backend."""
         with self._write() as conn:
             conn.execute(
-                "UPDATE requests SET state = 'void', status = ?, settled_at = ?"
-                " WHERE id = ? AND state = 'pending' AND maybe_delivered = 0",
-                (reason, time.time(), rid),
+                "UPDATE requests SET state = ?, status = ?, settled_at = ?"
+                " WHERE id = ? AND state = ? AND maybe_delivered = 0",
+                (RequestState.VOID, reason, time.time(), rid, RequestState.PENDING),
             )
 
-    def open_requests(self, kind: str | None = None) -> list[Request]:
+    def open_requests(self, kind: RequestKind | None = None) -> list[Request]:
         """Requests still waiting for a definite answer, oldest first."""
-        sql = "SELECT * FROM requests WHERE state = 'pending'"
-        args: tuple[Any, ...] = ()
+        sql = "SELECT * FROM requests WHERE state = ?"
+        args: tuple[Any, ...] = (RequestState.PENDING,)
         if kind is not None:
             sql += " AND kind = ?"
-            args = (kind,)
+            args = (RequestState.PENDING, kind)
         return [request_row(r) for r in self._query(sql + " ORDER BY id", args)]
 
     def open_request_for(
-        self, kind: str, *, tx: str | None = None, ref: str | None = None
+        self, kind: RequestKind, *, tx: str | None = None, ref: str | None = None
     ) -> Request | None:
         column, value = ("tx", tx) if tx is not None else ("ref", ref)
         rows = self._query(
-            f"SELECT * FROM requests WHERE state = 'pending' AND kind = ? AND {column} = ?"
+            f"SELECT * FROM requests WHERE state = ? AND kind = ? AND {column} = ?"
             " ORDER BY id LIMIT 1",
-            (kind, value),
+            (RequestState.PENDING, kind, value),
         )
         return request_row(rows[0]) if rows else None
 
-    def last_request_for(self, kind: str, tx: str) -> Request | None:
+    def last_request_for(self, kind: RequestKind, tx: str) -> Request | None:
         rows = self._query(
-            "SELECT * FROM requests WHERE kind = ? AND tx = ? AND state != 'void'"
+            "SELECT * FROM requests WHERE kind = ? AND tx = ? AND state != ?"
             " ORDER BY id DESC LIMIT 1",
-            (kind, tx),
+            (kind, tx, RequestState.VOID),
         )
         return request_row(rows[0]) if rows else None
 
@@ -268,8 +281,8 @@ class Journal:
 
     def record(
         self,
-        kind: str,
-        outcome: str,
+        kind: RequestKind,
+        outcome: Word,
         *,
         tx: str | None = None,
         amount_cents: int | None = None,
@@ -301,20 +314,19 @@ class Journal:
         assert rid is not None
         return rid
 
-    def resolve(self, request_id: int, word: str, *, tx: str | None = None) -> None:
+    def resolve(self, request_id: int, word: Word, *, tx: str | None = None) -> None:
         """The backend answered a request whose outcome rows were waiting: mark them synced.
 
-        *word* is the outcome word of the backend's answer. An offline acceptance
-        keeps its word, unless the backend says the receipt was checked before,
-        which makes it a ``conflict``; a refusal shown while the answer was
-        unknown takes the backend's word.
+        *word* is the outcome word of the backend's answer; each waiting row
+        takes :func:`kiosk.vocabulary.resolved_word` of its shown word and *word*.
         """
         with self._write() as conn:
             _resolve(conn, request_id, word, tx)
 
     def receipt_history(self, tx: str) -> list[OutcomeRow]:
         rows = self._query(
-            "SELECT * FROM outcomes WHERE tx = ? AND kind = 'receipt' ORDER BY id", (tx,)
+            "SELECT * FROM outcomes WHERE tx = ? AND kind = ? ORDER BY id",
+            (tx, RequestKind.RECEIPT),
         )
         return [outcome_row(r) for r in rows]
 
@@ -328,8 +340,8 @@ class Journal:
     def last_accepted(self, since: float) -> OutcomeRow | None:
         """The newest checked or charged transaction since *since* (for cancel-last)."""
         rows = self._query(
-            "SELECT * FROM outcomes WHERE at >= ? AND tx IS NOT NULL AND outcome IN"
-            " ('checked', 'checked_offline', 'charged') ORDER BY id DESC LIMIT 1",
+            "SELECT * FROM outcomes WHERE at >= ? AND tx IS NOT NULL"
+            f" AND outcome IN ({_ACCEPTED_SQL}) ORDER BY id DESC LIMIT 1",
             (since,),
         )
         return outcome_row(rows[0]) if rows else None
@@ -340,15 +352,17 @@ class Journal:
         """(count, total cents) of receipts accepted offline and not yet uploaded."""
         rows = self._query(
             "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM outcomes"
-            " WHERE outcome = 'checked_offline' AND synced = 0"
+            " WHERE outcome = ? AND synced = 0",
+            (Word.CHECKED_OFFLINE,),
         )
         return int(rows[0][0]), int(rows[0][1])
 
     def pending_count(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM requests WHERE state = 'pending'")[0][0])
+        rows = self._query("SELECT COUNT(*) FROM requests WHERE state = ?", (_PENDING,))
+        return int(rows[0][0])
 
     def conflicts(self) -> list[OutcomeRow]:
-        rows = self._query("SELECT * FROM outcomes WHERE outcome = 'conflict' ORDER BY id")
+        rows = self._query("SELECT * FROM outcomes WHERE outcome = ? ORDER BY id", (Word.CONFLICT,))
         return [outcome_row(r) for r in rows]
 
     def get_meta(self, key: str) -> str | None:
@@ -379,9 +393,9 @@ class Journal:
         with self._write() as conn:
             n = conn.execute("DELETE FROM outcomes WHERE synced = 1 AND at < ?", (cutoff,)).rowcount
             conn.execute(
-                "DELETE FROM requests WHERE state != 'pending' AND created_at < ? AND id NOT IN"
+                "DELETE FROM requests WHERE state != ? AND created_at < ? AND id NOT IN"
                 " (SELECT request_id FROM outcomes WHERE request_id IS NOT NULL)",
-                (cutoff,),
+                (RequestState.PENDING, cutoff),
             )
         return n
 
@@ -389,12 +403,17 @@ class Journal:
 __all__ = ["SCHEMA_VERSION", "Journal", "OutcomeRow", "Request"]
 
 
-def _resolve(conn: sqlite3.Connection, request_id: int, word: str, tx: str | None) -> None:
-    conn.execute(
-        "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?),"
-        " outcome = CASE"
-        "  WHEN outcome = 'checked_offline' AND ? = 'already_checked' THEN 'conflict'"
-        "  WHEN outcome = 'checked_offline' THEN outcome ELSE ? END"
-        " WHERE request_id = ? AND synced = 0",
-        (tx, word, word, request_id),
-    )
+def _resolve(conn: sqlite3.Connection, request_id: int, word: Word, tx: str | None) -> None:
+    """Rows that waited for *request_id* take the word :func:`resolved_word` gives them."""
+    waiting = conn.execute(
+        "SELECT id, outcome FROM outcomes WHERE request_id = ? AND synced = 0", (request_id,)
+    ).fetchall()
+    for row_id, shown in waiting:
+        try:
+            new = resolved_word(Word(shown), word)
+        except ValueError:
+            new = word
+        conn.execute(
+            "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?), outcome = ? WHERE id = ?",
+            (tx, new, row_id),
+        )

@@ -13,9 +13,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kiosk.errors import JournalCorrupt, JournalError, JournalFull
+from kiosk.vocabulary import RequestKind, RequestState, Word
+
+_E = TypeVar("_E", RequestKind, RequestState, Word)
 
 SCHEMA_VERSION = 2
 
@@ -69,14 +72,14 @@ class Request:
     """One journaled POST: resend ``body`` verbatim with ``key`` until answered."""
 
     id: int
-    kind: str  # receipt | charge | cancel
+    kind: RequestKind
     key: str
     tx: str | None  # receipt tx, or the transaction a cancel targets
     ref: str | None  # paycode id or code for charges
     body: dict[str, Any]
     amount_cents: int | None
     created_at: float
-    state: str
+    state: RequestState
     offline: bool
     attempts: int
     maybe_delivered: bool = False
@@ -91,9 +94,9 @@ class OutcomeRow:
 
     id: int
     request_id: int | None
-    kind: str
+    kind: RequestKind
     tx: str | None
-    outcome: str
+    outcome: Word
     reason: str
     amount_cents: int | None
     at: float
@@ -151,6 +154,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another thread may have migrated between our read and our write lock.
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= target:
+                conn.execute("COMMIT")
+                continue
             for statement in MIGRATIONS[target].split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -189,14 +196,14 @@ def translated() -> Iterator[None]:
 def request_row(r: sqlite3.Row) -> Request:
     return Request(
         id=r["id"],
-        kind=r["kind"],
+        kind=_typed(RequestKind, r["kind"]),
         key=r["idem_key"],
         tx=r["tx"],
         ref=r["ref"],
         body=json.loads(r["body"]),
         amount_cents=r["amount_cents"],
         created_at=r["created_at"],
-        state=r["state"],
+        state=_typed(RequestState, r["state"]),
         offline=bool(r["offline"]),
         attempts=r["attempts"],
         maybe_delivered=bool(r["maybe_delivered"]),
@@ -210,12 +217,19 @@ def outcome_row(r: sqlite3.Row) -> OutcomeRow:
     return OutcomeRow(
         id=r["id"],
         request_id=r["request_id"],
-        kind=r["kind"],
+        kind=_typed(RequestKind, r["kind"]),
         tx=r["tx"],
-        outcome=r["outcome"],
+        outcome=_typed(Word, r["outcome"]),
         reason=r["reason"],
         amount_cents=r["amount_cents"],
         at=r["at"],
         synced=bool(r["synced"]),
         shown_accepted=bool(r["shown_accepted"]),
     )
+
+
+def _typed(enum: type[_E], value: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError:
+        raise JournalCorrupt(f"journal holds an unknown {enum.__name__} {value!r}") from None

@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kiosk import strict_json
 from kiosk.errors import TokenError
+from kiosk.vocabulary import TokenKind
 
 __all__ = [
     "MAX_TOKEN_BYTES",
@@ -49,6 +50,7 @@ __all__ = [
 
 RECEIPT_TYP = "smartum-receipt+jwt"
 PAYCODE_TYP = "smartum-paycode+jwt"
+_TYP: dict[TokenKind, str] = {TokenKind.RECEIPT: RECEIPT_TYP, TokenKind.PAYCODE: PAYCODE_TYP}
 MAX_TOKEN_BYTES = 2048
 EXPIRY_SKEW_S = 60
 BENEFITS = frozenset({"massage", "exercise"})
@@ -111,6 +113,7 @@ class Unrecognised:
 
     reason: str
     detail: str = ""
+    kind: TokenKind | None = None  # what the token claimed to be, when that was known
 
 
 Scanned = Receipt | Paycode | BareCode | Unrecognised
@@ -176,7 +179,7 @@ def classify(text: str, keys: KeySet, issuer: str, *, now: float, clock_trusted:
     try:
         return verify(stripped, keys, issuer, now=now, clock_trusted=clock_trusted)
     except TokenError as err:
-        return Unrecognised(err.reason, err.detail)
+        return Unrecognised(err.reason, err.detail, err.kind)
 
 
 def _looks_like_token(text: str) -> bool:
@@ -201,9 +204,7 @@ def verify(
         raise TokenError("bad_alg", "only EdDSA tokens are accepted")
     if "crit" in header:
         raise TokenError("malformed", "critical header extensions are not supported")
-    typ = header.get("typ")
-    if typ not in (RECEIPT_TYP, PAYCODE_TYP):
-        raise TokenError("bad_typ", "not a SmartumPay receipt or payment code")
+    kind = _kind_of(header.get("typ"))
     kid = header.get("kid")
     key = keys.get(kid) if isinstance(kid, str) else None
     if key is None:
@@ -218,12 +219,26 @@ def verify(
     del decoded  # PyJWT proved the signature; claims were parsed strictly above
     if claims.get("iss") != issuer:
         raise TokenError("bad_iss", "issued by someone else")
-    if typ == RECEIPT_TYP:
-        return _receipt(claims, token)
-    paycode = _paycode(claims, token)
-    if clock_trusted and now > paycode.expires_at + EXPIRY_SKEW_S:
-        raise TokenError("expired", "payment code has expired; ask for a new one")
-    return paycode
+    match kind:
+        case TokenKind.RECEIPT:
+            return _receipt(claims, token)
+        case TokenKind.PAYCODE:
+            paycode = _paycode(claims, token)
+            if clock_trusted and now > paycode.expires_at + EXPIRY_SKEW_S:
+                raise TokenError(
+                    "expired", "payment code has expired; ask for a new one", kind=kind
+                )
+            return paycode
+        case _:
+            assert_never(kind)
+
+
+def _kind_of(typ: object) -> TokenKind:
+    """The token kind named by a JWS ``typ``; any other typ is ``bad_typ``."""
+    for kind, name in _TYP.items():
+        if typ == name:
+            return kind
+    raise TokenError("bad_typ", "not a SmartumPay receipt or payment code")
 
 
 def _receipt(c: dict[str, Any], token: str) -> Receipt:

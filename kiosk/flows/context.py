@@ -17,7 +17,8 @@ from kiosk.flows.health import Reachability
 from kiosk.flows.offline import OfflinePolicy
 from kiosk.journal import Journal, Request
 from kiosk.tokens import KeySet
-from kiosk.views import Outcome, Service
+from kiosk.venue import Service
+from kiosk.views import Outcome
 
 if TYPE_CHECKING:
     from kiosk.backend_client import BackendClient

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from hardware.events import Event, Press, Scan, ScanFault
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
@@ -38,6 +38,7 @@ from kiosk.views import (
     TechInfo,
     View,
 )
+from kiosk.vocabulary import RequestKind, TokenKind, Word
 
 log = logging.getLogger("kiosk.engine")
 
@@ -74,6 +75,18 @@ class EngineSettings:
     repeat_windows: tuple[tuple[str, float], ...] = (("camera", 5.0),)
     default_repeat_window: float = 3.0
     tech_info: Callable[[], TechInfo] | None = None
+
+
+def _refusal(scanned: Unrecognised) -> tuple[Word, RequestKind]:
+    """The outcome of a scan that is no usable token: an expired paycode, else invalid."""
+    kind = scanned.kind
+    match kind:
+        case TokenKind.PAYCODE if scanned.reason == "expired":
+            return Word.PAYCODE_EXPIRED, RequestKind.CHARGE
+        case TokenKind.PAYCODE | TokenKind.RECEIPT | None:
+            return Word.INVALID, RequestKind.RECEIPT
+        case _:
+            assert_never(kind)
 
 
 class Engine:
@@ -267,15 +280,14 @@ class Engine:
             log.debug("repeat of a recent scan ignored")
             return
         self._signal("scan")
-        self._show(Checking("receipt"))
+        self._show(Checking(RequestKind.RECEIPT))
         scanned = self._classify(ctx, scan.text)
         if isinstance(scanned, Receipt):
             self._present(ctx, check_receipt(ctx, scanned))
         elif isinstance(scanned, Paycode | BareCode):
             self._start_payment(ctx, scanned)
         else:
-            word = "paycode_expired" if scanned.reason == "expired" else "invalid"
-            kind = "charge" if word == "paycode_expired" else "receipt"
+            word, kind = _refusal(scanned)
             log.info("scan refused: %s", scanned.reason)
             self._present(ctx, ctx.record(Outcome(word, kind, reason=scanned.reason)))
 
@@ -299,19 +311,24 @@ class Engine:
     def _start_payment(self, ctx: FlowContext, code: Paycode | BareCode) -> None:
         pending = payment.open_charge(ctx, code)
         if pending is not None:
-            self._show(Checking("charge"))
+            self._show(Checking(RequestKind.CHARGE))
             service = payment.service_named(ctx, str(pending.body.get("service")))
             name = service.name if service else str(pending.body.get("service"))
             self._present(ctx, payment.send_charge(ctx, pending, name))
             return
         if ctx.health.offline and not self._reachable(ctx):
-            self._present(ctx, ctx.record(Outcome("needs_network", "charge", reason="offline")))
+            self._present(
+                ctx, ctx.record(Outcome(Word.NEEDS_NETWORK, RequestKind.CHARGE, reason="offline"))
+            )
             return
         if not ctx.venue.services:
             ctx.venue.refresh(ctx.client, ctx.journal, ctx.cfg.device.venue, now=ctx.clock())
         services = ctx.venue.services
         if not services:
-            self._present(ctx, ctx.record(Outcome("needs_network", "charge", reason="no_services")))
+            self._present(
+                ctx,
+                ctx.record(Outcome(Word.NEEDS_NETWORK, RequestKind.CHARGE, reason="no_services")),
+            )
             return
         if self._settings.has_buttons:
             self._mode = _Mode(
@@ -322,7 +339,8 @@ class Engine:
         default = payment.service_named(ctx, ctx.cfg.device.default_service)
         if default is None:
             self._present(
-                ctx, ctx.record(Outcome("invalid", "charge", reason="no_default_service"))
+                ctx,
+                ctx.record(Outcome(Word.INVALID, RequestKind.CHARGE, reason="no_default_service")),
             )
             return
         self._charge(ctx, code, default)
@@ -337,7 +355,7 @@ class Engine:
         return True
 
     def _charge(self, ctx: FlowContext, code: Paycode | BareCode, service: Service) -> None:
-        self._show(Checking("charge"))
+        self._show(Checking(RequestKind.CHARGE))
         self._present(ctx, payment.charge(ctx, code, service))
 
     def _handle_press(self, ctx: FlowContext, press: Press) -> None:
@@ -376,7 +394,7 @@ class Engine:
                 self._show(ServiceMenu(mode.services, mode.selected))
         elif mode.name == "cancel_confirm":
             if press.button == "ok" and not press.long:
-                self._show(Checking("cancel"))
+                self._show(Checking(RequestKind.CANCEL))
                 self._present(ctx, payment.cancel(ctx, mode.tx, "cancelled at the counter"))
             else:
                 self._show_ready()
@@ -391,7 +409,9 @@ class Engine:
     def _offer_cancel(self, ctx: FlowContext) -> None:
         last = ctx.journal.last_accepted(since=payment.start_of_day(ctx))
         if last is None or last.tx is None:
-            self._present(ctx, Outcome("invalid", "cancel", reason="nothing_to_cancel"))
+            self._present(
+                ctx, Outcome(Word.INVALID, RequestKind.CANCEL, reason="nothing_to_cancel")
+            )
             return
         at = datetime.fromtimestamp(last.at, ctx.tz)
         self._mode = _Mode(
@@ -409,14 +429,16 @@ class Engine:
             self._show_ready()
         else:
             log.warning("unreadable scan from %s: %s", fault.source, fault.reason)
-            self._present(ctx, ctx.record(Outcome("invalid", "receipt", reason=fault.reason)))
+            self._present(
+                ctx, ctx.record(Outcome(Word.INVALID, RequestKind.RECEIPT, reason=fault.reason))
+            )
 
     # --- presentation ----------------------------------------------------------------------
 
     def _present(self, ctx: FlowContext, outcome: Outcome) -> None:
         self._mode = _Mode("result", ctx.monotonic() + self._settings.result_seconds)
         self._show(Result(outcome))
-        if outcome.word == "checked_offline":
+        if outcome.word == Word.CHECKED_OFFLINE:
             self._signal("accepted_offline")
         elif outcome.accepted:
             self._signal("accepted")

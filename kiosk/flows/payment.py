@@ -16,7 +16,9 @@ from kiosk.flows.context import FlowContext
 from kiosk.flows.outcomes import from_cancel, from_charge
 from kiosk.journal import Request
 from kiosk.tokens import BareCode, Paycode
-from kiosk.views import Outcome, Service
+from kiosk.venue import Service
+from kiosk.views import Outcome
+from kiosk.vocabulary import RequestKind, RequestState, Word
 
 if TYPE_CHECKING:
     from kiosk.backend_client import CancelResult, ChargeResult
@@ -31,7 +33,7 @@ def paycode_ref(code: Paycode | BareCode) -> str:
 
 def open_charge(ctx: FlowContext, code: Paycode | BareCode) -> Request | None:
     """A charge for this code that is still waiting for its answer, if any."""
-    return ctx.journal.open_request_for("charge", ref=paycode_ref(code))
+    return ctx.journal.open_request_for(RequestKind.CHARGE, ref=paycode_ref(code))
 
 
 def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outcome:
@@ -39,8 +41,8 @@ def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outc
     if not service.eligible:
         return ctx.record(
             Outcome(
-                "not_eligible",
-                "charge",
+                Word.NOT_ELIGIBLE,
+                RequestKind.CHARGE,
                 amount_cents=service.price_cents,
                 service_name=service.name,
                 reason="local",
@@ -55,7 +57,11 @@ def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outc
         "amount_cents": service.price_cents,
     }
     request = ctx.journal.begin(
-        "charge", body, ref=paycode_ref(code), amount_cents=service.price_cents, now=ctx.clock()
+        RequestKind.CHARGE,
+        body,
+        ref=paycode_ref(code),
+        amount_cents=service.price_cents,
+        now=ctx.clock(),
     )
     return send_charge(ctx, request, service.name)
 
@@ -71,8 +77,8 @@ def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcom
             log.info("charge not sent: %s", exc)
             return ctx.record(
                 Outcome(
-                    "needs_network",
-                    "charge",
+                    Word.NEEDS_NETWORK,
+                    RequestKind.CHARGE,
                     amount_cents=request.amount_cents,
                     service_name=service_name,
                     reason="offline",
@@ -85,15 +91,15 @@ def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcom
     outcome = from_charge(
         result, ctx.tz, service_name=service_name, amount_cents=request.amount_cents or 0
     )
-    return ctx.record(outcome, request.id, shown=outcome.word == "charged")
+    return ctx.record(outcome, request.id, shown=outcome.word == Word.CHARGED)
 
 
 def _unknown(ctx: FlowContext, request: Request, service_name: str) -> Outcome:
     ctx.wake_sync()
     return ctx.record(
         Outcome(
-            "needs_network",
-            "charge",
+            Word.NEEDS_NETWORK,
+            RequestKind.CHARGE,
             amount_cents=request.amount_cents,
             service_name=service_name,
             reason="charge_pending",
@@ -123,20 +129,26 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
     cancel what it has not seen.
     """
     amount = None
-    for kind in ("receipt", "charge"):
+    for kind in (RequestKind.RECEIPT, RequestKind.CHARGE):
         earlier = ctx.journal.last_request_for(kind, tx)
         if earlier is not None:
             amount = earlier.amount_cents
-            if earlier.state == "pending":
+            if earlier.state == RequestState.PENDING:
                 try:
                     ctx.send(earlier)
                 except BackendError:
                     return ctx.record(
-                        Outcome("needs_network", "cancel", tx, amount, reason="upload_first")
+                        Outcome(
+                            Word.NEEDS_NETWORK,
+                            RequestKind.CANCEL,
+                            tx,
+                            amount,
+                            reason="upload_first",
+                        )
                     )
-    open_cancel = ctx.journal.open_request_for("cancel", tx=tx)
+    open_cancel = ctx.journal.open_request_for(RequestKind.CANCEL, tx=tx)
     request = open_cancel or ctx.journal.begin(
-        "cancel", {"reason": reason[:200]}, tx=tx, amount_cents=amount, now=ctx.clock()
+        RequestKind.CANCEL, {"reason": reason[:200]}, tx=tx, amount_cents=amount, now=ctx.clock()
     )
     try:
         result_c: CancelResult = ctx.send(request)
@@ -144,11 +156,13 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:
             ctx.journal.void(request.id, "needs_network")
-            return ctx.record(Outcome("needs_network", "cancel", tx, amount, reason="offline"))
+            return ctx.record(
+                Outcome(Word.NEEDS_NETWORK, RequestKind.CANCEL, tx, amount, reason="offline")
+            )
         log.warning("cancel of %s: outcome unknown (%s); will retry", tx, exc)
         ctx.wake_sync()
         return ctx.record(
-            Outcome("needs_network", "cancel", tx, amount, reason="cancel_pending"),
+            Outcome(Word.NEEDS_NETWORK, RequestKind.CANCEL, tx, amount, reason="cancel_pending"),
             request.id,
             synced=False,
         )

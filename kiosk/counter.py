@@ -27,7 +27,7 @@ from kiosk.journal import Journal
 from kiosk.views import Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
 log = logging.getLogger("kiosk.counter")
 
@@ -61,7 +61,7 @@ class Presenter:
 
 
 def _default_client(cfg: Config) -> BackendClient:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
     return BackendClient.from_config(cfg)
 

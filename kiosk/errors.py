@@ -14,6 +14,7 @@
     │   ├── OutcomeUnknown     may have been delivered; retry with the same key
     │   ├── BackendAuthError   the backend refused the kiosk's credentials
     │   └── BackendProtocolError  an answer outside the contract
+    ├── ClientClosed           the backend client was used after close (a bug, not an outage)
     └── JournalError           the SQLite journal cannot be read or written
         ├── JournalCorrupt
         └── JournalFull
@@ -91,6 +92,10 @@ class BackendAuthError(BackendError):
 
 class BackendProtocolError(BackendError):
     """The backend answered something outside the contract."""
+
+
+class ClientClosed(KioskError, RuntimeError):
+    """The backend client was used after :meth:`close`; nothing was sent."""
 
 
 class JournalError(KioskError):

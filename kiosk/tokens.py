@@ -28,7 +28,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kiosk import strict_json
+from kiosk.backend import strict_json
 from kiosk.errors import TokenError
 from kiosk.vocabulary import TokenKind
 

@@ -40,7 +40,7 @@ def load(args: argparse.Namespace) -> Config:
 @contextmanager
 def flow_context(cfg: Config) -> Iterator[FlowContext]:
     """A journal connection and backend client for a one-shot command."""
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
     from kiosk.clock import kernel_clock_synced
     from kiosk.flows.context import FlowContext, KeyStore, VenueCache
     from kiosk.flows.health import Reachability
@@ -77,7 +77,7 @@ def iso(ts: float | None) -> str | None:
     """Unix time as RFC 3339 UTC, or None."""
     if ts is None:
         return None
-    from kiosk._wire import format_time
+    from kiosk.backend._wire import format_time
 
     return format_time(datetime.fromtimestamp(ts, UTC))
 

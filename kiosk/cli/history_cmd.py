@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
-from kiosk._wire import format_time
+from kiosk.backend._wire import format_time
 from kiosk.cli._common import add_config_arg
 from kiosk.journal import OutcomeRow
 from kiosk.vocabulary import OFFLINE, RequestKind, Word

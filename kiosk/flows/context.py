@@ -21,7 +21,7 @@ from kiosk.venue import Service
 from kiosk.views import Outcome
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
 log = logging.getLogger("kiosk.flows")
 

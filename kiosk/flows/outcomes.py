@@ -10,7 +10,7 @@ from kiosk.views import Outcome
 from kiosk.vocabulary import RequestKind, Word, answer_word, cancel_word, charge_word, check_word
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import CancelResult, ChargeResult, CheckResult
+    from kiosk.backend.client import CancelResult, ChargeResult, CheckResult
 
 
 def local(dt: datetime | None, tz: ZoneInfo) -> datetime | None:

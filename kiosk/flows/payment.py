@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, time
 from typing import TYPE_CHECKING
 
+from kiosk.backend import bodies
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
 from kiosk.flows.outcomes import from_cancel, from_charge
@@ -21,7 +22,7 @@ from kiosk.views import Outcome
 from kiosk.vocabulary import RequestKind, RequestState, Word
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import CancelResult, ChargeResult
+    from kiosk.backend.client import CancelResult, ChargeResult
 
 log = logging.getLogger("kiosk.payment")
 
@@ -49,13 +50,13 @@ def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outc
             )
         )
     ctx.require_space()
-    body = {
-        "paycode": code.token if isinstance(code, Paycode) else code.code,
-        "venue": ctx.cfg.device.venue,
-        "device": ctx.cfg.device.id,
-        "service": service.id,
-        "amount_cents": service.price_cents,
-    }
+    body = bodies.charge(
+        code.token if isinstance(code, Paycode) else code.code,
+        venue=ctx.cfg.device.venue,
+        device=ctx.cfg.device.id,
+        service=service.id,
+        amount_cents=service.price_cents,
+    )
     request = ctx.journal.begin(
         RequestKind.CHARGE,
         body,
@@ -148,7 +149,7 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
                     )
     open_cancel = ctx.journal.open_request_for(RequestKind.CANCEL, tx=tx)
     request = open_cancel or ctx.journal.begin(
-        RequestKind.CANCEL, {"reason": reason[:200]}, tx=tx, amount_cents=amount, now=ctx.clock()
+        RequestKind.CANCEL, bodies.cancel(reason), tx=tx, amount_cents=amount, now=ctx.clock()
     )
     try:
         result_c: CancelResult = ctx.send(request)

@@ -10,7 +10,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from kiosk._wire import format_time
+from kiosk.backend import bodies
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
 from kiosk.flows.outcomes import from_check
@@ -20,7 +20,7 @@ from kiosk.views import Outcome
 from kiosk.vocabulary import ACCEPTED_HERE, RequestKind, RequestState, Word
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import CheckResult
+    from kiosk.backend.client import CheckResult
 
 log = logging.getLogger("kiosk.receipt")
 
@@ -64,13 +64,12 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
         return ctx.record(outcome, request.id, shown=True)
     if request is None or request.state != RequestState.PENDING:
         ctx.require_space()
-        body = {
-            "token": receipt.token,
-            "venue": cfg.device.venue,
-            "device": cfg.device.id,
-            "scanned_at": format_time(datetime.fromtimestamp(ctx.clock(), UTC)),
-            "offline": False,
-        }
+        body = bodies.receipt_check(
+            receipt.token,
+            venue=cfg.device.venue,
+            device=cfg.device.id,
+            scanned_at=datetime.fromtimestamp(ctx.clock(), UTC),
+        )
         request = ctx.journal.begin(
             RequestKind.RECEIPT,
             body,
@@ -162,8 +161,7 @@ def _offline(
         rid = None if not request.maybe_delivered else request.id
         return ctx.record(outcome, rid, synced=rid is None)
     if not request.maybe_delivered:
-        body = dict(request.body, offline=True)
-        ctx.journal.go_offline(request.id, body)
+        ctx.journal.go_offline(request.id, bodies.went_offline(request.body))
     outcome = Outcome(
         Word.CHECKED_OFFLINE,
         RequestKind.RECEIPT,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from kiosk.config import Config
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
@@ -61,7 +61,7 @@ class PartResult:
 
 
 def _default_client(cfg: Config) -> BackendClient:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
     return BackendClient.from_config(cfg)
 

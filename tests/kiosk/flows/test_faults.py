@@ -15,13 +15,15 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from kiosk.backend_client import BackendClient
+from kiosk.backend import bodies
+from kiosk.backend.client import BackendClient
 from kiosk.config import Secret
 from kiosk.journal import Journal
 from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
@@ -236,13 +238,12 @@ def test_request_left_by_a_killed_kiosk_is_resent_unchanged(
     warm_up(first)
     first.stop()
     tx, token = first.backend.mint_receipt(DEMO_VENUE, 3100)
-    body = {
-        "token": token,
-        "venue": DEMO_VENUE,
-        "device": "counter-1",
-        "scanned_at": "2026-11-26T10:00:00Z",
-        "offline": False,
-    }
+    body = bodies.receipt_check(
+        token,
+        venue=DEMO_VENUE,
+        device="counter-1",
+        scanned_at=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+    )
     with Journal.open(first.cfg.journal.path) as journal:
         request = journal.begin("receipt", body, tx=tx, amount_cents=3100)
     with BackendClient(
@@ -393,13 +394,9 @@ def test_charge_left_by_a_killed_kiosk_is_never_given_up(
     first.scan(first.backend.mint_paycode(100)["code"])  # menu cached (insufficient funds)
     first.stop()
     code = first.backend.mint_paycode(20000)
-    body = {
-        "paycode": code["token"],
-        "venue": DEMO_VENUE,
-        "device": "counter-1",
-        "service": "classic-60",
-        "amount_cents": 6500,
-    }
+    body = bodies.charge(
+        code["token"], venue=DEMO_VENUE, device="counter-1", service="classic-60", amount_cents=6500
+    )
     with Journal.open(first.cfg.journal.path) as journal:
         request = journal.begin("charge", body, ref=code["jti"], amount_cents=6500)
     with BackendClient(

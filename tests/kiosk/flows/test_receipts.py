@@ -110,7 +110,7 @@ def test_offline_conflict_is_recorded_not_dropped(sim: Sim, demo_client) -> None
     sim.backend.pause()
     assert sim.scan(token).word == "checked_offline"
     # Meanwhile another counter checks the same receipt online.
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
     from kiosk.config import Secret
 
     other_id, other_secret = sim.backend.create_client(DEMO_VENUE)

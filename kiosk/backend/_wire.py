@@ -1,6 +1,6 @@
 """The backend's answers as values: result objects and the strict decoding of each body.
 
-Everything here is pure (no network). :mod:`kiosk.backend_client` moves bytes and
+Everything here is pure (no network). :mod:`kiosk.backend.client` moves bytes and
 hands each answered ``(http status, parsed body)`` to a ``decode_*`` function,
 which returns a documented result or raises :class:`BackendProtocolError` for
 anything outside the contract (``../shared/spec/backend-api.md`` §2).

@@ -69,7 +69,10 @@ MIGRATIONS: dict[int, str] = {
 
 @dataclass(frozen=True)
 class Request:
-    """One journaled POST: resend ``body`` verbatim with ``key`` until answered."""
+    """One journaled POST: resend ``text`` verbatim with ``key`` until answered.
+
+    ``text`` is the body's canonical JSON as stored; ``body`` is the same, parsed.
+    """
 
     id: int
     kind: RequestKind
@@ -77,6 +80,7 @@ class Request:
     tx: str | None  # receipt tx, or the transaction a cancel targets
     ref: str | None  # paycode id or code for charges
     body: dict[str, Any]
+    text: str
     amount_cents: int | None
     created_at: float
     state: RequestState
@@ -201,6 +205,7 @@ def request_row(r: sqlite3.Row) -> Request:
         tx=r["tx"],
         ref=r["ref"],
         body=json.loads(r["body"]),
+        text=r["body"],
         amount_cents=r["amount_cents"],
         created_at=r["created_at"],
         state=_typed(RequestState, r["state"]),

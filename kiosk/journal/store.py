@@ -30,13 +30,14 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kiosk.backend.bodies import encode
 from kiosk.errors import JournalCorrupt, JournalError
-from kiosk.journal_schema import (
+from kiosk.journal.schema import (
     SCHEMA_VERSION,
     OutcomeRow,
     Request,
@@ -48,7 +49,6 @@ from kiosk.journal_schema import (
 )
 from kiosk.vocabulary import ACCEPTED, RequestKind, RequestState, Word, resolved_word
 
-_PENDING = RequestState.PENDING.value
 _ACCEPTED_SQL = ", ".join(f"'{w.value}'" for w in sorted(ACCEPTED))
 
 
@@ -134,7 +134,7 @@ class Journal:
     def begin(
         self,
         kind: RequestKind,
-        body: dict[str, Any],
+        body: Mapping[str, Any] | str,
         *,
         tx: str | None = None,
         ref: str | None = None,
@@ -142,10 +142,14 @@ class Journal:
         offline: bool = False,
         now: float | None = None,
     ) -> Request:
-        """Durably record a request before it is sent; mints its Idempotency-Key."""
+        """Durably record a request before it is sent; mints its Idempotency-Key.
+
+        *body* is stored as its canonical text (:func:`kiosk.backend.bodies.encode`),
+        which every resend carries verbatim. Raises ValueError for an unsendable body.
+        """
         key = str(uuid.uuid4())
         created = time.time() if now is None else now
-        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        text = encode(body)
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO requests (kind, idem_key, tx, ref, body, amount_cents, created_at,"
@@ -162,13 +166,13 @@ class Journal:
             raise JournalError(f"request {rid} is not in the journal")
         return request_row(rows[0])
 
-    def go_offline(self, rid: int, body: dict[str, Any]) -> Request:
+    def go_offline(self, rid: int, body: Mapping[str, Any] | str) -> Request:
         """Mark a never-delivered receipt check as accepted offline, with its upload body.
 
         Only for a request that provably never reached the backend (connection
         refused or not established), so the key was never seen and the body may change.
         """
-        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        text = encode(body)
         with self._write() as conn:
             conn.execute(
                 "UPDATE requests SET body = ?, offline = 1 WHERE id = ? AND state = ?"
@@ -358,7 +362,7 @@ class Journal:
         return int(rows[0][0]), int(rows[0][1])
 
     def pending_count(self) -> int:
-        rows = self._query("SELECT COUNT(*) FROM requests WHERE state = ?", (_PENDING,))
+        rows = self._query("SELECT COUNT(*) FROM requests WHERE state = ?", (RequestState.PENDING,))
         return int(rows[0][0])
 
     def conflicts(self) -> list[OutcomeRow]:

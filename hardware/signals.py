@@ -15,7 +15,7 @@ refused            red 1.5 s / off            one long low tone (600 ms)
 error              red blinking / blinking    three beeps (150 ms, middle)
 =================  =========================  ================================
 
-``Buttons`` turns up/down/ok presses into :class:`hardware.events.Press`;
+``Buttons`` turns up/down/ok presses into :class:`kiosk.events.Press`;
 holding ok for ``long_press`` seconds gives one ``Press("ok", long=True)``
 instead of a short press. Callbacks run on gpiozero's threads and only call
 ``on_event`` (which must not block: the engine's inbox ``put_nowait``).
@@ -32,9 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hardware.events import Press
 from kiosk.config import SignalsConfig
 from kiosk.errors import HardwareError
+from kiosk.events import Press
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from hardware.events import Press, Scan
 from kiosk.config import Config, parse_config
+from kiosk.events import Press, Scan
 from kiosk.views import Outcome, ServiceMenu, View
 
 STEP_TIMEOUT_S = 20.0

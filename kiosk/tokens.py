@@ -30,6 +30,16 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kiosk.backend import strict_json
 from kiosk.errors import TokenError
+from kiosk.token_shape import (
+    CODE_SHAPE,
+    JWS_SHAPE,
+    MAX_TOKEN_BYTES,
+    PAYCODE_ID_SHAPE,
+    TX_SHAPE,
+    VENUE_SHAPE,
+    looks_like_jws,
+    stripped,
+)
 from kiosk.vocabulary import TokenKind
 
 __all__ = [
@@ -51,15 +61,9 @@ __all__ = [
 RECEIPT_TYP = "smartum-receipt+jwt"
 PAYCODE_TYP = "smartum-paycode+jwt"
 _TYP: dict[TokenKind, str] = {TokenKind.RECEIPT: RECEIPT_TYP, TokenKind.PAYCODE: PAYCODE_TYP}
-MAX_TOKEN_BYTES = 2048
 EXPIRY_SKEW_S = 60
 BENEFITS = frozenset({"massage", "exercise"})
 
-_JWS_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
-_CODE_SHAPE = re.compile(r"[0-9]{12}")
-TX_SHAPE = re.compile(r"tx_[0-9A-Za-z]{16}")
-PAYCODE_ID_SHAPE = re.compile(r"pc_[0-9A-Za-z]{16}")
-VENUE_SHAPE = re.compile(r"ven_[0-9A-Za-z]{1,64}")
 _KID_SHAPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Time claims beyond 2100-01-01 (or before 1970) are nonsense and overflow datetime on screens.
 _TIME_LIMIT = 4_102_444_800
@@ -171,22 +175,15 @@ def public_jwk(kid: str, key: Ed25519PublicKey) -> dict[str, str]:
 
 def classify(text: str, keys: KeySet, issuer: str, *, now: float, clock_trusted: bool) -> Scanned:
     """Say what a scanned text is. Never raises; failures become Unrecognised."""
-    stripped = text.strip(" \t\r\n")
-    if _CODE_SHAPE.fullmatch(stripped):
-        return BareCode(stripped)
-    if not _looks_like_token(stripped):
+    text = stripped(text)
+    if CODE_SHAPE.fullmatch(text):
+        return BareCode(text)
+    if not looks_like_jws(text):
         return Unrecognised("not_smartum")
     try:
-        return verify(stripped, keys, issuer, now=now, clock_trusted=clock_trusted)
+        return verify(text, keys, issuer, now=now, clock_trusted=clock_trusted)
     except TokenError as err:
         return Unrecognised(err.reason, err.detail, err.kind)
-
-
-def _looks_like_token(text: str) -> bool:
-    if len(text) > MAX_TOKEN_BYTES:
-        # Long text with the two dots of a JWS is a (bad) token, not a stray code.
-        return text.count(".") == 2 and text.startswith("eyJ")
-    return bool(_JWS_SHAPE.fullmatch(text)) or (text.count(".") == 2 and text.startswith("eyJ"))
 
 
 def verify(
@@ -197,7 +194,7 @@ def verify(
         raise TokenError("not_ascii", "token contains non-ASCII characters")
     if len(token) > MAX_TOKEN_BYTES:
         raise TokenError("too_long", f"token is {len(token)} bytes, limit {MAX_TOKEN_BYTES}")
-    if not _JWS_SHAPE.fullmatch(token):
+    if not JWS_SHAPE.fullmatch(token):
         raise TokenError("malformed", "not three base64url parts")
     header = _strict_json(token.split(".", 1)[0], "header")
     if header.get("alg") != "EdDSA":
@@ -269,7 +266,7 @@ def _receipt(c: dict[str, Any], token: str) -> Receipt:
 
 def _paycode(c: dict[str, Any], token: str) -> Paycode:
     _require(c, "jti", str, PAYCODE_ID_SHAPE)
-    _require(c, "code", str, _CODE_SHAPE)
+    _require(c, "code", str, CODE_SHAPE)
     _require_time(c, "iat")
     _require_time(c, "exp")
     _require_benefit(c)

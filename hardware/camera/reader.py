@@ -21,9 +21,9 @@ from collections.abc import Callable
 import numpy as np
 
 from hardware.camera.frames import FrameSource
-from hardware.events import Scan, ScanFault
 from kiosk.decode import Decoder
 from kiosk.errors import HardwareError
+from kiosk.events import Scan, ScanFault
 
 __all__ = ["CameraReader", "IdleGate", "thumbnail"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, assert_never
 
-from hardware.events import Event, Press, Scan, ScanFault
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
+from kiosk.events import Event, Press, Scan, ScanFault
 from kiosk.flows import payment
 from kiosk.flows.context import UNKNOWN_KID_REFRESH_S, FlowContext
 from kiosk.flows.receipt import check_receipt

@@ -13,9 +13,9 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from luma.core.device import dummy
 
 from hardware.display import Display
-from hardware.events import Press, Scan
 from kiosk.config import Config, parse_config
 from kiosk.counter import Counter
+from kiosk.events import Press, Scan
 from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Outcome, View
 

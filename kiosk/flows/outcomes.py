@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 from zoneinfo import ZoneInfo
 
+from kiosk.tokens import Unrecognised
 from kiosk.views import Outcome
-from kiosk.vocabulary import RequestKind, Word, answer_word, cancel_word, charge_word, check_word
+from kiosk.vocabulary import (
+    RequestKind,
+    TokenKind,
+    Word,
+    answer_word,
+    cancel_word,
+    charge_word,
+    check_word,
+)
 
 if TYPE_CHECKING:
     from kiosk.backend.client import CancelResult, ChargeResult, CheckResult
@@ -57,3 +66,15 @@ def from_cancel(r: CancelResult, tx: str, amount_cents: int | None) -> Outcome:
 def sync_word(kind: RequestKind, status: str) -> Word:
     """The history word for a backend answer that arrived during sync."""
     return answer_word(kind, status)
+
+
+def refusal(scanned: Unrecognised) -> tuple[Word, RequestKind]:
+    """The outcome of a scan that is no usable token: an expired paycode, else invalid."""
+    kind = scanned.kind
+    match kind:
+        case TokenKind.PAYCODE if scanned.reason == "expired":
+            return Word.PAYCODE_EXPIRED, RequestKind.CHARGE
+        case TokenKind.PAYCODE | TokenKind.RECEIPT | None:
+            return Word.INVALID, RequestKind.RECEIPT
+        case _:
+            assert_never(kind)

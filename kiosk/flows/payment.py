@@ -8,11 +8,12 @@ its key until the backend answers; it is never turned into a refusal.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING
 
 from kiosk.backend import bodies
-from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
+from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable, KioskError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.outcomes import from_cancel, from_charge
 from kiosk.journal import Request
@@ -35,6 +36,68 @@ def paycode_ref(code: Paycode | BareCode) -> str:
 def open_charge(ctx: FlowContext, code: Paycode | BareCode) -> Request | None:
     """A charge for this code that is still waiting for its answer, if any."""
     return ctx.journal.open_request_for(RequestKind.CHARGE, ref=paycode_ref(code))
+
+
+@dataclass(frozen=True)
+class Resend:
+    """A charge of this code is still pending: resend it (same key), never a new one."""
+
+    request: Request
+    service_name: str
+
+
+@dataclass(frozen=True)
+class Choose:
+    """Let the studio pick one of the venue's services."""
+
+    services: tuple[Service, ...]
+
+
+@dataclass(frozen=True)
+class ChargeWith:
+    """Charge the configured default service (a kiosk without buttons)."""
+
+    service: Service
+
+
+Start = Outcome | Resend | Choose | ChargeWith
+"""What to do with a scanned payment code; an Outcome is final (already journaled)."""
+
+
+def start(ctx: FlowContext, code: Paycode | BareCode, *, has_buttons: bool) -> Start:
+    """Decide how a scanned payment code proceeds. Raises JournalError only.
+
+    Charges always need the network: after an outage, a cheap probe (the JWKS)
+    asks it now rather than showing a menu that cannot be charged.
+    """
+    pending = open_charge(ctx, code)
+    if pending is not None:
+        service_id = str(pending.body.get("service"))
+        service = service_named(ctx, service_id)
+        return Resend(pending, service.name if service else service_id)
+    if ctx.health.offline and not reachable(ctx):
+        return ctx.record(Outcome(Word.NEEDS_NETWORK, RequestKind.CHARGE, reason="offline"))
+    if not ctx.venue.services:
+        ctx.venue.refresh(ctx.client, ctx.journal, ctx.cfg.device.venue, now=ctx.clock())
+    services = ctx.venue.services
+    if not services:
+        return ctx.record(Outcome(Word.NEEDS_NETWORK, RequestKind.CHARGE, reason="no_services"))
+    if has_buttons:
+        return Choose(services)
+    default = service_named(ctx, ctx.cfg.device.default_service)
+    if default is None:
+        return ctx.record(Outcome(Word.INVALID, RequestKind.CHARGE, reason="no_default_service"))
+    return ChargeWith(default)
+
+
+def reachable(ctx: FlowContext) -> bool:
+    """After an outage, a cheap probe: charges need the network, so ask it now."""
+    try:
+        ctx.client.fetch_jwks()
+    except KioskError:
+        return False
+    ctx.health.success()
+    return True
 
 
 def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outcome:

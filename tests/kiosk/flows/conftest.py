@@ -58,6 +58,19 @@ def kiosk_config(
     return parse_config(raw)
 
 
+class SteppedClock:
+    """A monotonic clock that runs with real time and can be stepped forward by tests."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+
 class Sim:
     """Drives a running Counter like a customer and a studio would."""
 
@@ -66,6 +79,7 @@ class Sim:
 
         self.cfg = cfg
         self.backend = backend
+        self.clock = SteppedClock()
         self.outcomes: queue.Queue[Outcome] = queue.Queue()
         self.views: queue.Queue[View] = queue.Queue()
         self.factory = MockFactory(pin_class=MockPWMPin)
@@ -80,6 +94,7 @@ class Sim:
             on_outcome=self.outcomes.put,
             on_view=self.views.put,
             sync_interval=0.5,
+            monotonic=self.clock,
         )
 
     def start(self) -> None:
@@ -95,10 +110,14 @@ class Sim:
         return self.outcome()
 
     def submit_scan(self, text: str, source: str = "script") -> None:
-        self.counter.submit(Scan(text, source, time.monotonic()))
+        self.counter.submit(Scan(text, source, self.clock()))
 
     def press(self, button: str, long: bool = False) -> None:
-        self.counter.submit(Press(button, time.monotonic(), long=long))
+        self.counter.submit(Press(button, self.clock(), long=long))
+
+    def advance(self, seconds: float) -> None:
+        """Step the counter's clock (repeat windows, menu and result timeouts)."""
+        self.clock.advance(seconds)
 
     def outcome(self, timeout: float = WAIT_S) -> Outcome:
         return self.outcomes.get(timeout=timeout)

@@ -21,6 +21,7 @@ HARDWARE_MAY_USE = {
     "kiosk.events",
     "kiosk.token_shape",
     "kiosk.vocabulary",
+    "kiosk.worker",
 }
 # The composition roots: the only kiosk modules that may import hardware.
 COMPOSITION_ROOTS = ("kiosk.service", "kiosk.demo", "kiosk.rig", "kiosk.selftest")

@@ -9,14 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
-from luma.core.device import dummy
 
-from hardware.display import Display
 from kiosk.config import Config, parse_config
-from kiosk.counter import Counter
 from kiosk.events import Press, Scan
 from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from kiosk.rig import SimulatedRig
 from kiosk.views import Outcome, View
 
 WAIT_S = 15.0
@@ -75,22 +72,18 @@ class Sim:
     """Drives a running Counter like a customer and a studio would."""
 
     def __init__(self, cfg: Config, backend: ReferenceBackend, *, buttons: bool = True) -> None:
-        from hardware.signals import Indicators
-
         self.cfg = cfg
         self.backend = backend
         self.clock = SteppedClock()
         self.outcomes: queue.Queue[Outcome] = queue.Queue()
         self.views: queue.Queue[View] = queue.Queue()
-        self.factory = MockFactory(pin_class=MockPWMPin)
-        self.display = Display(device=dummy(width=128, height=64, mode="1"))
-        self.indicators = Indicators(cfg.signals, pin_factory=self.factory)
-        self.counter = Counter(
+        self.rig = SimulatedRig(cfg.signals)
+        self.factory = self.rig.factory
+        self.display = self.rig.display
+        self.indicators = self.rig.indicators
+        self.counter = self.rig.counter(
             cfg,
-            display=self.display,
-            indicators=self.indicators,
             has_buttons=buttons,
-            clock_synced=lambda: True,
             on_outcome=self.outcomes.put,
             on_view=self.views.put,
             sync_interval=0.5,
@@ -102,8 +95,7 @@ class Sim:
 
     def stop(self) -> None:
         self.counter.stop()
-        self.indicators.close()
-        self.display.close()
+        self.rig.close()
 
     def scan(self, text: str, source: str = "script") -> Outcome:
         self.submit_scan(text, source)

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import Sim
 
 from kiosk.flows import sync
 from kiosk.flows.sync import SyncReport, SyncWorker
@@ -62,7 +61,7 @@ def test_an_unexpected_error_is_logged_and_the_loop_continues(
 def test_a_stuck_sync_worker_fails_the_watchdog(
     make_sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim: Sim = make_sim()
+    sim = make_sim()
     assert sim.counter.healthy(sim.clock()) is None
     entered, release = threading.Event(), threading.Event()
 

@@ -13,6 +13,8 @@ __all__ = [
     "JWS_SHAPE",
     "MAX_TOKEN_BYTES",
     "PAYCODE_ID_SHAPE",
+    "PAYCODE_TYP",
+    "RECEIPT_TYP",
     "TX_SHAPE",
     "VENUE_SHAPE",
     "looks_like_jws",
@@ -21,6 +23,8 @@ __all__ = [
 ]
 
 MAX_TOKEN_BYTES = 2048
+RECEIPT_TYP = "smartum-receipt+jwt"
+PAYCODE_TYP = "smartum-paycode+jwt"
 JWS_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 CODE_SHAPE = re.compile(r"[0-9]{12}")
 TX_SHAPE = re.compile(r"tx_[0-9A-Za-z]{16}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, assert_never
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from kiosk.backend import strict_json
@@ -35,11 +35,14 @@ from kiosk.token_shape import (
     JWS_SHAPE,
     MAX_TOKEN_BYTES,
     PAYCODE_ID_SHAPE,
+    PAYCODE_TYP,
+    RECEIPT_TYP,
     TX_SHAPE,
     VENUE_SHAPE,
     looks_like_jws,
     stripped,
 )
+from kiosk.token_signing import sign_paycode, sign_receipt
 from kiosk.vocabulary import TokenKind
 
 __all__ = [
@@ -58,8 +61,6 @@ __all__ = [
     "verify",
 ]
 
-RECEIPT_TYP = "smartum-receipt+jwt"
-PAYCODE_TYP = "smartum-paycode+jwt"
 _TYP: dict[TokenKind, str] = {TokenKind.RECEIPT: RECEIPT_TYP, TokenKind.PAYCODE: PAYCODE_TYP}
 EXPIRY_SKEW_S = 60
 BENEFITS = frozenset({"massage", "exercise"})
@@ -325,67 +326,6 @@ def _b64decode(segment: str) -> bytes:
 
 def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-# --- signing (reference backend, tests, demo) -------------------------------------------
-
-
-def _sign(claims: Mapping[str, Any], typ: str, key: Ed25519PrivateKey, kid: str) -> str:
-    payload = json.dumps(dict(claims), separators=(",", ":"), ensure_ascii=True).encode()
-    return jwt.PyJWS().encode(
-        payload, key, algorithm="EdDSA", headers={"kid": kid, "typ": typ}, sort_headers=False
-    )
-
-
-def sign_receipt(
-    key: Ed25519PrivateKey,
-    kid: str,
-    *,
-    issuer: str,
-    tx: str,
-    venue: str,
-    venue_name: str,
-    venue_address: str,
-    amount_cents: int,
-    paid_at: int,
-    benefit: str = "massage",
-) -> str:
-    """A receipt JWS as the backend issues it."""
-    claims = {
-        "iss": issuer,
-        "jti": tx,
-        "ven": venue,
-        "vnm": venue_name,
-        "vad": venue_address,
-        "amt": amount_cents,
-        "cur": "EUR",
-        "ben": benefit,
-        "iat": paid_at,
-    }
-    return _sign(claims, RECEIPT_TYP, key, kid)
-
-
-def sign_paycode(
-    key: Ed25519PrivateKey,
-    kid: str,
-    *,
-    issuer: str,
-    jti: str,
-    code: str,
-    issued_at: int,
-    ttl_s: int = 300,
-    benefit: str = "massage",
-) -> str:
-    """A paycode JWS as the backend issues it."""
-    claims = {
-        "iss": issuer,
-        "jti": jti,
-        "ben": benefit,
-        "iat": issued_at,
-        "exp": issued_at + ttl_s,
-        "code": code,
-    }
-    return _sign(claims, PAYCODE_TYP, key, kid)
 
 
 def kid_for(key: Ed25519PublicKey) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kiosk.errors import JournalCorrupt, JournalError, JournalFull
-from kiosk.vocabulary import RequestKind, RequestState, Word
+from kiosk.vocabulary import RequestKind, RequestState, Word, resolved_word
 
 _E = TypeVar("_E", RequestKind, RequestState, Word)
 
@@ -238,3 +239,50 @@ def _typed(enum: type[_E], value: str) -> _E:
         return enum(value)
     except ValueError:
         raise JournalCorrupt(f"journal holds an unknown {enum.__name__} {value!r}") from None
+
+
+def open_file(path: Path, *, recover: bool) -> tuple[sqlite3.Connection, Path | None]:
+    """Open or create the journal at *path*; ``(connection, where a corrupt file went)``.
+
+    A corrupt file is moved aside (``<name>.corrupt-<time>``) and a fresh journal
+    started when *recover* is true. Raises JournalError when the file cannot be
+    created (a read-only disk is named as such).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"cannot create {path.parent}: {exc.strerror}") from exc
+    try:
+        return connect(path), None
+    except JournalCorrupt:
+        if not recover:
+            raise
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(path) + suffix)
+            if src.exists():
+                src.replace(Path(str(aside) + suffix))
+        return connect(path), aside
+    except JournalError as exc:
+        if read_only(path.parent):
+            raise JournalError(
+                f"read-only disk: the journal in {path.parent} cannot be written;"
+                " check the disk, then remount it read-write"
+            ) from exc
+        raise
+
+
+def resolve_waiting(conn: sqlite3.Connection, request_id: int, word: Word, tx: str | None) -> None:
+    """Rows that waited for *request_id* take the word :func:`resolved_word` gives them."""
+    waiting = conn.execute(
+        "SELECT id, outcome FROM outcomes WHERE request_id = ? AND synced = 0", (request_id,)
+    ).fetchall()
+    for row_id, shown in waiting:
+        try:
+            new = resolved_word(Word(shown), word)
+        except ValueError:
+            new = word
+        conn.execute(
+            "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?), outcome = ? WHERE id = ?",
+            (tx, new, row_id),
+        )

@@ -36,18 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.backend.bodies import encode
-from kiosk.errors import JournalCorrupt, JournalError
+from kiosk.errors import JournalError
 from kiosk.journal.schema import (
     SCHEMA_VERSION,
     OutcomeRow,
     Request,
-    connect,
+    open_file,
     outcome_row,
-    read_only,
     request_row,
+    resolve_waiting,
     translated,
 )
-from kiosk.vocabulary import ACCEPTED, RequestKind, RequestState, Word, resolved_word
+from kiosk.vocabulary import ACCEPTED, RequestKind, RequestState, Word
 
 _ACCEPTED_SQL = ", ".join(f"'{w.value}'" for w in sorted(ACCEPTED))
 
@@ -71,28 +71,8 @@ class Journal:
         the old one went. Raises JournalError when the file cannot be created.
         """
         path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise JournalError(f"cannot create {path.parent}: {exc.strerror}") from exc
-        try:
-            return cls(connect(path), path, moved_aside=None)
-        except JournalCorrupt:
-            if not recover:
-                raise
-            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(str(path) + suffix)
-                if src.exists():
-                    src.replace(Path(str(aside) + suffix))
-            return cls(connect(path), path, moved_aside=aside)
-        except JournalError as exc:
-            if read_only(path.parent):
-                raise JournalError(
-                    f"read-only disk: the journal in {path.parent} cannot be written;"
-                    " check the disk, then remount it read-write"
-                ) from exc
-            raise
+        conn, aside = open_file(path, recover=recover)
+        return cls(conn, path, moved_aside=aside)
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -241,7 +221,7 @@ class Journal:
                     RequestState.PENDING,
                 ),
             )
-            _resolve(conn, rid, word, tx)
+            resolve_waiting(conn, rid, word, tx)
             return cur.rowcount == 1
 
     def void(self, rid: int, reason: str) -> None:
@@ -325,7 +305,7 @@ class Journal:
         takes :func:`kiosk.vocabulary.resolved_word` of its shown word and *word*.
         """
         with self._write() as conn:
-            _resolve(conn, request_id, word, tx)
+            resolve_waiting(conn, request_id, word, tx)
 
     def receipt_history(self, tx: str) -> list[OutcomeRow]:
         rows = self._query(
@@ -405,19 +385,3 @@ class Journal:
 
 
 __all__ = ["SCHEMA_VERSION", "Journal", "OutcomeRow", "Request"]
-
-
-def _resolve(conn: sqlite3.Connection, request_id: int, word: Word, tx: str | None) -> None:
-    """Rows that waited for *request_id* take the word :func:`resolved_word` gives them."""
-    waiting = conn.execute(
-        "SELECT id, outcome FROM outcomes WHERE request_id = ? AND synced = 0", (request_id,)
-    ).fetchall()
-    for row_id, shown in waiting:
-        try:
-            new = resolved_word(Word(shown), word)
-        except ValueError:
-            new = word
-        conn.execute(
-            "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?), outcome = ? WHERE id = ?",
-            (tx, new, row_id),
-        )

@@ -137,7 +137,7 @@ def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcom
     except (BackendUnreachable, BackendAuthError) as exc:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:
-            ctx.journal.void(request.id, "needs_network")
+            ctx.journal.void(request.id, Word.NEEDS_NETWORK)
             log.info("charge not sent: %s", exc)
             return ctx.record(
                 Outcome(
@@ -219,7 +219,7 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
     except BackendError as exc:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:
-            ctx.journal.void(request.id, "needs_network")
+            ctx.journal.void(request.id, Word.NEEDS_NETWORK)
             return ctx.record(
                 Outcome(Word.NEEDS_NETWORK, RequestKind.CANCEL, tx, amount, reason="offline")
             )

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kiosk.views import AmountMatch, Service
+from kiosk.venue import Service
+from kiosk.views import AmountMatch
 
 __all__ = ["AmountMatch", "match_amount"]
 

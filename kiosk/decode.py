@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from kiosk.errors import DecoderError
-from kiosk.tokens import KeySet, Unrecognised, classify
+from kiosk.token_shape import looks_like_token
 
 __all__ = [
     "KINDS",
@@ -54,17 +54,8 @@ __all__ = [
 
 KINDS = ("zxing", "zbar")
 _UPSCALE_MAX_SIDE = 400
-_NO_KEYS = KeySet()
 
 log = logging.getLogger(__name__)
-
-
-def looks_like_token(text: str) -> bool:
-    """True when *text* has the shape of a SmartumPay token (JWS or 12-digit code)."""
-    # classify() with no trusted keys never verifies anything; it only tells a
-    # token-shaped text (any reason but not_smartum) from other codes.
-    scanned = classify(text, _NO_KEYS, "", now=0.0, clock_trusted=False)
-    return not (isinstance(scanned, Unrecognised) and scanned.reason == "not_smartum")
 
 
 def _ranked(texts: Iterable[str]) -> list[str]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from hardware.events import Press, Scan
 from kiosk.config import Config, parse_config
+from kiosk.events import Press, Scan
 from kiosk.views import Outcome, ServiceMenu, View
 
 STEP_TIMEOUT_S = 20.0
@@ -115,12 +115,7 @@ def _config(
 
 def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") -> int:
     """Play the scripted session; returns 0 when every step ended as expected."""
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-    from luma.core.device import dummy
-
-    from hardware.display import Display
-    from hardware.signals import Indicators
-    from kiosk.counter import Counter
+    from kiosk.rig import SimulatedRig
     from refbackend import DEMO_VENUE, ReferenceBackend
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,20 +134,14 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
                 f"Hierontastudio Demo; screens saved in {out_dir}/",
                 file=stream,
             )
-            display = Display(device=dummy(width=128, height=64, mode="1"))
-            indicators = Indicators(cfg.signals, pin_factory=MockFactory(pin_class=MockPWMPin))
+            rig = SimulatedRig(cfg.signals)
             session: _Session
-            counter = Counter(
+            counter = rig.counter(
                 cfg,
-                display=display,
-                indicators=indicators,
-                has_buttons=True,
-                clock_synced=lambda: True,
                 on_outcome=lambda o: session.outcomes.put(o),
                 on_view=lambda v: session.views.put(v),
-                sync_interval=2.0,
             )
-            session = _Session(counter, display, out_dir, stream, lang)
+            session = _Session(counter, rig.display, out_dir, stream, lang)
             counter.start()
             try:
                 _script(session, backend, counter)
@@ -160,8 +149,7 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
                 session.failures.append("a step got no answer in time")
             finally:
                 counter.stop()
-                indicators.close()
-                display.close()
+                rig.close()
     if session.failures:
         print("Demo FAILED: " + "; ".join(session.failures), file=stream)
         return 1

@@ -22,10 +22,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hardware.events import ScanFault
 from kiosk.config import Config
 from kiosk.counter import Counter
 from kiosk.errors import HardwareError, KioskError
+from kiosk.events import ScanFault
 
 log = logging.getLogger("kiosk.service")
 

@@ -11,22 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-OUTCOME_WORDS = (
-    "checked",
-    "checked_offline",
-    "charged",
-    "already_checked",
-    "cancelled",
-    "wrong_venue",
-    "invalid",
-    "not_eligible",
-    "insufficient_funds",
-    "paycode_used",
-    "paycode_expired",
-    "needs_network",
-    "conflict",
-)
-ACCEPTED = frozenset({"checked", "checked_offline", "charged"})
+from kiosk.venue import Service
+from kiosk.vocabulary import ACCEPTED, RequestKind, Word
+
+OUTCOME_WORDS: tuple[Word, ...] = tuple(Word)
+"""Every outcome word, in the contract's order."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +28,8 @@ class Outcome:
     ``limit_amount``, ``limit_total``, ``limit_count``, ``stale_sync``, ...).
     """
 
-    word: str
-    kind: str
+    word: Word
+    kind: RequestKind
     tx: str | None = None
     amount_cents: int | None = None
     venue_name: str = ""
@@ -53,24 +42,21 @@ class Outcome:
     amount_match: AmountMatch | None = None  # a checked receipt against the price list
 
     def __post_init__(self) -> None:
-        if self.word not in OUTCOME_WORDS:
-            raise ValueError(f"unknown outcome word {self.word!r}")
+        try:  # plain strings of the contract are accepted and typed here
+            object.__setattr__(self, "word", Word(self.word))
+        except ValueError:
+            raise ValueError(f"unknown outcome word {self.word!r}") from None
+        try:
+            object.__setattr__(self, "kind", RequestKind(self.kind))
+        except ValueError:
+            raise ValueError(f"unknown outcome kind {self.kind!r}") from None
 
     @property
     def accepted(self) -> bool:
         """True for a payment accepted at the counter, or a cancel that went through."""
-        return self.word in ACCEPTED or (self.word == "cancelled" and self.kind == "cancel")
-
-
-@dataclass(frozen=True)
-class Service:
-    """A service of the venue as the backend lists it."""
-
-    id: str
-    name: str
-    price_cents: int
-    benefit: str = "massage"
-    eligible: bool = True
+        return self.word in ACCEPTED or (
+            self.word == Word.CANCELLED and self.kind == RequestKind.CANCEL
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +92,7 @@ class Ready:
 class Checking:
     """A scan is being verified or sent; ``kind`` is receipt, charge or cancel."""
 
-    kind: str = "receipt"
+    kind: RequestKind = RequestKind.RECEIPT
 
 
 @dataclass(frozen=True)

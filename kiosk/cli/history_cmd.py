@@ -14,11 +14,13 @@ import csv
 import re
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
-from kiosk._wire import format_time
+from kiosk.backend._wire import format_time
 from kiosk.cli._common import add_config_arg
+from kiosk.journal import OutcomeRow
+from kiosk.vocabulary import OFFLINE, RequestKind, Word
 
 CSV_FIELDS = (
     "tx",
@@ -87,8 +89,8 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
             "at": iso(r.at),
             "synced": r.synced,
             "device": ctx.cfg.device.id,
-            "offline": r.outcome in ("checked_offline", "conflict"),
-            "conflict": r.outcome == "conflict",
+            "offline": r.outcome in OFFLINE,
+            "conflict": r.outcome == Word.CONFLICT,
             "reason": r.reason,
             "action": r.kind,
         }
@@ -96,11 +98,19 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
     ]
 
 
-def _kind(ctx: Any, row: Any) -> str:
+def _kind(ctx: Any, row: OutcomeRow) -> RequestKind:
     """receipt or charge; a cancel takes the kind of the transaction it cancelled."""
-    if row.kind == "cancel" and row.tx is not None:
-        return "charge" if ctx.journal.last_request_for("charge", row.tx) else "receipt"
-    return "charge" if row.kind == "charge" else "receipt"
+    kind = row.kind
+    match kind:
+        case RequestKind.RECEIPT | RequestKind.CHARGE:
+            return kind
+        case RequestKind.CANCEL:
+            charged = row.tx is not None and ctx.journal.last_request_for(
+                RequestKind.CHARGE, row.tx
+            )
+            return RequestKind.CHARGE if charged else RequestKind.RECEIPT
+        case _:
+            assert_never(kind)
 
 
 def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]:

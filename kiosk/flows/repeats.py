@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from hardware.events import Scan
+from kiosk.events import Scan
 
 FORGET_AFTER_S = 60.0
 MAX_REMEMBERED = 256

@@ -25,6 +25,7 @@ from kiosk.screens.layout import (
     text_width,
 )
 from kiosk.views import AmountMatch, Outcome
+from kiosk.vocabulary import RequestKind, Word
 
 AMOUNT_SIZES = (32, 28, 24, 20, 18, 16)
 REASON_SIZES = (16, SMALL)
@@ -58,7 +59,7 @@ def compose_result(outcome: Outcome, lang: str) -> Frame:
     if word == "charged":
         details = [outcome.service_name] if outcome.service_name else []
         return _accepted("head.charged", outcome, lang, details, detail_lines=2)
-    if word == "cancelled" and outcome.kind == "cancel":
+    if word == Word.CANCELLED and outcome.kind == RequestKind.CANCEL:
         return _accepted("head.cancelled", outcome, lang, [_when("cancelled_at", outcome, lang)])
     if word == "conflict":
         return _message(
@@ -77,7 +78,7 @@ def _receipt_accepted(outcome: Outcome, lang: str) -> Frame:
         if match.matched:
             return _amount_matched(outcome, match, lang)
         return _amount_mismatch(outcome, match, lang)
-    if outcome.word == "checked_offline":
+    if outcome.word == Word.CHECKED_OFFLINE:
         details = [outcome.venue_name, i18n.text("checked_offline", lang)]
         return _accepted("head.accepted", outcome, lang, details, right_icon="offline")
     details = [outcome.venue_name, _when("paid_at", outcome, lang)]

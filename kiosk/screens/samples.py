@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 
 from kiosk import views
 from kiosk.amounts import match_amount
-from kiosk.views import Outcome, Result, Service
+from kiosk.venue import Service
+from kiosk.views import Outcome, Result
+from kiosk.vocabulary import RequestKind, Word
 
 DEFAULT_NOW = datetime(2025, 5, 14, 14, 5, tzinfo=ZoneInfo("Europe/Helsinki"))
 VENUE = "Hierontastudio Helmi"
@@ -34,7 +36,7 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
     earlier = now - timedelta(hours=2, minutes=20)
 
     def result(word: str, kind: str = "receipt", **kw: Any) -> views.View:
-        return Result(Outcome(word, kind, tx="tx_sample", **kw))
+        return Result(Outcome(Word(word), RequestKind(kind), tx="tx_sample", **kw))
 
     receipt: dict[str, Any] = {"amount_cents": 6500, "venue_name": VENUE, "at": paid}
 
@@ -47,9 +49,9 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("ready_offline", views.Ready(now=now, offline=True, clock_warning=True, pending=3)),
         ("ready_pending", views.Ready(now=now, pending=128, idle_seconds=150.0)),
         ("ready_shifted", views.Ready(now=now, offline=True, idle_seconds=6 * 60.0)),
-        ("checking_receipt", views.Checking("receipt")),
-        ("checking_charge", views.Checking("charge")),
-        ("checking_cancel", views.Checking("cancel")),
+        ("checking_receipt", views.Checking(RequestKind.RECEIPT)),
+        ("checking_charge", views.Checking(RequestKind.CHARGE)),
+        ("checking_cancel", views.Checking(RequestKind.CANCEL)),
         ("still_charging", views.StillCharging(amount_cents=6500)),
         ("checked", result("checked", **receipt)),
         ("checked_large", result("checked", amount_cents=123450, venue_name=VENUE, at=paid)),

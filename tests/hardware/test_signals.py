@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from hardware.events import Press
 from hardware.signals import KINDS, PATTERNS, Buttons, Indicators
 from kiosk.config import SignalsConfig
 from kiosk.errors import HardwareError
+from kiosk.events import Press
 
 LED, BUZZER, R, G, B = 17, 18, 22, 23, 24
 UP, DOWN, OK = 5, 6, 13

@@ -39,9 +39,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hardware.events import Scan, ScanFault
 from hardware.serial_scanner import MAX_LINE_BYTES, LineFramer
 from kiosk import screens, tokens
+from kiosk.events import Scan, ScanFault
 from kiosk.journal import Journal
 from kiosk.tokens import BareCode, KeySet, Paycode, Receipt, Scanned, Unrecognised, classify
 from kiosk.views import OUTCOME_WORDS, Alarm, Outcome, Result, TechInfo

@@ -145,8 +145,8 @@ def test_backend_csv_neutralises_formulas_in_device_names(
     import uuid
     from datetime import UTC, datetime
 
-    from kiosk._wire import format_time
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend._wire import format_time
+    from kiosk.backend.client import BackendClient
 
     checked_tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
     assert counter.scan_receipt(token).word == "checked"

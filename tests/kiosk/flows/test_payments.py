@@ -173,7 +173,7 @@ def test_second_charge_with_the_same_code_is_paycode_used(sim: Sim, demo_client:
     code = sim.backend.mint_paycode(20000)
     first = charge_with_buttons(sim, code["token"])
     assert first.word == "charged"
-    time.sleep(0.35)  # past the repeat window: a real second scan
+    sim.advance(0.35)  # past the repeat window: a real second scan
     second = charge_with_buttons(sim, code["token"])
     assert (second.word, second.tx) == ("paycode_used", None)
     assert paycode_row(sim.backend, code["jti"])["balance_cents"] == 13500

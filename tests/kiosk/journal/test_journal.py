@@ -108,7 +108,7 @@ def test_full_disk_is_translated_and_keeps_what_is_stored(tmp_path: Path) -> Non
 
 
 def test_migration_from_version_1(tmp_path: Path) -> None:
-    from kiosk import journal_schema as journal_module
+    from kiosk.journal import schema as journal_module
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

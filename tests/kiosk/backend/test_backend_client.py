@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from kiosk._exchange import parse_retry_after
-from kiosk._wire import format_time, parse_time
-from kiosk.backend_client import BackendClient, HistoryItem, Timeouts
+from kiosk.backend._exchange import parse_retry_after
+from kiosk.backend._wire import format_time, parse_time
+from kiosk.backend.client import BackendClient, HistoryItem, Timeouts
 from kiosk.config import Secret, parse_config
 from kiosk.errors import (
     BackendAuthError,

@@ -1,6 +1,6 @@
 """The backend's answers as values: result objects and the strict decoding of each body.
 
-Everything here is pure (no network). :mod:`kiosk.backend_client` moves bytes and
+Everything here is pure (no network). :mod:`kiosk.backend.client` moves bytes and
 hands each answered ``(http status, parsed body)`` to a ``decode_*`` function,
 which returns a documented result or raises :class:`BackendProtocolError` for
 anything outside the contract (``../shared/spec/backend-api.md`` §2).
@@ -22,7 +22,8 @@ from typing import Any
 
 from kiosk.errors import BackendProtocolError
 from kiosk.tokens import TX_SHAPE
-from kiosk.views import Service
+from kiosk.venue import Service
+from kiosk.vocabulary import CancelStatus, ChargeStatus, CheckStatus, RequestKind, Word
 
 __all__ = [
     "CancelResult",
@@ -222,21 +223,27 @@ def _jws_claims(token: object) -> Mapping[str, Any]:
 
 # --- endpoint decoders -----------------------------------------------------------------------
 
-_CHECK = {
-    200: ("checked",),
-    409: ("already_checked",),
-    410: ("cancelled",),
-    403: ("wrong_venue",),
-    422: ("invalid",),
+_CHECK: dict[int, tuple[str, ...]] = {
+    200: (CheckStatus.CHECKED,),
+    409: (CheckStatus.ALREADY_CHECKED,),
+    410: (CheckStatus.CANCELLED,),
+    403: (CheckStatus.WRONG_VENUE,),
+    422: (CheckStatus.INVALID,),
 }
-_CHARGE = {
-    201: ("charged",),
-    402: ("insufficient_funds",),
-    409: ("paycode_used",),
-    410: ("paycode_expired",),
-    422: ("not_eligible", "invalid"),
+_CHARGE: dict[int, tuple[str, ...]] = {
+    201: (ChargeStatus.CHARGED,),
+    402: (ChargeStatus.INSUFFICIENT_FUNDS,),
+    409: (ChargeStatus.PAYCODE_USED,),
+    410: (ChargeStatus.PAYCODE_EXPIRED,),
+    422: (ChargeStatus.NOT_ELIGIBLE, ChargeStatus.INVALID),
 }
-_CANCEL = {200: ("cancelled",), 409: ("not_cancellable",), 404: ("not_found",)}
+_CANCEL: dict[int, tuple[str, ...]] = {
+    200: (CancelStatus.CANCELLED,),
+    409: (CancelStatus.NOT_CANCELLABLE,),
+    404: (CancelStatus.NOT_FOUND,),
+}
+_HISTORY_KINDS = (RequestKind.RECEIPT, RequestKind.CHARGE)
+_HISTORY_STATUSES = (Word.CHECKED, Word.CHARGED, Word.CANCELLED)
 
 
 def decode_check(
@@ -246,7 +253,7 @@ def decode_check(
     b = _Body("POST /v1/receipts/check", doc)
     word = _status_word(b, http_status, _CHECK)
     msg = b.message()
-    if word == "checked":
+    if word == CheckStatus.CHECKED:
         result = CheckResult(
             word,
             http_status,
@@ -264,7 +271,7 @@ def decode_check(
         if "amt" in claims and claims["amt"] != result.amount_cents:
             raise b.fail("checked amount differs from the scanned receipt")
         return result
-    if word == "already_checked":
+    if word == CheckStatus.ALREADY_CHECKED:
         return CheckResult(
             word,
             http_status,
@@ -274,9 +281,9 @@ def decode_check(
             amount_cents=b.whole("amount_cents") if b.has("amount_cents") else None,
             message=msg,
         )
-    if word == "wrong_venue":
+    if word == CheckStatus.WRONG_VENUE:
         return CheckResult(word, http_status, venue_name=b.text("venue_name"), message=msg)
-    if word == "invalid":
+    if word == CheckStatus.INVALID:
         return CheckResult(word, http_status, reason=b.text("reason"), message=msg)
     tx = b.tx() if b.has("tx") else None
     return CheckResult(word, http_status, tx=tx, message=msg)  # cancelled
@@ -289,7 +296,7 @@ def decode_charge(
     b = _Body("POST /v1/charges", doc)
     word = _status_word(b, http_status, _CHARGE)
     msg = b.message()
-    if word == "charged":
+    if word == ChargeStatus.CHARGED:
         result = ChargeResult(
             word,
             http_status,
@@ -304,9 +311,9 @@ def decode_charge(
         if "service" in request and request["service"] != result.service:
             raise b.fail("charged service differs from the requested service")
         return result
-    if word == "insufficient_funds":
+    if word == ChargeStatus.INSUFFICIENT_FUNDS:
         return ChargeResult(word, http_status, balance_cents=b.whole("balance_cents"), message=msg)
-    if word == "invalid":
+    if word == ChargeStatus.INVALID:
         return ChargeResult(word, http_status, reason=b.text("reason"), message=msg)
     return ChargeResult(word, http_status, reason=b.text("reason", required=False), message=msg)
 
@@ -318,7 +325,7 @@ def decode_cancel(http_status: int, doc: Mapping[str, Any], tx: str) -> CancelRe
     answered = b.tx() if b.has("tx") else tx
     if answered != tx:
         raise b.fail(f"answer names another transaction {answered}")
-    reason = b.text("reason", required=word == "not_cancellable")
+    reason = b.text("reason", required=word == CancelStatus.NOT_CANCELLABLE)
     return CancelResult(word, http_status, tx=tx, reason=reason, message=b.message())
 
 
@@ -370,7 +377,7 @@ def decode_history(doc: Mapping[str, Any], venue: str) -> HistoryPage:
             raise b.fail("a history item is not an object")
         i = _Body(b.where + " item", entry)
         kind, status = i.text("kind"), i.text("status")
-        if kind not in ("receipt", "charge") or status not in ("checked", "charged", "cancelled"):
+        if kind not in _HISTORY_KINDS or status not in _HISTORY_STATUSES:
             raise i.fail(f"unknown kind/status {kind[:20]!r}/{status[:20]!r}")
         item = HistoryItem(
             i.tx(), kind, i.whole("amount_cents"), status, i.time("at"), i.text("device"),

@@ -30,22 +30,26 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kiosk.errors import JournalCorrupt, JournalError
-from kiosk.journal_schema import (
+from kiosk.backend.bodies import encode
+from kiosk.errors import JournalError
+from kiosk.journal.schema import (
     SCHEMA_VERSION,
     OutcomeRow,
     Request,
-    connect,
+    open_file,
     outcome_row,
-    read_only,
     request_row,
+    resolve_waiting,
     translated,
 )
+from kiosk.vocabulary import ACCEPTED, RequestKind, RequestState, Word
+
+_ACCEPTED_SQL = ", ".join(f"'{w.value}'" for w in sorted(ACCEPTED))
 
 
 class Journal:
@@ -67,28 +71,8 @@ class Journal:
         the old one went. Raises JournalError when the file cannot be created.
         """
         path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise JournalError(f"cannot create {path.parent}: {exc.strerror}") from exc
-        try:
-            return cls(connect(path), path, moved_aside=None)
-        except JournalCorrupt:
-            if not recover:
-                raise
-            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(str(path) + suffix)
-                if src.exists():
-                    src.replace(Path(str(aside) + suffix))
-            return cls(connect(path), path, moved_aside=aside)
-        except JournalError as exc:
-            if read_only(path.parent):
-                raise JournalError(
-                    f"read-only disk: the journal in {path.parent} cannot be written;"
-                    " check the disk, then remount it read-write"
-                ) from exc
-            raise
+        conn, aside = open_file(path, recover=recover)
+        return cls(conn, path, moved_aside=aside)
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -129,8 +113,8 @@ class Journal:
 
     def begin(
         self,
-        kind: str,
-        body: dict[str, Any],
+        kind: RequestKind,
+        body: Mapping[str, Any] | str,
         *,
         tx: str | None = None,
         ref: str | None = None,
@@ -138,10 +122,14 @@ class Journal:
         offline: bool = False,
         now: float | None = None,
     ) -> Request:
-        """Durably record a request before it is sent; mints its Idempotency-Key."""
+        """Durably record a request before it is sent; mints its Idempotency-Key.
+
+        *body* is stored as its canonical text (:func:`kiosk.backend.bodies.encode`),
+        which every resend carries verbatim. Raises ValueError for an unsendable body.
+        """
         key = str(uuid.uuid4())
         created = time.time() if now is None else now
-        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        text = encode(body)
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO requests (kind, idem_key, tx, ref, body, amount_cents, created_at,"
@@ -158,18 +146,18 @@ class Journal:
             raise JournalError(f"request {rid} is not in the journal")
         return request_row(rows[0])
 
-    def go_offline(self, rid: int, body: dict[str, Any]) -> Request:
+    def go_offline(self, rid: int, body: Mapping[str, Any] | str) -> Request:
         """Mark a never-delivered receipt check as accepted offline, with its upload body.
 
         Only for a request that provably never reached the backend (connection
         refused or not established), so the key was never seen and the body may change.
         """
-        text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        text = encode(body)
         with self._write() as conn:
             conn.execute(
-                "UPDATE requests SET body = ?, offline = 1 WHERE id = ? AND state = 'pending'"
+                "UPDATE requests SET body = ?, offline = 1 WHERE id = ? AND state = ?"
                 " AND maybe_delivered = 0",
-                (text, rid),
+                (text, rid, RequestState.PENDING),
             )
         return self.request(rid)
 
@@ -182,8 +170,8 @@ class Journal:
         """
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE requests SET maybe_delivered = 1"
-                " WHERE state = 'pending' AND maybe_delivered = 0"
+                "UPDATE requests SET maybe_delivered = 1 WHERE state = ? AND maybe_delivered = 0",
+                (RequestState.PENDING,),
             )
             return cur.rowcount
 
@@ -208,7 +196,7 @@ class Journal:
         http_status: int,
         response: dict[str, Any],
         *,
-        word: str,
+        word: Word,
         tx: str | None = None,
         now: float | None = None,
     ) -> bool:
@@ -220,47 +208,56 @@ class Journal:
         settled = time.time() if now is None else now
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE requests SET state = 'done', status = ?, http_status = ?, response = ?,"
-                " settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state = 'pending'",
-                (status, http_status, json.dumps(response, default=str), settled, tx, rid),
+                "UPDATE requests SET state = ?, status = ?, http_status = ?, response = ?,"
+                " settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state = ?",
+                (
+                    RequestState.DONE,
+                    status,
+                    http_status,
+                    json.dumps(response, default=str),
+                    settled,
+                    tx,
+                    rid,
+                    RequestState.PENDING,
+                ),
             )
-            _resolve(conn, rid, word, tx)
+            resolve_waiting(conn, rid, word, tx)
             return cur.rowcount == 1
 
     def void(self, rid: int, reason: str) -> None:
         """Give up a request that never reached the backend."""
         with self._write() as conn:
             conn.execute(
-                "UPDATE requests SET state = 'void', status = ?, settled_at = ?"
-                " WHERE id = ? AND state = 'pending' AND maybe_delivered = 0",
-                (reason, time.time(), rid),
+                "UPDATE requests SET state = ?, status = ?, settled_at = ?"
+                " WHERE id = ? AND state = ? AND maybe_delivered = 0",
+                (RequestState.VOID, reason, time.time(), rid, RequestState.PENDING),
             )
 
-    def open_requests(self, kind: str | None = None) -> list[Request]:
+    def open_requests(self, kind: RequestKind | None = None) -> list[Request]:
         """Requests still waiting for a definite answer, oldest first."""
-        sql = "SELECT * FROM requests WHERE state = 'pending'"
-        args: tuple[Any, ...] = ()
+        sql = "SELECT * FROM requests WHERE state = ?"
+        args: tuple[Any, ...] = (RequestState.PENDING,)
         if kind is not None:
             sql += " AND kind = ?"
-            args = (kind,)
+            args = (RequestState.PENDING, kind)
         return [request_row(r) for r in self._query(sql + " ORDER BY id", args)]
 
     def open_request_for(
-        self, kind: str, *, tx: str | None = None, ref: str | None = None
+        self, kind: RequestKind, *, tx: str | None = None, ref: str | None = None
     ) -> Request | None:
         column, value = ("tx", tx) if tx is not None else ("ref", ref)
         rows = self._query(
-            f"SELECT * FROM requests WHERE state = 'pending' AND kind = ? AND {column} = ?"
+            f"SELECT * FROM requests WHERE state = ? AND kind = ? AND {column} = ?"
             " ORDER BY id LIMIT 1",
-            (kind, value),
+            (RequestState.PENDING, kind, value),
         )
         return request_row(rows[0]) if rows else None
 
-    def last_request_for(self, kind: str, tx: str) -> Request | None:
+    def last_request_for(self, kind: RequestKind, tx: str) -> Request | None:
         rows = self._query(
-            "SELECT * FROM requests WHERE kind = ? AND tx = ? AND state != 'void'"
+            "SELECT * FROM requests WHERE kind = ? AND tx = ? AND state != ?"
             " ORDER BY id DESC LIMIT 1",
-            (kind, tx),
+            (kind, tx, RequestState.VOID),
         )
         return request_row(rows[0]) if rows else None
 
@@ -268,8 +265,8 @@ class Journal:
 
     def record(
         self,
-        kind: str,
-        outcome: str,
+        kind: RequestKind,
+        outcome: Word,
         *,
         tx: str | None = None,
         amount_cents: int | None = None,
@@ -301,20 +298,19 @@ class Journal:
         assert rid is not None
         return rid
 
-    def resolve(self, request_id: int, word: str, *, tx: str | None = None) -> None:
+    def resolve(self, request_id: int, word: Word, *, tx: str | None = None) -> None:
         """The backend answered a request whose outcome rows were waiting: mark them synced.
 
-        *word* is the outcome word of the backend's answer. An offline acceptance
-        keeps its word, unless the backend says the receipt was checked before,
-        which makes it a ``conflict``; a refusal shown while the answer was
-        unknown takes the backend's word.
+        *word* is the outcome word of the backend's answer; each waiting row
+        takes :func:`kiosk.vocabulary.resolved_word` of its shown word and *word*.
         """
         with self._write() as conn:
-            _resolve(conn, request_id, word, tx)
+            resolve_waiting(conn, request_id, word, tx)
 
     def receipt_history(self, tx: str) -> list[OutcomeRow]:
         rows = self._query(
-            "SELECT * FROM outcomes WHERE tx = ? AND kind = 'receipt' ORDER BY id", (tx,)
+            "SELECT * FROM outcomes WHERE tx = ? AND kind = ? ORDER BY id",
+            (tx, RequestKind.RECEIPT),
         )
         return [outcome_row(r) for r in rows]
 
@@ -328,8 +324,8 @@ class Journal:
     def last_accepted(self, since: float) -> OutcomeRow | None:
         """The newest checked or charged transaction since *since* (for cancel-last)."""
         rows = self._query(
-            "SELECT * FROM outcomes WHERE at >= ? AND tx IS NOT NULL AND outcome IN"
-            " ('checked', 'checked_offline', 'charged') ORDER BY id DESC LIMIT 1",
+            "SELECT * FROM outcomes WHERE at >= ? AND tx IS NOT NULL"
+            f" AND outcome IN ({_ACCEPTED_SQL}) ORDER BY id DESC LIMIT 1",
             (since,),
         )
         return outcome_row(rows[0]) if rows else None
@@ -340,15 +336,17 @@ class Journal:
         """(count, total cents) of receipts accepted offline and not yet uploaded."""
         rows = self._query(
             "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM outcomes"
-            " WHERE outcome = 'checked_offline' AND synced = 0"
+            " WHERE outcome = ? AND synced = 0",
+            (Word.CHECKED_OFFLINE,),
         )
         return int(rows[0][0]), int(rows[0][1])
 
     def pending_count(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM requests WHERE state = 'pending'")[0][0])
+        rows = self._query("SELECT COUNT(*) FROM requests WHERE state = ?", (RequestState.PENDING,))
+        return int(rows[0][0])
 
     def conflicts(self) -> list[OutcomeRow]:
-        rows = self._query("SELECT * FROM outcomes WHERE outcome = 'conflict' ORDER BY id")
+        rows = self._query("SELECT * FROM outcomes WHERE outcome = ? ORDER BY id", (Word.CONFLICT,))
         return [outcome_row(r) for r in rows]
 
     def get_meta(self, key: str) -> str | None:
@@ -379,22 +377,11 @@ class Journal:
         with self._write() as conn:
             n = conn.execute("DELETE FROM outcomes WHERE synced = 1 AND at < ?", (cutoff,)).rowcount
             conn.execute(
-                "DELETE FROM requests WHERE state != 'pending' AND created_at < ? AND id NOT IN"
+                "DELETE FROM requests WHERE state != ? AND created_at < ? AND id NOT IN"
                 " (SELECT request_id FROM outcomes WHERE request_id IS NOT NULL)",
-                (cutoff,),
+                (RequestState.PENDING, cutoff),
             )
         return n
 
 
 __all__ = ["SCHEMA_VERSION", "Journal", "OutcomeRow", "Request"]
-
-
-def _resolve(conn: sqlite3.Connection, request_id: int, word: str, tx: str | None) -> None:
-    conn.execute(
-        "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?),"
-        " outcome = CASE"
-        "  WHEN outcome = 'checked_offline' AND ? = 'already_checked' THEN 'conflict'"
-        "  WHEN outcome = 'checked_offline' THEN outcome ELSE ? END"
-        " WHERE request_id = ? AND synced = 0",
-        (tx, word, word, request_id),
-    )

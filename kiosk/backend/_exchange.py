@@ -1,7 +1,7 @@
 """One HTTP exchange with the backend: send, bound the wait, read and cap the answer.
 
 Library errors of ``requests``/``urllib3`` become kiosk errors here, by what they
-say about delivery (see :mod:`kiosk.backend_client`). A public call of the
+say about delivery (see :mod:`kiosk.backend.client`). A public call of the
 client may make several exchanges (token, request, resend after a 401); they
 share one deadline, ``Timeouts.total`` from the start of the call.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email.utils
 import http.client
-import json
 import logging
 import socket
 import time
@@ -23,13 +22,13 @@ from urllib.parse import urlsplit
 import requests
 import urllib3.exceptions
 
-from kiosk import __version__, strict_json
+from kiosk import __version__
+from kiosk.backend import strict_json
 from kiosk.errors import BackendProtocolError, BackendUnreachable, OutcomeUnknown
 
 log = logging.getLogger("kiosk.backend")
 
 MAX_ANSWER_BYTES = 256 * 1024  # any larger answer is outside the contract
-MAX_REQUEST_BYTES = 16 * 1024  # the backend answers 413 above this
 USER_AGENT = f"smartum-kiosk/{__version__}"
 MAX_RETRY_AFTER_S = 60.0
 
@@ -208,14 +207,6 @@ def _host_of(url: str) -> str:
         return (urlsplit(url).hostname or "?")[:80]
     except ValueError:
         return "?"
-
-
-def encode(body: dict[str, Any]) -> bytes:
-    """The body's one canonical JSON form, so a replay sends the same bytes."""
-    data = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-    if len(data) > MAX_REQUEST_BYTES:
-        raise ValueError(f"request body of {len(data)} bytes is over {MAX_REQUEST_BYTES}")
-    return data
 
 
 def _never_sent(exc: BaseException) -> bool:

@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kiosk.errors import JournalCorrupt, JournalError, JournalFull
+from kiosk.vocabulary import RequestKind, RequestState, Word, resolved_word
+
+_E = TypeVar("_E", RequestKind, RequestState, Word)
 
 SCHEMA_VERSION = 2
 
@@ -66,17 +70,21 @@ MIGRATIONS: dict[int, str] = {
 
 @dataclass(frozen=True)
 class Request:
-    """One journaled POST: resend ``body`` verbatim with ``key`` until answered."""
+    """One journaled POST: resend ``text`` verbatim with ``key`` until answered.
+
+    ``text`` is the body's canonical JSON as stored; ``body`` is the same, parsed.
+    """
 
     id: int
-    kind: str  # receipt | charge | cancel
+    kind: RequestKind
     key: str
     tx: str | None  # receipt tx, or the transaction a cancel targets
     ref: str | None  # paycode id or code for charges
     body: dict[str, Any]
+    text: str
     amount_cents: int | None
     created_at: float
-    state: str
+    state: RequestState
     offline: bool
     attempts: int
     maybe_delivered: bool = False
@@ -91,9 +99,9 @@ class OutcomeRow:
 
     id: int
     request_id: int | None
-    kind: str
+    kind: RequestKind
     tx: str | None
-    outcome: str
+    outcome: Word
     reason: str
     amount_cents: int | None
     at: float
@@ -151,6 +159,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another thread may have migrated between our read and our write lock.
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= target:
+                conn.execute("COMMIT")
+                continue
             for statement in MIGRATIONS[target].split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -189,14 +201,15 @@ def translated() -> Iterator[None]:
 def request_row(r: sqlite3.Row) -> Request:
     return Request(
         id=r["id"],
-        kind=r["kind"],
+        kind=_typed(RequestKind, r["kind"]),
         key=r["idem_key"],
         tx=r["tx"],
         ref=r["ref"],
         body=json.loads(r["body"]),
+        text=r["body"],
         amount_cents=r["amount_cents"],
         created_at=r["created_at"],
-        state=r["state"],
+        state=_typed(RequestState, r["state"]),
         offline=bool(r["offline"]),
         attempts=r["attempts"],
         maybe_delivered=bool(r["maybe_delivered"]),
@@ -210,12 +223,66 @@ def outcome_row(r: sqlite3.Row) -> OutcomeRow:
     return OutcomeRow(
         id=r["id"],
         request_id=r["request_id"],
-        kind=r["kind"],
+        kind=_typed(RequestKind, r["kind"]),
         tx=r["tx"],
-        outcome=r["outcome"],
+        outcome=_typed(Word, r["outcome"]),
         reason=r["reason"],
         amount_cents=r["amount_cents"],
         at=r["at"],
         synced=bool(r["synced"]),
         shown_accepted=bool(r["shown_accepted"]),
     )
+
+
+def _typed(enum: type[_E], value: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError:
+        raise JournalCorrupt(f"journal holds an unknown {enum.__name__} {value!r}") from None
+
+
+def open_file(path: Path, *, recover: bool) -> tuple[sqlite3.Connection, Path | None]:
+    """Open or create the journal at *path*; ``(connection, where a corrupt file went)``.
+
+    A corrupt file is moved aside (``<name>.corrupt-<time>``) and a fresh journal
+    started when *recover* is true. Raises JournalError when the file cannot be
+    created (a read-only disk is named as such).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"cannot create {path.parent}: {exc.strerror}") from exc
+    try:
+        return connect(path), None
+    except JournalCorrupt:
+        if not recover:
+            raise
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(path) + suffix)
+            if src.exists():
+                src.replace(Path(str(aside) + suffix))
+        return connect(path), aside
+    except JournalError as exc:
+        if read_only(path.parent):
+            raise JournalError(
+                f"read-only disk: the journal in {path.parent} cannot be written;"
+                " check the disk, then remount it read-write"
+            ) from exc
+        raise
+
+
+def resolve_waiting(conn: sqlite3.Connection, request_id: int, word: Word, tx: str | None) -> None:
+    """Rows that waited for *request_id* take the word :func:`resolved_word` gives them."""
+    waiting = conn.execute(
+        "SELECT id, outcome FROM outcomes WHERE request_id = ? AND synced = 0", (request_id,)
+    ).fetchall()
+    for row_id, shown in waiting:
+        try:
+            new = resolved_word(Word(shown), word)
+        except ValueError:
+            new = word
+        conn.execute(
+            "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?), outcome = ? WHERE id = ?",
+            (tx, new, row_id),
+        )

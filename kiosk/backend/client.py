@@ -31,8 +31,9 @@ from urllib.parse import quote
 
 import requests
 
-from kiosk._exchange import Exchange, Timeouts, encode
-from kiosk._wire import (
+from kiosk.backend import strict_json
+from kiosk.backend._exchange import Exchange, Timeouts
+from kiosk.backend._wire import (
     CancelResult,
     ChargeResult,
     CheckResult,
@@ -47,12 +48,13 @@ from kiosk._wire import (
     decode_venue,
     format_time,
 )
+from kiosk.backend.bodies import encode
 from kiosk.config import Config, Secret
 from kiosk.errors import (
     BackendAuthError,
-    BackendError,
     BackendProtocolError,
     BackendUnreachable,
+    ClientClosed,
     OutcomeUnknown,
     TokenError,
 )
@@ -73,6 +75,20 @@ log = logging.getLogger("kiosk.backend")
 _T = TypeVar("_T")
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]{8,200}")
 
+Body = Mapping[str, Any] | str
+"""A request body: built by :mod:`kiosk.backend.bodies`, or the journal's encoded text."""
+
+
+def _body(body: Body) -> tuple[str, Mapping[str, Any]]:
+    """The canonical text to send and the mapping it encodes. Raises ValueError."""
+    text = encode(body)
+    if isinstance(body, str):
+        doc = strict_json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError("a request body must be a JSON object")
+        return text, doc
+    return text, body
+
 
 class BackendClient:
     """Talks to the payment backend over HTTPS with the kiosk's OAuth client.
@@ -80,7 +96,7 @@ class BackendClient:
     The given ``session`` belongs to the caller (adapters, proxies and retries are
     its choice) and is not closed here; :meth:`from_config` builds one and owns it.
     Every call may raise the four BackendError subclasses of the module docstring,
-    and BackendError itself after :meth:`close`; bad arguments raise ValueError.
+    and ClientClosed after :meth:`close`; bad arguments raise ValueError.
     One thread at a time (normally the engine thread); a lock serialises calls.
     """
 
@@ -149,7 +165,7 @@ class BackendClient:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise BackendError("backend client is closed; build a new one")
+            raise ClientClosed("backend client is closed; build a new one")
 
     # --- the API ----------------------------------------------------------------------------
 
@@ -162,55 +178,48 @@ class BackendClient:
         path = f"/v1/venues/{quote(venue, safe='')}"
         return self._guarded(lambda d: decode_venue(self._get_json(path, None, d), venue))
 
-    def check_receipt(self, idempotency_key: str, body: dict[str, Any]) -> CheckResult:
-        """POST /v1/receipts/check. Every documented answer is a CheckResult."""
+    def check_receipt(self, idempotency_key: str, body: Body) -> CheckResult:
+        """POST /v1/receipts/check. Every documented answer is a CheckResult.
+
+        *body* is built by :func:`kiosk.backend.bodies.receipt_check`, or its
+        journaled text, which is sent verbatim.
+        """
+        text, doc = _body(body)
         result = self._post(
             "/v1/receipts/check",
             idempotency_key,
-            body,
-            lambda st, doc: decode_check(st, doc, body),
+            text,
+            lambda st, answer: decode_check(st, answer, doc),
         )
         log.info("receipt %s: %s", result.tx or "-", result.status)
         return result
 
-    def charge(self, idempotency_key: str, body: dict[str, Any]) -> ChargeResult:
+    def charge(self, idempotency_key: str, body: Body) -> ChargeResult:
         """POST /v1/charges. Every documented answer is a ChargeResult."""
+        text, doc = _body(body)
         result = self._post(
             "/v1/charges",
             idempotency_key,
-            body,
-            lambda st, doc: decode_charge(st, doc, body),
+            text,
+            lambda st, answer: decode_charge(st, answer, doc),
         )
         log.info("charge %s: %s", result.tx or "-", result.status)
         return result
 
-    def cancel(self, tx: str, idempotency_key: str, body: dict[str, Any]) -> CancelResult:
+    def cancel(self, tx: str, idempotency_key: str, body: Body) -> CancelResult:
         """POST /v1/transactions/{tx}/cancel; 404 not_found is a value here."""
         if not isinstance(tx, str) or not TX_SHAPE.fullmatch(tx):
             raise ValueError(f"not a transaction id: {str(tx)[:40]!r}")
+        text, _ = _body(body)
         result = self._post(
             f"/v1/transactions/{tx}/cancel",
             idempotency_key,
-            body,
-            lambda st, doc: decode_cancel(st, doc, tx),
+            text,
+            lambda st, answer: decode_cancel(st, answer, tx),
             allow_404=True,
         )
         log.info("cancel %s: %s", tx, result.status)
         return result
-
-    def send(
-        self, kind: str, idempotency_key: str, body: dict[str, Any], tx: str | None = None
-    ) -> CheckResult | ChargeResult | CancelResult:
-        """Replay a journaled request verbatim; *kind* is receipt, charge or cancel."""
-        if kind == "receipt":
-            return self.check_receipt(idempotency_key, body)
-        if kind == "charge":
-            return self.charge(idempotency_key, body)
-        if kind == "cancel":
-            if tx is None:
-                raise ValueError("a cancel needs its tx")
-            return self.cancel(tx, idempotency_key, body)
-        raise ValueError(f"unknown request kind {kind!r}")
 
     def history(
         self,
@@ -253,14 +262,14 @@ class BackendClient:
         self,
         path: str,
         key: str,
-        body: dict[str, Any],
+        text: str,
         decode: Callable[[int, dict[str, Any]], _T],
         *,
         allow_404: bool = False,
     ) -> _T:
         if not isinstance(key, str) or not _KEY_SHAPE.fullmatch(key):
             raise ValueError("Idempotency-Key must be 8..200 visible ASCII characters")
-        data = encode(body)
+        data = text.encode()
 
         def call(deadline: float) -> _T:
             status, doc = self._v1("POST", path, deadline, data=data, key=key)

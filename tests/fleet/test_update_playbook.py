@@ -60,9 +60,7 @@ def test_failing_health_gate_is_rolled_back_and_stops_the_rollout(
     # 0.2.0 comes up on b, but quarantines a request: the health gate refuses it.
     (hosts["kiosk-b"].state / "quarantines").write_text("0.2.0\n")
     new = wheel(tmp_path, "0.2.0")
-    result = ansible(
-        "update.yml", inventory, kiosk_wheel=str(new), kiosk_health_retries=2, **FAST
-    )
+    result = ansible("update.yml", inventory, kiosk_wheel=str(new), kiosk_health_retries=2, **FAST)
     assert result.returncode != 0
     a, b, c = hosts["kiosk-a"], hosts["kiosk-b"], hosts["kiosk-c"]
     assert a.current() == "0.2.0"

@@ -33,6 +33,7 @@ class JournalFigures:
     conflicts: int  # offline checks the backend later found already checked, all time
     conflicts_24h: int
     journal_bytes: int
+    disk_free_bytes: int  # free space on the journal's file system
     outcomes: dict[str, int] = field(default_factory=dict)  # outcome word -> scans
 
 
@@ -50,6 +51,7 @@ def read_figures(journal: Journal, *, now: float | None = None) -> JournalFigure
         conflicts=conflicts_since(journal, 0.0),
         conflicts_24h=conflicts_since(journal, now - DAY_S),
         journal_bytes=journal.size_bytes(),
+        disk_free_bytes=journal.free_bytes(),
         outcomes=outcome_counts(journal),
     )
 

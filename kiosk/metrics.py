@@ -54,6 +54,23 @@ def settings_of(cfg: Any) -> MetricsSettings:
     return MetricsSettings(textfile=str(section.textfile), interval=float(section.interval))
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The configured limits, exported so that alert rules compare against them."""
+
+    offline_total_cents: int
+    offline_count: int
+    min_free_bytes: int
+
+    @classmethod
+    def of(cls, cfg: Any) -> Limits:
+        return cls(
+            offline_total_cents=cfg.offline.max_total_cents,
+            offline_count=cfg.offline.max_count,
+            min_free_bytes=cfg.journal.min_free_mb * 1024 * 1024,
+        )
+
+
 class JournalCollector(Collector):
     """Metric families computed from a :class:`JournalFigures` snapshot at each collect."""
 
@@ -63,8 +80,10 @@ class JournalCollector(Collector):
         *,
         backend_up: Callable[[], bool],
         clock_synced: Callable[[], bool],
+        limits: Limits | None = None,
     ) -> None:
         self._figures = figures
+        self._limits = limits
         self._backend_up = backend_up
         self._clock_synced = clock_synced
 
@@ -117,6 +136,28 @@ class JournalCollector(Collector):
             int(self._clock_synced()),
         )
         yield _gauge("kiosk_journal_bytes", "Size of the journal files in bytes", f.journal_bytes)
+        yield _gauge(
+            "kiosk_journal_disk_free_bytes",
+            "Free space on the journal's file system in bytes",
+            f.disk_free_bytes,
+        )
+        if self._limits is not None:
+            lim = self._limits
+            yield _gauge(
+                "kiosk_offline_limit_cents",
+                "[offline] max_total_cents: offline exposure at which offline checks stop",
+                lim.offline_total_cents,
+            )
+            yield _gauge(
+                "kiosk_offline_limit_checks",
+                "[offline] max_count: offline checks at which offline checks stop",
+                lim.offline_count,
+            )
+            yield _gauge(
+                "kiosk_journal_min_free_bytes",
+                "[journal] min_free_mb in bytes: below this free space new scans are refused",
+                lim.min_free_bytes,
+            )
 
 
 def _gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFamily:
@@ -136,6 +177,7 @@ class KioskMetrics:
         backend_up: Callable[[], bool] = lambda: False,
         clock_synced: Callable[[], bool] = kernel_clock_synced,
         monotonic: Callable[[], float] = time.monotonic,
+        limits: Limits | None = None,
     ) -> None:
         self.journal_path = Path(journal_path)
         self.registry = CollectorRegistry()
@@ -161,9 +203,17 @@ class KioskMetrics:
         )
         self.registry.register(
             JournalCollector(
-                self.figures, backend_up=lambda: self.backend_up(), clock_synced=clock_synced
+                self.figures,
+                backend_up=lambda: self.backend_up(),
+                clock_synced=clock_synced,
+                limits=limits,
             )
         )
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> KioskMetrics:
+        """The metrics of ``kiosk run``: the configured journal and limits."""
+        return cls(cfg.journal.path, limits=Limits.of(cfg))
 
     # --- journal -----------------------------------------------------------------------------
 

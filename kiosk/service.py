@@ -194,7 +194,7 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
         stack.callback(indicators.close)
         s = cfg.signals
         has_buttons = min(s.button_up, s.button_down, s.button_ok) >= 0
-        metrics = KioskMetrics(cfg.journal.path)
+        metrics = KioskMetrics.from_config(cfg)
         counter = Counter(
             cfg,
             display=display,

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             "clock_synced": ctx.clock_synced(),
             "journal_path": str(ctx.journal.path),
             "journal_bytes": figures.journal_bytes,
-            "disk_free_bytes": ctx.journal.free_bytes(),
+            "disk_free_bytes": figures.disk_free_bytes,
             "conflicts": [{"tx": c.tx, "at": iso(c.at)} for c in conflicts],
         }
     if args.json:

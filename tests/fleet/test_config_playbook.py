@@ -7,17 +7,14 @@ lets the service fail to come back on a file marked ``# breaks-the-service``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import needs_root, write_inventory
+from fleet_hosts import KIOSK, kiosk_toml, needs_root, write_inventory
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from kiosk.refbackend import ReferenceBackend
 
 pytestmark = needs_root
-
-KIOSK = Path(sys.executable).parent / "kiosk"
 
 SYSTEMCTL = r"""#!/bin/bash
 # the fake Pi's systemctl, except that a configuration marked to break the service fails
@@ -29,23 +26,6 @@ if [[ $1 == restart ]] && grep -q "breaks-the-service" "$KIOSK_CONFIG_FILE"; the
 fi
 exec "$fake" "$@"
 """
-
-
-def kiosk_toml(
-    path: Path, backend: ReferenceBackend, client: tuple[str, str], device: str, extra: str = ""
-) -> Path:
-    secret = path.parent / "client_secret"
-    secret.write_text(client[1])
-    secret.chmod(0o600)
-    path.write_text(
-        f'[device]\nid = "{device}"\nvenue = "{DEMO_VENUE}"\n\n'
-        f'[backend]\nurl = "{backend.url}"\nclient_id = "{client[0]}"\n'
-        f'client_secret_file = "{secret}"\nissuer = "{backend.issuer}"\n'
-        f"connect_timeout = 0.5\nread_timeout = 2.0\n\n"
-        f'[journal]\npath = "{path.parent / "journal.db"}"\nmin_free_mb = 0\n\n'
-        f'[display]\ndriver = "none"\n{extra}'
-    )
-    return path
 
 
 def setup(kiosk_hosts: Any, tmp_path: Path, refbackend: ReferenceBackend, client: Any) -> Any:

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import needs_root, write_inventory
-from test_config_playbook import KIOSK, kiosk_toml
+from fleet_hosts import KIOSK, kiosk_toml, needs_root, write_inventory
 
 from kiosk.journal import Journal
 from kiosk.refbackend import ReferenceBackend

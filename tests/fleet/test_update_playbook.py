@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import needs_root, wheel, write_inventory
+from fleet_hosts import needs_root, wheel, write_inventory
 
 pytestmark = needs_root
 

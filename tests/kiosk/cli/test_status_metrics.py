@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kiosk.figures import QUARANTINED_STATE
 from kiosk.journal import Journal
-from kiosk.metrics import KioskMetrics, TextfileWriter
+from kiosk.metrics import KioskMetrics, Limits, TextfileWriter
 from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 
 
@@ -61,7 +61,10 @@ def test_metrics_file_matches_status_and_history(
     textfile = tmp_path / "node-exporter" / "kiosk.prom"
     textfile.parent.mkdir()
     metrics = KioskMetrics(
-        counter.cfg.journal.path, backend_up=lambda: False, clock_synced=lambda: True
+        counter.cfg.journal.path,
+        backend_up=lambda: False,
+        clock_synced=lambda: True,
+        limits=Limits.of(counter.cfg),
     )
     writer = TextfileWriter(metrics, textfile, interval=60.0)
     assert writer.write_once()
@@ -85,6 +88,13 @@ def test_metrics_file_matches_status_and_history(
     )
     assert got[("kiosk_backend_up", ())] == int(status["online"]) == 0
     assert got[("kiosk_clock_synced", ())] == 1
+    free = got[("kiosk_journal_disk_free_bytes", ())]
+    assert abs(free - status["disk_free_bytes"]) < 64 * 1024 * 1024  # others write meanwhile
+    # The configured limits, for alert rules to compare against.
+    offline = counter.cfg.offline
+    assert got[("kiosk_offline_limit_cents", ())] == offline.max_total_cents
+    assert got[("kiosk_offline_limit_checks", ())] == offline.max_count
+    assert got[("kiosk_journal_min_free_bytes", ())] == 0  # min_free_mb = 0 in this config
     from kiosk import __version__
 
     assert got[("kiosk_build_info", (("version", __version__),))] == 1
@@ -113,7 +123,7 @@ def test_promtool_accepts_the_metrics_file(counter: Any, refbackend: ReferenceBa
     assert counter.scan_receipt(refbackend.mint_receipt(DEMO_VENUE, 4500)[1]).word == (
         "checked_offline"
     )
-    metrics = KioskMetrics(counter.cfg.journal.path)
+    metrics = KioskMetrics(counter.cfg.journal.path, limits=Limits.of(counter.cfg))
     metrics.scan_result_seconds.observe(0.4)
     metrics.decode_seconds.observe(0.02)
     path = Path(counter.cfg.journal.path).with_name("kiosk.prom")

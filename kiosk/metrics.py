@@ -15,6 +15,7 @@ decode) are observed in memory by the running service.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -255,8 +256,16 @@ class KioskMetrics:
         return _TimedDecoder(decoder, self.decode_seconds)
 
     def write(self, path: Path | str) -> None:
-        """Write the registry to *path* atomically. Raises OSError, KioskError."""
-        write_to_textfile(str(path), self.registry)
+        """Write the registry to *path* atomically, readable by all. Raises OSError, KioskError.
+
+        The service's umask is 0077 and node_exporter runs as another user: the file is
+        staged under a name node_exporter skips (not ``*.prom``), opened up, then renamed.
+        """
+        path = Path(path)
+        staging = path.with_name(f".{path.name}.staging")
+        write_to_textfile(str(staging), self.registry)
+        os.chmod(staging, 0o644)
+        os.replace(staging, path)
 
 
 class _TimedDecoder:

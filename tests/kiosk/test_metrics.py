@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -75,6 +77,20 @@ def test_writer_writes_every_interval_and_at_stop(tmp_path: Path) -> None:
     assert writer.writes == before
     # Nothing but the final file in the folder: the temporary file was renamed over it.
     assert sorted(p.name for p in tmp_path.iterdir() if "kiosk.prom" in p.name) == ["kiosk.prom"]
+
+
+def test_file_is_readable_by_node_exporter_despite_the_services_umask(tmp_path: Path) -> None:
+    metrics = KioskMetrics(tmp_path / "journal.db")
+    path = tmp_path / "kiosk.prom"
+    old = os.umask(0o077)  # as kiosk.service sets it
+    try:
+        metrics.write(path)
+        metrics.write(path)
+    finally:
+        os.umask(old)
+        metrics.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir() if "prom" in p.name) == ["kiosk.prom"]
 
 
 def test_final_write_at_stop_with_long_interval(tmp_path: Path) -> None:

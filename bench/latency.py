@@ -365,7 +365,7 @@ class Bench:
 
 
 def _scan(text: str) -> Any:
-    from hardware.events import Scan
+    from kiosk.events import Scan
 
     return Scan(text, "serial", time.monotonic())
 

@@ -405,7 +405,7 @@ def _wait_synced(cfg: Config, session: Session, timeout: float = 60.0) -> None:
 
 
 def _checked_at_backend(cfg: Config) -> set[str]:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
     done: set[str] = set()
     with BackendClient.from_config(cfg) as client:

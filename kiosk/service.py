@@ -26,6 +26,7 @@ from kiosk.config import Config
 from kiosk.counter import Counter
 from kiosk.errors import HardwareError, KioskError
 from kiosk.events import ScanFault
+from kiosk.metrics import KioskMetrics, settings_of, writer_for
 
 log = logging.getLogger("kiosk.service")
 
@@ -40,8 +41,12 @@ class _Source:
         self.name, self.obj, self.health = name, obj, health
 
 
-def build_source(cfg: Config, on_event: Callable[[Any], None]) -> _Source:
-    """The configured scanner or camera, started. Raises HardwareError or DecoderError."""
+def build_source(
+    cfg: Config, on_event: Callable[[Any], None], timed: Callable[[Any], Any] = lambda d: d
+) -> _Source:
+    """The configured scanner or camera, started. Raises HardwareError or DecoderError.
+
+    *timed* wraps the camera's decoder (decode-time metrics)."""
     sc = cfg.scanner
     if sc.source == "serial":
         from hardware.serial_scanner import SerialScanner
@@ -55,7 +60,7 @@ def build_source(cfg: Config, on_event: Callable[[Any], None]) -> _Source:
         from hardware.camera import CameraReader, PiCameraSource, ReplaySource
         from kiosk.decode import make_decoder
 
-        decoder = make_decoder(sc.decoder)
+        decoder = timed(make_decoder(sc.decoder))
         camera: Any
         if sc.source == "replay":
             try:
@@ -105,9 +110,15 @@ class _SourceSlot:
 
     RETRY_S = 10.0
 
-    def __init__(self, cfg: Config, on_event: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        on_event: Callable[[Any], None],
+        timed: Callable[[Any], Any] = lambda d: d,
+    ) -> None:
         self._cfg = cfg
         self._on_event = on_event
+        self._timed = timed
         self.source: _Source | None = None
         self._next_try = 0.0
         self._failed = False
@@ -117,7 +128,7 @@ class _SourceSlot:
             return
         self._next_try = now + self.RETRY_S
         try:
-            self.source = build_source(self._cfg, self._on_event)
+            self.source = build_source(self._cfg, self._on_event, self._timed)
         except KioskError as exc:
             log.error(
                 "%s source unavailable (retrying every %.0f s): %s",
@@ -183,10 +194,20 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
         stack.callback(indicators.close)
         s = cfg.signals
         has_buttons = min(s.button_up, s.button_down, s.button_ok) >= 0
-        counter = Counter(cfg, display=display, indicators=indicators, has_buttons=has_buttons)
+        metrics = KioskMetrics.from_config(cfg)
+        counter = Counter(
+            cfg,
+            display=display,
+            indicators=indicators,
+            has_buttons=has_buttons,
+            on_outcome=metrics.scan_finished,
+        )
+        writer = writer_for(settings_of(cfg), metrics, lambda: counter.engine.online)
+        stack.callback(writer.stop)  # after the counter's stop: the last write sees its last scan
         stack.callback(counter.stop)
         counter.start()
-        slot = _SourceSlot(cfg, counter.submit)
+        writer.start()
+        slot = _SourceSlot(cfg, metrics.watch_scans(counter.submit), metrics.timed_decoder)
         stack.callback(slot.stop)
         slot.ensure(time.monotonic())
         if s.button_ok >= 0:

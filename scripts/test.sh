@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libzbar0 mtools shellcheck dosfstools fdisk e2fsprogs systemd cloud-init
-    libsystemd-dev pkg-config gcc python3-dev)
+    libsystemd-dev pkg-config gcc python3-dev prometheus)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kiosk.venue import Service
-from kiosk.views import AmountMatch
+from kiosk.views import AmountMatch, Outcome
+from kiosk.vocabulary import AmountCheck
 
-__all__ = ["AmountMatch", "match_amount"]
+__all__ = ["AmountMatch", "match_amount", "paid_for"]
 
 
 def match_amount(amount_cents: int, services: Iterable[Service]) -> AmountMatch | None:
@@ -39,3 +40,19 @@ def match_amount(amount_cents: int, services: Iterable[Service]) -> AmountMatch 
                 return AmountMatch((first, second))
     nearest = min(eligible, key=lambda s: abs(amount_cents - s.price_cents))
     return AmountMatch((nearest,), amount_cents - nearest.price_cents)
+
+
+def paid_for(outcome: Outcome) -> tuple[str, AmountCheck | None, int | None]:
+    """What *outcome* paid for, as the journal and history keep it.
+
+    ``(service, amount_check, amount_difference_cents)``: a checked receipt's matched
+    service(s) (joined by `` + ``) with ``ok`` and 0, or its nearest service with
+    ``mismatch`` and the difference; otherwise the charged service name (if any) and
+    no check.
+    """
+    match = outcome.amount_match
+    if match is None:
+        return outcome.service_name, None, None
+    names = " + ".join(s.name for s in match.services)
+    check = AmountCheck.OK if match.matched else AmountCheck.MISMATCH
+    return names, check, match.difference_cents

@@ -28,6 +28,7 @@ __all__ = [
     "ACCEPTED",
     "ACCEPTED_HERE",
     "OFFLINE",
+    "AmountCheck",
     "CancelStatus",
     "ChargeStatus",
     "CheckStatus",
@@ -82,6 +83,13 @@ class Word(StrEnum):
     PAYCODE_EXPIRED = "paycode_expired"
     NEEDS_NETWORK = "needs_network"
     CONFLICT = "conflict"
+
+
+class AmountCheck(StrEnum):
+    """A checked receipt's amount against the venue's price list (history's ``amount_check``)."""
+
+    OK = "ok"  # one eligible service, or two, cost exactly the amount
+    MISMATCH = "mismatch"  # no eligible service nor sum of two: the staff checks the amount
 
 
 class CheckStatus(StrEnum):

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from kiosk.backend._wire import format_time
 from kiosk.cli._common import add_config_arg
 from kiosk.journal import OutcomeRow
-from kiosk.vocabulary import OFFLINE, RequestKind, Word
+from kiosk.vocabulary import OFFLINE, AmountCheck, RequestKind, Word
 
 CSV_FIELDS = (
     "tx",
@@ -32,6 +32,21 @@ CSV_FIELDS = (
     "device",
     "offline",
     "conflict",
+    "service",
+    "amount_check",
+    "amount_difference_eur",
+)
+_LOCAL_KEYS = (
+    "tx",
+    "kind",
+    "outcome",
+    "amount_cents",
+    "at",
+    "synced",
+    "reason",
+    "service",  # what was paid for: the charged service, a receipt's matched or nearest one
+    "amount_check",  # a checked receipt against the price list: ok, mismatch or null
+    "amount_difference_cents",  # the amount minus the nearest service's price (0 when ok)
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -72,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"{_local_time(i['at'], tz)}  {i['kind']:<7} {i['outcome']:<18} "
                 f"{amount:>8}  {i['tx'] or '-'}{'' if i['synced'] else '  (not uploaded)'}"
+                f"{_paid_for(i)}"
             )
     return 0
 
@@ -93,6 +109,9 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
             "conflict": r.outcome == Word.CONFLICT,
             "reason": r.reason,
             "action": r.kind,
+            "service": r.service or None,
+            "amount_check": r.amount_check,
+            "amount_difference_cents": r.amount_difference_cents,
         }
         for r in rows
     ]
@@ -142,9 +161,7 @@ def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]
 
 def _public(item: dict[str, Any], local: bool) -> dict[str, Any]:
     if local:
-        return {
-            k: item[k] for k in ("tx", "kind", "outcome", "amount_cents", "at", "synced", "reason")
-        }
+        return {k: item[k] for k in _LOCAL_KEYS}
     return {
         "tx": item["tx"],
         "kind": item["kind"],
@@ -171,7 +188,7 @@ def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     for i in items:
-        amount = "" if i["amount_cents"] is None else f"{i['amount_cents'] / 100:.2f}"
+        amount = _euros(i["amount_cents"])
         cells = [
             i["tx"] or "",
             i["kind"],
@@ -182,8 +199,23 @@ def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
             i.get("device") or device,
             "yes" if i["offline"] else "no",
             "yes" if i["conflict"] else "no",
+            i.get("service") or "",
+            i.get("amount_check") or "",
+            _euros(i.get("amount_difference_cents")),
         ]
         writer.writerow([spreadsheet_text(str(c)) for c in cells])
+
+
+def _paid_for(item: dict[str, Any]) -> str:
+    service, check = item.get("service"), item.get("amount_check")
+    if check == AmountCheck.MISMATCH:
+        difference = _euros(item.get("amount_difference_cents"))
+        return f"  CHECK THE AMOUNT: nearest {service} ({difference})"
+    return f"  {service}" if service else ""
+
+
+def _euros(cents: int | None) -> str:
+    return "" if cents is None else f"{cents / 100:.2f}"
 
 
 def spreadsheet_text(cell: str) -> str:

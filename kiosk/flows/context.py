@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from kiosk.amounts import paid_for
 from kiosk.config import Config
 from kiosk.errors import JournalFull, TokenError
 from kiosk.flows.health import Reachability
@@ -240,6 +241,7 @@ class FlowContext:
         shown: bool = False,
     ) -> Outcome:
         """Journal one scan's outcome (before it is shown) and return it."""
+        service, amount_check, difference = paid_for(outcome)
         self.journal.record(
             outcome.kind,
             outcome.word,
@@ -250,6 +252,9 @@ class FlowContext:
             synced=synced,
             shown_accepted=shown,
             now=self.clock(),
+            service=service,
+            amount_check=amount_check,
+            amount_difference_cents=difference,
         )
         return outcome
 

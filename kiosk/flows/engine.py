@@ -339,7 +339,10 @@ class Engine(Worker):
     def _present(self, outcome: Outcome) -> None:
         self._mode = modes.Showing(self._now() + self._settings.result_seconds)
         self._show(Result(outcome))
-        if outcome.word == Word.CHECKED_OFFLINE:
+        match = outcome.amount_match
+        if match is not None and not match.matched:
+            self._signal("check_amount")  # checked all the same: the staff looks at the amount
+        elif outcome.word == Word.CHECKED_OFFLINE:
             self._signal("accepted_offline")
         elif outcome.accepted:
             self._signal("accepted")

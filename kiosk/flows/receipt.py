@@ -7,9 +7,11 @@ outcome before returning it (the screen shows it afterwards).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from kiosk.amounts import match_amount
 from kiosk.backend import bodies
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
@@ -61,7 +63,7 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             receipt.venue_name,
             paid_at,
         )
-        return ctx.record(outcome, request.id, shown=True)
+        return ctx.record(priced(ctx, outcome), request.id, shown=True)
     if request is None or request.state != RequestState.PENDING:
         ctx.require_space()
         body = bodies.receipt_check(
@@ -107,7 +109,23 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
         amount_cents=receipt.amount_cents,
         paid_at=paid_at,
     )
-    return ctx.record(outcome, request.id, shown=outcome.word == Word.CHECKED)
+    return ctx.record(priced(ctx, outcome), request.id, shown=outcome.word == Word.CHECKED)
+
+
+def priced(ctx: FlowContext, outcome: Outcome) -> Outcome:
+    """A checked receipt with its amount against the venue's cached price list.
+
+    Only the cache is read (kept fresh by the sync worker; offline it is the last
+    list fetched), so the check costs no network time. Without a price list, with
+    ``[counter] amount_check = "off"`` or for any other outcome: unchanged.
+    """
+    if (
+        ctx.cfg.counter.amount_check != "warn"
+        or outcome.word not in (Word.CHECKED, Word.CHECKED_OFFLINE)
+        or outcome.amount_cents is None
+    ):
+        return outcome
+    return replace(outcome, amount_match=match_amount(outcome.amount_cents, ctx.venue.services))
 
 
 def _accepted_here(ctx: FlowContext, receipt: Receipt) -> Outcome | None:
@@ -162,13 +180,16 @@ def _offline(
         return ctx.record(outcome, rid, synced=rid is None)
     if not request.maybe_delivered:
         ctx.journal.go_offline(request.id, bodies.went_offline(request.body))
-    outcome = Outcome(
-        Word.CHECKED_OFFLINE,
-        RequestKind.RECEIPT,
-        receipt.tx,
-        receipt.amount_cents,
-        receipt.venue_name,
-        paid_at,
+    outcome = priced(
+        ctx,
+        Outcome(
+            Word.CHECKED_OFFLINE,
+            RequestKind.RECEIPT,
+            receipt.tx,
+            receipt.amount_cents,
+            receipt.venue_name,
+            paid_at,
+        ),
     )
     ctx.record(outcome, request.id, synced=False, shown=True)
     ctx.wake_sync()

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kiosk.errors import JournalCorrupt, JournalError, JournalFull
-from kiosk.vocabulary import RequestKind, RequestState, Word, resolved_word
+from kiosk.vocabulary import AmountCheck, RequestKind, RequestState, Word, resolved_word
 
-_E = TypeVar("_E", RequestKind, RequestState, Word)
+_E = TypeVar("_E", RequestKind, RequestState, Word, AmountCheck)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -65,6 +65,13 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE requests ADD COLUMN last_error TEXT;
     ALTER TABLE requests ADD COLUMN maybe_delivered INTEGER NOT NULL DEFAULT 0;
     """,
+    # What an accepted scan paid for: the charged service, or a checked receipt's amount
+    # against the price list (the matched service(s), or the nearest one and the difference).
+    3: """
+    ALTER TABLE outcomes ADD COLUMN service TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outcomes ADD COLUMN amount_check TEXT;
+    ALTER TABLE outcomes ADD COLUMN amount_difference_cents INTEGER;
+    """,
 }
 
 
@@ -107,6 +114,9 @@ class OutcomeRow:
     at: float
     synced: bool
     shown_accepted: bool
+    service: str = ""  # the charged service; a checked receipt's matched or nearest one(s)
+    amount_check: AmountCheck | None = None  # a checked receipt against the price list
+    amount_difference_cents: int | None = None  # amount minus the nearest service's price
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -231,6 +241,9 @@ def outcome_row(r: sqlite3.Row) -> OutcomeRow:
         at=r["at"],
         synced=bool(r["synced"]),
         shown_accepted=bool(r["shown_accepted"]),
+        service=r["service"],
+        amount_check=_typed(AmountCheck, r["amount_check"]) if r["amount_check"] else None,
+        amount_difference_cents=r["amount_difference_cents"],
     )
 
 

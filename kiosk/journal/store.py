@@ -47,7 +47,7 @@ from kiosk.journal.schema import (
     resolve_waiting,
     translated,
 )
-from kiosk.vocabulary import ACCEPTED, RequestKind, RequestState, Word
+from kiosk.vocabulary import ACCEPTED, AmountCheck, RequestKind, RequestState, Word
 
 _ACCEPTED_SQL = ", ".join(f"'{w.value}'" for w in sorted(ACCEPTED))
 
@@ -275,13 +275,21 @@ class Journal:
         synced: bool = True,
         shown_accepted: bool = False,
         now: float | None = None,
+        service: str = "",
+        amount_check: AmountCheck | None = None,
+        amount_difference_cents: int | None = None,
     ) -> int:
-        """Record the result of one scan (before the screen shows it)."""
+        """Record the result of one scan (before the screen shows it).
+
+        *service* names what was paid for (the charged service; for a checked receipt
+        the matched service(s), or the nearest one when *amount_check* is a mismatch).
+        """
         at = time.time() if now is None else now
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO outcomes (request_id, kind, tx, outcome, reason, amount_cents, at,"
-                " synced, shown_accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " synced, shown_accepted, service, amount_check, amount_difference_cents)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request_id,
                     kind,
@@ -292,6 +300,9 @@ class Journal:
                     at,
                     int(synced),
                     int(shown_accepted),
+                    service,
+                    amount_check,
+                    amount_difference_cents,
                 ),
             )
             rid = cur.lastrowid

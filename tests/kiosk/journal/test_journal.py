@@ -9,6 +9,7 @@ import pytest
 
 from kiosk.errors import JournalError, JournalFull
 from kiosk.journal import SCHEMA_VERSION, Journal
+from kiosk.vocabulary import AmountCheck
 
 
 def test_begin_is_durable_and_settle_once(tmp_path: Path) -> None:
@@ -180,3 +181,42 @@ def test_another_programs_database_says_what_to_do(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(JournalError, match=r"another program's database .*photos.*journal\.path"):
         Journal.open(path)
+
+
+def test_migration_to_version_3_keeps_outcomes_without_an_amount_check(tmp_path: Path) -> None:
+    from kiosk.journal import schema as journal_module
+
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(journal_module.MIGRATIONS[1])
+    conn.executescript(journal_module.MIGRATIONS[2])
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute(
+        "INSERT INTO outcomes (kind, tx, outcome, amount_cents, at) VALUES"
+        " ('receipt', 'tx_old', 'checked', 6500, 1.0)"
+    )
+    conn.commit()
+    conn.close()
+    with Journal.open(path) as j:
+        (old,) = j.outcomes()
+        assert (old.tx, old.service, old.amount_check, old.amount_difference_cents) == (
+            "tx_old",
+            "",
+            None,
+            None,
+        )
+        j.record(
+            "receipt",
+            "checked",
+            tx="tx_new",
+            amount_cents=6000,
+            service="Klassinen hieronta 60 min",
+            amount_check=AmountCheck.MISMATCH,
+            amount_difference_cents=-500,
+        )
+        new = next(o for o in j.outcomes() if o.tx == "tx_new")
+        assert (new.service, new.amount_check, new.amount_difference_cents) == (
+            "Klassinen hieronta 60 min",
+            "mismatch",
+            -500,
+        )

@@ -209,6 +209,7 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
             time.sleep(0.2)
     print("   network back: offline check uploaded, 0 left", file=s.stream)
 
+    _amount_step(s, backend, counter)
     services = [sv.id for sv in counter.venue.services]
 
     def pay(title: str, service_id: str, expect: str) -> Outcome:
@@ -249,3 +250,27 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
         "cancelled",
         "charge refunded" if confirm.tx == charged.tx else "",
     )
+
+
+def _amount_step(s: _Session, backend: Any, counter: Any) -> None:
+    """A receipt whose amount pays for no service on the price list: still checked, amber."""
+    from refbackend import DEMO_VENUE
+
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while not counter.venue.services:  # cached by the sync worker once it reaches the backend
+        if time.monotonic() > deadline:
+            raise queue.Empty
+        counter.sync.wake()
+        time.sleep(0.2)
+    _, token = backend.mint_receipt(DEMO_VENUE, 6000)
+    s.drain()
+    s.scan(token)
+    outcome = s.wait_outcome()
+    match = outcome.amount_match
+    word, detail = str(outcome.word), "no price list"
+    if match is not None:
+        nearest = " + ".join(sv.name for sv in match.services)
+        detail = f"nearest {nearest}, {match.difference_cents / 100:+.2f} EUR"
+        if outcome.word == "checked" and not match.matched:
+            word = "check_amount"
+    s.report("Receipt 60,00 EUR: no service costs that", word, "check_amount", detail)

@@ -19,6 +19,7 @@ from kiosk import __version__
 from kiosk.clock import kernel_clock_synced
 from kiosk.config import Config
 from kiosk.errors import HardwareError
+from kiosk.events import event_source
 from kiosk.flows.context import FlowContext, KeyStore, VenueCache, default_client, open_context
 from kiosk.flows.engine import Engine
 from kiosk.flows.health import Reachability
@@ -94,6 +95,7 @@ class Counter:
             has_buttons=has_buttons,
             repeat_windows=(("camera", cfg.scanner.repeat_window_camera),),
             default_repeat_window=cfg.scanner.repeat_window_scanner,
+            sources=tuple(event_source(name) for name in cfg.scanner.sources),
             tech_info=self.tech_info,
         )
         self.engine = Engine(

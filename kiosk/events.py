@@ -11,6 +11,12 @@ from dataclasses import dataclass
 SOURCES = ("serial", "camera", "hid", "stdin", "script")
 
 
+def event_source(configured: str) -> str:
+    """The ``source`` of the events a configured ``[scanner] source`` sends
+    (``replay`` is the camera pipeline fed from a folder)."""
+    return "camera" if configured == "replay" else configured
+
+
 @dataclass(frozen=True)
 class Scan:
     """Text read from a code, exactly as encoded (terminators removed)."""

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
         figures = read_figures(ctx.journal, now=ctx.clock())
         count, total = figures.offline_count, figures.offline_exposure_cents
         conflicts = ctx.journal.conflicts()
+        sources, sources_at = _sources(ctx.journal)
         doc: dict[str, Any] = {
             "device": cfg.device.id,
             "venue": cfg.device.venue,
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
             "journal_bytes": figures.journal_bytes,
             "disk_free_bytes": figures.disk_free_bytes,
             "conflicts": [{"tx": c.tx, "at": iso(c.at)} for c in conflicts],
+            "sources": sources,
+            "sources_at": iso(sources_at),
         }
     if args.json:
         print_json(doc)
@@ -61,8 +64,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"last sync: {doc['last_sync'] or 'never'}")
     print(f"clock:     {'synchronised' if doc['clock_synced'] else 'NOT synchronised (NTP)'}")
     print(f"journal:   {doc['journal_path']} ({doc['journal_bytes']} bytes)")
+    for source in sources:
+        state = "ok" if source["ok"] else "FAIL: " + source["detail"]
+        print(f"source:    {source['name']} {state}")
+    if not sources:
+        print("source:    no report (kiosk run has not started its sources yet)")
     if conflicts:
         print(f"conflicts: {len(conflicts)} (see kiosk history --local)")
         for c in conflicts:
             print(f"  {c.tx} at {iso(c.at)}")
     return 0
+
+
+def _sources(journal: Any) -> tuple[list[dict[str, Any]], float | None]:
+    """Each input source as the running service last reported it (``kiosk run`` writes
+    it on every change); all of them not ok once the service has stopped."""
+    from kiosk.source_states import read_states
+
+    doc = read_states(journal)
+    if doc is None:
+        return [], None
+    if doc["running"]:
+        return doc["sources"], doc["at"]
+    stopped = [
+        {"name": s["name"], "ok": False, "detail": "kiosk run is stopped"} for s in doc["sources"]
+    ]
+    return stopped, doc["at"]

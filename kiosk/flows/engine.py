@@ -84,6 +84,7 @@ class Engine(Worker):
         self._dimmed = False
         self._ctx: FlowContext | None = None
         self._broken: KioskError | None = None  # journal or client could not be opened
+        self._down: set[str] = set()  # sources that reported "unplugged" and not "replugged"
         self.pending = 0
         self.started = threading.Event()
 
@@ -325,8 +326,12 @@ class Engine(Worker):
 
     def _handle_fault(self, ctx: FlowContext, fault: ScanFault) -> None:
         if fault.reason == "unplugged":
-            self._show_alarm("scanner", fault.detail, until=float("inf"))
+            self._down.add(fault.source)
+            others_read = bool(set(self._settings.sources) - self._down)
+            # Another source still reads codes: an alarm for a while, not until replugged.
+            self._show_alarm("scanner", fault.detail, until=None if others_read else float("inf"))
         elif fault.reason == "replugged":
+            self._down.discard(fault.source)
             self._show_ready()
         else:
             log.warning("unreadable scan from %s: %s", fault.source, fault.reason)

@@ -27,4 +27,7 @@ class EngineSettings:
     has_buttons: bool = False
     repeat_windows: tuple[tuple[str, float], ...] = (("camera", 5.0),)
     default_repeat_window: float = 3.0
+    # The event sources of the configured inputs; with more than one, a source that goes
+    # away is an alarm for a while only: the others still read codes.
+    sources: tuple[str, ...] = ()
     tech_info: Callable[[], TechInfo] | None = None

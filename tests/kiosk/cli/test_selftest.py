@@ -243,3 +243,47 @@ def test_hid_scanner_permission_advice(kiosk_toml: Callable[..., Path]) -> None:
     cfg = config(kiosk_toml, scanner={"source": "hid", "hid_device": "/dev/input/event7"})
     scanner = results_of(cfg, scanner_twin=False, evdev_module=NoAccess)["scanner"]
     assert scanner.status == FAIL and "input group" in scanner.detail
+
+
+def test_camera_and_serial_scanner_are_each_checked(kiosk_toml: Callable[..., Path]) -> None:
+    main_fd, sub_fd = os.openpty()
+    port = os.ttyname(sub_fd)
+    try:
+        both = config(kiosk_toml, scanner={"source": ["camera", "serial"], "port": port})
+        by_part = results_of(both, serial_port=None)
+    finally:
+        os.close(sub_fd)
+        os.close(main_fd)
+    assert by_part["scanner"].status == PASS and port in by_part["scanner"].detail
+    assert by_part["camera"].status == PASS and "frames" in by_part["camera"].detail
+    # The scanner unplugged: its line fails, the camera's still passes.
+    unplugged = config(kiosk_toml, scanner={"source": ["camera", "serial"],
+                                            "port": "/dev/ttyNOPE9"})  # fmt: skip
+    by_part = results_of(unplugged, serial_port=None)
+    assert by_part["scanner"].status == FAIL and "plug the scanner in" in by_part["scanner"].detail
+    assert by_part["camera"].status == PASS
+
+
+def test_two_scanners_give_two_scanner_lines(kiosk_toml: Callable[..., Path]) -> None:
+    cfg = config(kiosk_toml, scanner={"source": ["serial", "hid"]})
+    results = run_selftest(cfg, simulated(clock_synced=lambda: True))
+    scanners = [r for r in results if r.part == "scanner"]
+    assert [r.status for r in scanners] == [PASS, PASS]
+    assert "loop://" in scanners[0].detail and "stands in for hid" in scanners[1].detail
+    assert [r.part for r in results if r.part != "scanner"] == [p for p in PARTS if p != "scanner"]
+
+
+def test_replay_camera_folder_is_checked(kiosk_toml: Callable[..., Path], tmp_path: Path) -> None:
+    from PIL import Image
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.new("L", (320, 240), 200).save(frames / "0001.png")
+    cfg = config(kiosk_toml, scanner={"source": ["replay", "serial"]},
+                 camera={"replay_dir": str(frames)})  # fmt: skip
+    by_part = results_of(cfg)
+    assert by_part["camera"].status == PASS and "320x240" in by_part["camera"].detail
+    assert by_part["scanner"].status == PASS and "loop://" in by_part["scanner"].detail
+    (frames / "0001.png").write_bytes(b"not an image")
+    broken = results_of(cfg)["camera"]
+    assert broken.status == FAIL and "camera.replay_dir" in broken.detail

@@ -29,6 +29,21 @@ def test_each_source_has_its_window() -> None:
     assert not f.is_repeat(Scan("B", "serial", 1.5))
 
 
+def test_the_same_code_from_two_sources_is_one_scan() -> None:
+    f = RepeatFilter({"camera": 5.0}, default_window=3.0)
+    assert not f.is_repeat(Scan("A", "camera", 0.0))
+    assert f.is_repeat(Scan("A", "serial", 1.0))  # the scanner reads what the camera saw
+    assert f.is_repeat(Scan("A", "camera", 2.0))  # and the camera still sees it
+    # Taken from the camera to the scanner 4 s later: past the scanner's 3 s, but within
+    # the camera's 5 s, the longer of the two windows between sources.
+    assert not f.is_repeat(Scan("B", "camera", 10.0))
+    assert f.is_repeat(Scan("B", "serial", 14.0))
+    assert not f.is_repeat(Scan("B", "serial", 17.5))  # scanner after scanner: its own 3 s
+    assert not f.is_repeat(Scan("C", "serial", 20.0))
+    assert f.is_repeat(Scan("C", "camera", 24.0))  # camera after scanner: the camera's 5 s
+    assert not f.is_repeat(Scan("C", "serial", 30.0))
+
+
 def test_memory_stays_small() -> None:
     f = RepeatFilter({}, default_window=1.0)
     for n in range(MAX_REMEMBERED + 1):

@@ -110,6 +110,7 @@ def kiosk_toml(
         f'client_secret_file = "{secret}"\nissuer = "{backend.issuer}"\n'
         f"connect_timeout = 0.5\nread_timeout = 2.0\n\n"
         f'[journal]\npath = "{path.parent / "journal.db"}"\nmin_free_mb = 0\n\n'
+        '[metrics]\ntextfile = ""\n\n'
         f'[display]\ndriver = "none"\n{extra}'
     )
     return path

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, Info, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -33,26 +33,13 @@ from kiosk.errors import KioskError
 from kiosk.figures import JournalFigures, read_figures
 from kiosk.journal import Journal
 
+if TYPE_CHECKING:
+    from kiosk.config import Config, MetricsConfig
+
 log = logging.getLogger("kiosk.metrics")
 
-DEFAULT_TEXTFILE = "/var/lib/prometheus/node-exporter/kiosk.prom"
-DEFAULT_INTERVAL_S = 15.0
 SCAN_RESULT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
 DECODE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    textfile: str = DEFAULT_TEXTFILE  # "" = no metrics file
-    interval: float = DEFAULT_INTERVAL_S
-
-
-def settings_of(cfg: Any) -> MetricsSettings:
-    """``[metrics]`` of the configuration; without that section, no file is written."""
-    section = getattr(cfg, "metrics", None)
-    if section is None:
-        return MetricsSettings(textfile="")
-    return MetricsSettings(textfile=str(section.textfile), interval=float(section.interval))
 
 
 @dataclass(frozen=True)
@@ -64,7 +51,7 @@ class Limits:
     min_free_bytes: int
 
     @classmethod
-    def of(cls, cfg: Any) -> Limits:
+    def of(cls, cfg: Config) -> Limits:
         return cls(
             offline_total_cents=cfg.offline.max_total_cents,
             offline_count=cfg.offline.max_count,
@@ -212,7 +199,7 @@ class KioskMetrics:
         )
 
     @classmethod
-    def from_config(cls, cfg: Any) -> KioskMetrics:
+    def from_config(cls, cfg: Config) -> KioskMetrics:
         """The metrics of ``kiosk run``: the configured journal and limits."""
         return cls(cfg.journal.path, limits=Limits.of(cfg))
 
@@ -344,9 +331,10 @@ class TextfileWriter:
 
 
 def writer_for(
-    settings: MetricsSettings, metrics: KioskMetrics, backend_up: Callable[[], bool]
+    section: MetricsConfig, metrics: KioskMetrics, backend_up: Callable[[], bool]
 ) -> TextfileWriter:
-    """The writer for ``kiosk run``, not started; with ``[metrics] textfile`` empty it
-    does nothing. Start it after the counter (the engine creates the journal)."""
+    """The writer for ``kiosk run`` (``cfg.metrics``), not started; with ``[metrics]
+    textfile`` empty it does nothing. Start it after the counter (the engine creates the
+    journal)."""
     metrics.backend_up = backend_up
-    return TextfileWriter(metrics, settings.textfile or None, settings.interval)
+    return TextfileWriter(metrics, section.textfile or None, section.interval)

@@ -26,7 +26,7 @@ from kiosk.config import Config
 from kiosk.counter import Counter
 from kiosk.errors import HardwareError, KioskError
 from kiosk.events import ScanFault, event_source
-from kiosk.metrics import KioskMetrics, settings_of, writer_for
+from kiosk.metrics import KioskMetrics, writer_for
 from kiosk.source_states import SourceReport
 
 log = logging.getLogger("kiosk.service")
@@ -277,7 +277,7 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
             has_buttons=has_buttons,
             on_outcome=metrics.scan_finished,
         )
-        writer = writer_for(settings_of(cfg), metrics, lambda: counter.engine.online)
+        writer = writer_for(cfg.metrics, metrics, lambda: counter.engine.online)
         stack.callback(writer.stop)  # after the counter's stop: the last write sees its last scan
         stack.callback(counter.stop)
         counter.start()

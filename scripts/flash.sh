@@ -6,6 +6,8 @@
 #            [--wifi-ssid SSID --wifi-psk-file FILE --wifi-country FI]
 #            [--config kiosk.toml] [--client-secret-file FILE] [--wheel FILE]
 #            [--yes] [--dry-run]
+#            [--metrics [--metrics-listen ADDR:PORT]]
+#            [--log-server https://HOST[:PORT] --log-ca FILE [--log-cert FILE --log-key FILE]]
 #
 # The image is copied (or decompressed) to --out, or written to --device. Then the
 # FAT boot partition gets, through mtools (no mounting; no root for image files):
@@ -19,6 +21,9 @@
 #   kiosk/          the wheel, kiosk.toml, client_secret, kiosk.service,
 #                   kiosk.sysusers, firstboot.sh, update-remote.sh
 # On first boot scripts/firstboot.sh installs the kiosk and deletes kiosk/client_secret.
+# Fleet options (Prometheus node_exporter, journal upload; scripts/_flash_fleet.sh):
+# kiosk/ also gets fleet-firstboot.sh, fleet.conf and log/ (certificates), and
+# user-data runs fleet-firstboot.sh after firstboot.sh.
 # Needs a Raspberry Pi OS image that runs cloud-init from the boot partition.
 #
 # Exit status: 0 done, 1 failed, 2 bad arguments (one message per problem).
@@ -47,8 +52,17 @@ need_value() { # OPTION VALUE...: the option has a value
     fi
 }
 
+# shellcheck source=scripts/_flash_fleet.sh disable=SC1091
+source "$HERE/_flash_fleet.sh"
+
 while (($#)); do
     case $1 in
+        --metrics) fleet_option "$1"; shift ;;
+        --metrics-listen | --log-server | --log-ca | --log-cert | --log-key)
+            need_value "$@"
+            fleet_option "$1" "$2"
+            shift 2
+            ;;
         --image | --out | --device | --hostname | --ssh-key | --wifi-ssid | --wifi-psk-file | \
             --wifi-country | --config | --client-secret-file | --wheel)
             need_value "$@"
@@ -224,6 +238,8 @@ if [[ -n $device ]]; then
     fi
 fi
 
+fleet_validate
+
 if ((${#problems[@]})); then
     for p in "${problems[@]}"; do
         say "$p"
@@ -319,6 +335,7 @@ write_network_config() {
 }
 
 write_user_data
+fleet_user_data "$STAGE/user-data"
 write_meta_data
 [[ -z $wifi_ssid ]] || write_network_config
 
@@ -336,6 +353,7 @@ if ((dry_run)); then
     say "would append $PROJECT/config/config.txt to config.txt (I2C, camera)"
     [[ -z $wifi_ssid ]] || say "would write network-config for Wi-Fi '$wifi_ssid' ($wifi_country) and set the country in cmdline.txt"
     say "would write user-data, meta-data, ssh and kiosk/ ($(basename "$wheel")${config:+, kiosk.toml}${secret_file:+, client_secret}) to the boot partition"
+    fleet_dry_run
     say "user-data:"
     cat "$STAGE/user-data" >&2
     say "dry run: nothing written"
@@ -411,6 +429,7 @@ cp "$HERE/firstboot.sh" "$HERE/update-remote.sh" "$STAGE/kiosk/"
 [[ -z $config ]] || cp "$config" "$STAGE/kiosk/kiosk.toml"
 [[ -z $secret_file ]] || install -m 0600 "$secret_file" "$STAGE/kiosk/client_secret"
 : >"$STAGE/ssh"
+fleet_stage "$STAGE/kiosk"
 
 say "writing the boot partition"
 for name in user-data meta-data network-config config.txt cmdline.txt ssh; do

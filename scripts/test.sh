@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libzbar0 mtools shellcheck dosfstools fdisk e2fsprogs systemd cloud-init
-    libsystemd-dev pkg-config gcc python3-dev prometheus)
+    libsystemd-dev pkg-config gcc python3-dev prometheus systemd-journal-remote)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fleet_hosts import BIN, FLEET, PYTHON_LOGGED, REMOTE, ROOT, STATUS, FakePi, wheel
+from fleet_hosts import BIN, FLEET, FakePi, install_kiosks
 
 
 @pytest.fixture
@@ -45,26 +44,6 @@ def ansible(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture
 def kiosk_hosts(tmp_path: Path) -> Callable[[list[str]], dict[str, FakePi]]:
     def make(names: list[str]) -> dict[str, FakePi]:
-        units = tmp_path / "units-0.1.0"
-        units.mkdir(exist_ok=True)
-        shutil.copy(ROOT / "systemd" / "kiosk.sysusers", units)
-        (units / "kiosk.service").write_text("[Service]\n# release 0.1.0\n")
-        first = wheel(tmp_path, "0.1.0")
-        hosts = {}
-        for name in names:
-            pi = FakePi(tmp_path / name)
-            (pi.root / "etc/kiosk").mkdir(parents=True, exist_ok=True)
-            (pi.root / "etc/kiosk/kiosk.toml").write_text('[device]\nid = "counter-1"\n')
-            argv = ["bash", str(REMOTE), "--first-install", "--wheel", str(first),
-                    "--units", str(units), "--settle", "0"]  # fmt: skip
-            result = subprocess.run(argv, env=pi.env, capture_output=True, text=True, timeout=60)
-            assert result.returncode == 0, result.stderr
-            assert pi.current() == "0.1.0" and pi.unit_state() == "active"
-            (pi.state / "calls").unlink()
-            for script, text in (("kiosk-status", STATUS), ("python3-logged", PYTHON_LOGGED)):
-                (pi.bin / script).write_text(text)
-                (pi.bin / script).chmod(0o755)
-            hosts[name] = pi
-        return hosts
+        return install_kiosks(tmp_path, names)
 
     return make

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -110,6 +112,33 @@ def kiosk_toml(
         f'client_secret_file = "{secret}"\nissuer = "{backend.issuer}"\n'
         f"connect_timeout = 0.5\nread_timeout = 2.0\n\n"
         f'[journal]\npath = "{path.parent / "journal.db"}"\nmin_free_mb = 0\n\n'
+        '[metrics]\ntextfile = ""\n\n'
         f'[display]\ndriver = "none"\n{extra}'
     )
     return path
+
+
+def install_kiosks(folder: Path, names: list[str]) -> dict[str, FakePi]:
+    """One kiosk per name under *folder*, release 0.1.0 installed by the real
+    update-remote.sh, with the stand-in ``kiosk status`` and the logged python3."""
+    units = folder / "units-0.1.0"
+    units.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "systemd" / "kiosk.sysusers", units)
+    (units / "kiosk.service").write_text("[Service]\n# release 0.1.0\n")
+    first = wheel(folder, "0.1.0")
+    hosts = {}
+    for name in names:
+        pi = FakePi(folder / name)
+        (pi.root / "etc/kiosk").mkdir(parents=True, exist_ok=True)
+        (pi.root / "etc/kiosk/kiosk.toml").write_text('[device]\nid = "counter-1"\n')
+        argv = ["bash", str(REMOTE), "--first-install", "--wheel", str(first),
+                "--units", str(units), "--settle", "0"]  # fmt: skip
+        result = subprocess.run(argv, env=pi.env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert pi.current() == "0.1.0" and pi.unit_state() == "active"
+        (pi.state / "calls").unlink()
+        for script, text in (("kiosk-status", STATUS), ("python3-logged", PYTHON_LOGGED)):
+            (pi.bin / script).write_text(text)
+            (pi.bin / script).chmod(0o755)
+        hosts[name] = pi
+    return hosts

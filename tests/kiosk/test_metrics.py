@@ -9,21 +9,14 @@ import stat
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
-from kiosk.config import parse_config
+from kiosk.config import MetricsConfig, parse_config
 from kiosk.journal import Journal
-from kiosk.metrics import (
-    KioskMetrics,
-    MetricsSettings,
-    TextfileWriter,
-    settings_of,
-    writer_for,
-)
+from kiosk.metrics import KioskMetrics, TextfileWriter, writer_for
 from kiosk.service import run
 from refbackend import DEMO_VENUE, ReferenceBackend
 
@@ -154,15 +147,19 @@ def test_histograms_time_scans_and_decodes(tmp_path: Path) -> None:
     assert got["kiosk_decode_seconds_count"] == 1
 
 
-def test_settings_without_a_metrics_section_write_nothing(tmp_path: Path) -> None:
-    assert settings_of(SimpleNamespace()) == MetricsSettings(textfile="")
-    off = writer_for(MetricsSettings(textfile=""), KioskMetrics(tmp_path / "j.db"), lambda: True)
+def test_empty_textfile_in_the_metrics_section_writes_nothing(tmp_path: Path) -> None:
+    off = writer_for(MetricsConfig(textfile=""), KioskMetrics(tmp_path / "j.db"), lambda: True)
     off.start()
     assert off._thread is None and off.write_once() is False
     off.stop()
     assert list(tmp_path.iterdir()) == []
-    section = SimpleNamespace(metrics=SimpleNamespace(textfile="/x/kiosk.prom", interval=5))
-    assert settings_of(section) == MetricsSettings("/x/kiosk.prom", 5.0)
+    on = writer_for(
+        MetricsConfig(textfile=str(tmp_path / "kiosk.prom"), interval=5.0),
+        KioskMetrics(tmp_path / "j.db"),
+        lambda: True,
+    )
+    assert on.path == tmp_path / "kiosk.prom" and on.interval == 5.0
+    assert on.metrics.backend_up() is True
 
 
 def test_kiosk_run_writes_the_textfile(

@@ -30,6 +30,7 @@ def _config(
         },
         "signals": NO_PINS,
         "journal": {"path": str(tmp_path / "journal.db")},
+        "metrics": {"textfile": ""},  # never node_exporter's folder of this machine
     }
     return parse_config({**raw, **sections})
 

@@ -49,6 +49,7 @@ def kiosk_config(
             "button_ok": 13,
         },
         "journal": {"path": str(tmp_path / "journal.db"), "min_free_mb": 0},
+        "metrics": {"textfile": ""},  # never node_exporter's folder of this machine
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)

@@ -257,6 +257,9 @@ max_amount_cents = 8000
 max_total_cents = 1000000
 max_count = 1000
 
+[metrics]
+textfile = ""
+
 [log]
 level = "info"
 """

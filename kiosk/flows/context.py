@@ -265,6 +265,7 @@ def open_context(
     monotonic: Callable[[], float] = time.monotonic,
     clock_synced: Callable[[], bool] = lambda: False,
     wake_sync: Callable[[], None] = lambda: None,
+    recover: bool = True,
 ) -> FlowContext:
     """The one way to build a FlowContext: a journal connection and a backend client
     for the calling thread, with the shared caches (new ones for a one-shot command).
@@ -272,10 +273,12 @@ def open_context(
     The cached key set and services are loaded from the journal into caches that
     are still empty. The caller closes ``journal`` and ``client``. Raises
     JournalError (the journal cannot be opened) or what *client_factory* raises.
+    With *recover* false a damaged journal raises JournalCorrupt and stays where
+    it is (only the service's engine moves it aside).
     """
     from kiosk.journal import Journal
 
-    journal = Journal.open(cfg.journal.path)
+    journal = Journal.open(cfg.journal.path, recover=recover)
     try:
         client = client_factory(cfg)
         ctx = FlowContext(

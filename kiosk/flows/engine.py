@@ -84,6 +84,7 @@ class Engine(Worker):
         self._dimmed = False
         self._ctx: FlowContext | None = None
         self._broken: KioskError | None = None  # journal or client could not be opened
+        self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
         self.pending = 0
         self.started = threading.Event()
 
@@ -110,6 +111,11 @@ class Engine(Worker):
                     except queue.Empty:
                         continue
                     log.warning("inbox full: dropped the oldest event (%s)", type(dropped).__name__)
+
+    def journal_damaged(self) -> None:
+        """The journal failed its check (any thread): reopen it, which moves it aside."""
+        self._damaged.set()
+        self._interrupt()
 
     @property
     def online(self) -> bool:
@@ -166,7 +172,18 @@ class Engine(Worker):
         if left:
             log.info("%d request(s) of the last run may have been sent: resend as is", left)
 
+    def _reopen(self) -> None:
+        """Close the journal and client, then open them again as at start."""
+        self._damaged.clear()
+        if self._ctx is not None:
+            log.error("journal damaged: moving it aside and starting a fresh one")
+            self._teardown()
+            self._ctx = None
+        self._setup()
+
     def _step(self) -> None:
+        if self._damaged.is_set():
+            self._reopen()
         ctx = self._ctx
         if ctx is None:  # no journal: every event is answered with the error signal
             try:

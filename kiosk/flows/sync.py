@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kiosk.clock import due
 from kiosk.errors import BackendError, JournalCorrupt, JournalError, KioskError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.delivery import backoff
@@ -198,12 +199,12 @@ class SyncWorker(Worker):
     def _upkeep(self, ctx: FlowContext) -> None:
         now = ctx.clock()
         probe = ctx.health.offline
-        if probe or now - ctx.keys.fetched_at >= KEYS_MAX_AGE_S:
+        if probe or due(ctx.keys.fetched_at, now, KEYS_MAX_AGE_S):
             if ctx.keys.refresh(ctx.client, ctx.journal, now=now):
                 ctx.health.success()
                 if ctx.journal.pending_count() == 0:
                     ctx.mark_synced()
             elif probe:
                 ctx.health.failure()
-        if not ctx.health.offline and now - ctx.venue.fetched_at >= VENUE_MAX_AGE_S:
+        if not ctx.health.offline and due(ctx.venue.fetched_at, now, VENUE_MAX_AGE_S):
             ctx.venue.refresh(ctx.client, ctx.journal, ctx.cfg.device.venue, now=now)

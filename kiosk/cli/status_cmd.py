@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.cli._common import flow_context, iso, load, print_json
     from kiosk.errors import BackendError
     from kiosk.figures import read_figures
+    from kiosk.flows.offline import clears
 
     cfg = load(args)
     with flow_context(cfg) as ctx:
@@ -31,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         figures = read_figures(ctx.journal, now=ctx.clock())
         count, total = figures.offline_count, figures.offline_exposure_cents
         conflicts = ctx.journal.conflicts()
+        cleared = clears(ctx.journal)
+        offline_off = ctx.policy.conflicts_reached(figures.conflicts_24h)
         doc: dict[str, Any] = {
             "device": cfg.device.id,
             "venue": cfg.device.venue,
@@ -43,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
             "offline_count": count,
             "offline_exposure_cents": total,
             "conflicts_24h": figures.conflicts_24h,
+            "max_conflicts_per_day": cfg.offline.max_conflicts_per_day,
+            "offline_off_for_conflicts": offline_off,
+            "conflicts_cleared_at": iso(cleared[-1].at) if cleared else None,
             "last_sync": iso(figures.last_sync),
             "clock_synced": ctx.clock_synced(),
             "journal_path": str(ctx.journal.path),
@@ -58,11 +64,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"pending:   {doc['pending']} upload(s), oldest {doc['oldest_pending'] or '-'}")
     print(f"quarantined: {doc['quarantined']} request(s)")
     print(f"offline:   {count} check(s), {total / 100:.2f} EUR not yet uploaded")
+    limit = cfg.offline.max_conflicts_per_day
+    line = f"conflicts: {figures.conflicts_24h} in 24 h (limit {limit})"
+    if offline_off:
+        line += ": offline acceptance OFF (kiosk offline clear-conflicts)"
+    if cleared:
+        line += f", last cleared {doc['conflicts_cleared_at']} by {cleared[-1].by}"
+    print(line)
     print(f"last sync: {doc['last_sync'] or 'never'}")
     print(f"clock:     {'synchronised' if doc['clock_synced'] else 'NOT synchronised (NTP)'}")
     print(f"journal:   {doc['journal_path']} ({doc['journal_bytes']} bytes)")
     if conflicts:
-        print(f"conflicts: {len(conflicts)} (see kiosk history --local)")
+        print(f"all conflicts: {len(conflicts)} (see kiosk history --local)")
         for c in conflicts:
             print(f"  {c.tx} at {iso(c.at)}")
     return 0

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import assert_never
 
@@ -23,6 +24,7 @@ from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
 from kiosk.flows import modes, payment
 from kiosk.flows.context import FlowContext
+from kiosk.flows.offline import conflicts_24h
 from kiosk.flows.outcomes import refusal
 from kiosk.flows.receipt import check_receipt
 from kiosk.flows.repeats import RepeatFilter
@@ -38,6 +40,7 @@ from kiosk.views import (
     Ready,
     Result,
     ServiceMenu,
+    TechInfo,
     View,
 )
 from kiosk.vocabulary import RequestKind, Word
@@ -326,7 +329,7 @@ class Engine(Worker):
             self._offer_cancel(ctx)
         elif press.long and self._settings.tech_info is not None:
             self._mode = modes.Tech(self._now() + TECH_SCREEN_S)
-            self._show(self._settings.tech_info())
+            self._show(self._tech_info(ctx, self._settings.tech_info()))
         else:
             self._show_ready()
 
@@ -339,6 +342,11 @@ class Engine(Worker):
         amount = last.amount_cents or 0
         self._mode = modes.CancelAsk(self._menu_until(), last.tx, amount)
         self._show(CancelConfirm(last.tx, amount, at))
+
+    def _tech_info(self, ctx: FlowContext, info: TechInfo) -> TechInfo:
+        """The technician screen with this device's conflicts of the last 24 h."""
+        count = conflicts_24h(ctx.journal, ctx.clock())
+        return replace(info, conflicts_24h=count, offline_off=ctx.policy.conflicts_reached(count))
 
     def _handle_fault(self, ctx: FlowContext, fault: ScanFault) -> None:
         if fault.reason == "unplugged":

@@ -22,7 +22,7 @@ from typing import assert_never
 
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
-from kiosk.flows import modes, payment
+from kiosk.flows import cancel_gate, modes, payment
 from kiosk.flows.context import FlowContext
 from kiosk.flows.offline import conflicts_24h
 from kiosk.flows.outcomes import refusal
@@ -88,6 +88,7 @@ class Engine(Worker):
         self._ctx: FlowContext | None = None
         self._broken: KioskError | None = None  # journal or client could not be opened
         self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
+        self._gate = cancel_gate.CancelGate(monotonic=monotonic)  # one PIN lock per device
         self.pending = 0
         self.started = threading.Event()
 
@@ -319,6 +320,8 @@ class Engine(Worker):
                 until = self._menu_until()
                 self._mode = modes.Choosing(until, mode.code, mode.services, mode.selected)
                 self._show(ServiceMenu(mode.services, mode.selected))
+        elif isinstance(mode, modes.PinAsk):
+            self._through_gate(ctx, self._gate.press(mode.entry, press.button, long=press.long))
         elif isinstance(mode, modes.CancelAsk):
             if ok:
                 self._show(Checking(RequestKind.CANCEL))
@@ -326,12 +329,34 @@ class Engine(Worker):
             else:
                 self._show_ready()
         elif press.long and press.button == "ok":
-            self._offer_cancel(ctx)
+            self._through_gate(ctx, self._gate.request(ctx.cfg.counter))
         elif press.long and self._settings.tech_info is not None:
             self._mode = modes.Tech(self._now() + TECH_SCREEN_S)
             self._show(self._tech_info(ctx, self._settings.tech_info()))
         else:
             self._show_ready()
+
+    def _through_gate(self, ctx: FlowContext, decision: cancel_gate.Decision) -> None:
+        """Cancel-last goes on only as ``[counter] cancel`` allows (staff PIN by default)."""
+        match decision:
+            case cancel_gate.Allowed():
+                self._offer_cancel(ctx)
+            case cancel_gate.Asking(entry, wrong):
+                self._mode = modes.PinAsk(self._menu_until(), entry)
+                self._show(entry.view())
+                if wrong:
+                    self._signal("refused")
+            case cancel_gate.Refused(view):
+                self._refuse_cancel(view)
+            case cancel_gate.Left():
+                self._show_ready()
+            case _:
+                assert_never(decision)
+
+    def _refuse_cancel(self, view: View) -> None:
+        self._mode = modes.Showing(self._now() + self._settings.result_seconds)
+        self._show(view)
+        self._signal("refused")
 
     def _offer_cancel(self, ctx: FlowContext) -> None:
         last = ctx.journal.last_accepted(since=payment.start_of_day(ctx))

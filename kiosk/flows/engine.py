@@ -119,7 +119,6 @@ class Engine(Worker):
     def journal_damaged(self) -> None:
         """The journal failed its check (any thread): reopen it, which moves it aside."""
         self._damaged.set()
-        self._interrupt()
 
     @property
     def online(self) -> bool:

@@ -22,7 +22,8 @@ from kiosk.errors import BackendError, JournalCorrupt, JournalError, KioskError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.delivery import backoff
 from kiosk.journal import Request
-from kiosk.journal.integrity import CHECK_EVERY_S, check_journal
+from kiosk.journal.integrity import CHECK_EVERY_S, quick_check
+from kiosk.journal.schema import translated
 from kiosk.worker import Worker
 
 log = logging.getLogger("kiosk.sync")
@@ -150,7 +151,8 @@ class SyncWorker(Worker):
         if self._monotonic() - self._checked_at < CHECK_EVERY_S:
             return True
         try:
-            problems = check_journal(ctx.journal.conn)
+            with translated():
+                problems = quick_check(ctx.journal.conn)
         except JournalCorrupt as exc:
             problems = [str(exc)]
         except JournalError as exc:  # busy or I/O: try again next round

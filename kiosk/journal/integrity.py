@@ -37,11 +37,3 @@ def require_intact(conn: sqlite3.Connection) -> None:
     if problems:
         first = " ".join(problems[0].replace("*** in database main ***", "").split())
         raise JournalCorrupt(f"journal file is damaged (quick_check: {first[:160]})")
-
-
-def check_journal(conn: sqlite3.Connection) -> list[str]:
-    """:func:`quick_check` with sqlite3 errors translated (JournalError, JournalCorrupt)."""
-    from kiosk.journal.schema import translated
-
-    with translated():
-        return quick_check(conn)

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kiosk.amounts import paid_for
+from kiosk.clock import BootClock, boot_time, due
 from kiosk.config import Config
 from kiosk.errors import JournalFull, TokenError
 from kiosk.flows.health import Reachability
-from kiosk.flows.offline import OfflinePolicy
+from kiosk.flows.offline import OfflinePolicy, SyncStamp, conflicts_24h, sync_age
 from kiosk.journal import Journal, Request
 from kiosk.tokens import KeySet, Scanned, Unrecognised, classify
 from kiosk.venue import Service
@@ -76,7 +77,7 @@ class KeyStore:
         """
         with self._fetching:
             with self._lock:
-                if now - max(self._fetched_at, self._last_try) < min_age:
+                if not due(max(self._fetched_at, self._last_try), now, min_age):
                     return False
                 self._last_try = now
             try:
@@ -167,6 +168,7 @@ class FlowContext:
     sleep: Callable[[float], None] = time.sleep
     clock_synced: Callable[[], bool] = lambda: False
     wake_sync: Callable[[], None] = lambda: None
+    boot: BootClock = boot_time
     policy: OfflinePolicy = field(init=False)
     tz: ZoneInfo = field(init=False)
 
@@ -175,15 +177,28 @@ class FlowContext:
         self.tz = ZoneInfo(self.cfg.device.timezone)
 
     def last_sync(self) -> float | None:
-        text = self.journal.get_meta(LAST_SYNC_META)
-        try:
-            return float(text) if text else None
-        except ValueError:
-            return None
+        stamp = SyncStamp.parse(self.journal.get_meta(LAST_SYNC_META))
+        return None if stamp is None else stamp.wall
 
     def mark_synced(self) -> None:
         """Record a successful exchange with the backend (the offline age counts from here)."""
-        self.journal.set_meta(LAST_SYNC_META, repr(self.clock()))
+        self.journal.set_meta(LAST_SYNC_META, SyncStamp(self.clock(), self.boot()).encode())
+
+    def offline_refusal(self, amount_cents: int) -> str | None:
+        """Why a receipt of *amount_cents* may not be accepted offline now, or None."""
+        now = self.clock()
+        age = sync_age(
+            SyncStamp.parse(self.journal.get_meta(LAST_SYNC_META)),
+            now=now,
+            now_boot=self.boot(),
+            clock_synced=self.clock_synced(),
+        )
+        return self.policy.refusal(
+            amount_cents,
+            exposure=self.journal.offline_exposure(),
+            sync_age=age,
+            conflicts_24h=conflicts_24h(self.journal, now),
+        )
 
     def scan_deadline(self) -> float:
         """How long a scan in hand may wait for the backend, retries included."""
@@ -270,6 +285,8 @@ def open_context(
     monotonic: Callable[[], float] = time.monotonic,
     clock_synced: Callable[[], bool] = lambda: False,
     wake_sync: Callable[[], None] = lambda: None,
+    recover: bool = True,
+    boot: BootClock = boot_time,
 ) -> FlowContext:
     """The one way to build a FlowContext: a journal connection and a backend client
     for the calling thread, with the shared caches (new ones for a one-shot command).
@@ -277,10 +294,12 @@ def open_context(
     The cached key set and services are loaded from the journal into caches that
     are still empty. The caller closes ``journal`` and ``client``. Raises
     JournalError (the journal cannot be opened) or what *client_factory* raises.
+    With *recover* false a damaged journal raises JournalCorrupt and stays where
+    it is (only the service's engine moves it aside).
     """
     from kiosk.journal import Journal
 
-    journal = Journal.open(cfg.journal.path)
+    journal = Journal.open(cfg.journal.path, recover=recover)
     try:
         client = client_factory(cfg)
         ctx = FlowContext(
@@ -294,6 +313,7 @@ def open_context(
             monotonic=monotonic,
             clock_synced=clock_synced,
             wake_sync=wake_sync,
+            boot=boot,
         )
     except BaseException:
         journal.close()

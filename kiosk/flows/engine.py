@@ -16,13 +16,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import assert_never
 
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
-from kiosk.flows import modes, payment
+from kiosk.flows import cancel_gate, modes, payment
 from kiosk.flows.context import FlowContext
+from kiosk.flows.offline import conflicts_24h
 from kiosk.flows.outcomes import refusal
 from kiosk.flows.receipt import check_receipt
 from kiosk.flows.repeats import RepeatFilter
@@ -38,6 +40,7 @@ from kiosk.views import (
     Ready,
     Result,
     ServiceMenu,
+    TechInfo,
     View,
 )
 from kiosk.vocabulary import RequestKind, Word
@@ -85,6 +88,8 @@ class Engine(Worker):
         self._ctx: FlowContext | None = None
         self._broken: KioskError | None = None  # journal or client could not be opened
         self._down: set[str] = set()  # sources that reported "unplugged" and not "replugged"
+        self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
+        self._gate = cancel_gate.CancelGate(monotonic=monotonic)  # one PIN lock per device
         self.pending = 0
         self.started = threading.Event()
 
@@ -111,6 +116,10 @@ class Engine(Worker):
                     except queue.Empty:
                         continue
                     log.warning("inbox full: dropped the oldest event (%s)", type(dropped).__name__)
+
+    def journal_damaged(self) -> None:
+        """The journal failed its check (any thread): reopen it, which moves it aside."""
+        self._damaged.set()
 
     @property
     def online(self) -> bool:
@@ -167,7 +176,18 @@ class Engine(Worker):
         if left:
             log.info("%d request(s) of the last run may have been sent: resend as is", left)
 
+    def _reopen(self) -> None:
+        """Close the journal and client, then open them again as at start."""
+        self._damaged.clear()
+        if self._ctx is not None:
+            log.error("journal damaged: moving it aside and starting a fresh one")
+            self._teardown()
+            self._ctx = None
+        self._setup()
+
     def _step(self) -> None:
+        if self._damaged.is_set():
+            self._reopen()
         ctx = self._ctx
         if ctx is None:  # no journal: every event is answered with the error signal
             try:
@@ -300,6 +320,8 @@ class Engine(Worker):
                 until = self._menu_until()
                 self._mode = modes.Choosing(until, mode.code, mode.services, mode.selected)
                 self._show(ServiceMenu(mode.services, mode.selected))
+        elif isinstance(mode, modes.PinAsk):
+            self._through_gate(ctx, self._gate.press(mode.entry, press.button, long=press.long))
         elif isinstance(mode, modes.CancelAsk):
             if ok:
                 self._show(Checking(RequestKind.CANCEL))
@@ -307,12 +329,34 @@ class Engine(Worker):
             else:
                 self._show_ready()
         elif press.long and press.button == "ok":
-            self._offer_cancel(ctx)
+            self._through_gate(ctx, self._gate.request(ctx.cfg.counter))
         elif press.long and self._settings.tech_info is not None:
             self._mode = modes.Tech(self._now() + TECH_SCREEN_S)
-            self._show(self._settings.tech_info())
+            self._show(self._tech_info(ctx, self._settings.tech_info()))
         else:
             self._show_ready()
+
+    def _through_gate(self, ctx: FlowContext, decision: cancel_gate.Decision) -> None:
+        """Cancel-last goes on only as ``[counter] cancel`` allows (staff PIN by default)."""
+        match decision:
+            case cancel_gate.Allowed():
+                self._offer_cancel(ctx)
+            case cancel_gate.Asking(entry, wrong):
+                self._mode = modes.PinAsk(self._menu_until(), entry)
+                self._show(entry.view())
+                if wrong:
+                    self._signal("refused")
+            case cancel_gate.Refused(view):
+                self._refuse_cancel(view)
+            case cancel_gate.Left():
+                self._show_ready()
+            case _:
+                assert_never(decision)
+
+    def _refuse_cancel(self, view: View) -> None:
+        self._mode = modes.Showing(self._now() + self._settings.result_seconds)
+        self._show(view)
+        self._signal("refused")
 
     def _offer_cancel(self, ctx: FlowContext) -> None:
         last = ctx.journal.last_accepted(since=payment.start_of_day(ctx))
@@ -323,6 +367,11 @@ class Engine(Worker):
         amount = last.amount_cents or 0
         self._mode = modes.CancelAsk(self._menu_until(), last.tx, amount)
         self._show(CancelConfirm(last.tx, amount, at))
+
+    def _tech_info(self, ctx: FlowContext, info: TechInfo) -> TechInfo:
+        """The technician screen with this device's conflicts of the last 24 h."""
+        count = conflicts_24h(ctx.journal, ctx.clock())
+        return replace(info, conflicts_24h=count, offline_off=ctx.policy.conflicts_reached(count))
 
     def _handle_fault(self, ctx: FlowContext, fault: ScanFault) -> None:
         if fault.reason == "unplugged":

@@ -153,5 +153,15 @@ def make_sim(
 
 
 @pytest.fixture
+def make_config(tmp_path: Path, refbackend: ReferenceBackend, demo_client: tuple[str, str]) -> Any:
+    """``make_config(**sections) -> Config`` for flows driven without a running counter."""
+
+    def make(**sections: dict[str, Any]) -> Config:
+        return kiosk_config(tmp_path, refbackend, demo_client, **sections)
+
+    return make
+
+
+@pytest.fixture
 def sim(make_sim: Any) -> Sim:
     return make_sim()

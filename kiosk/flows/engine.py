@@ -2,7 +2,10 @@
 
 Sources push events into a bounded inbox (:meth:`Engine.submit`); the engine
 thread is the inbox's only consumer and the only thread that touches its
-journal connection, its backend client, the display and the indicators. It
+journal connection, its backend client, the display and the indicators, but
+for two moments when it cannot: a full inbox beeps from the submitting thread
+(indicators serialise their patterns), and the still-charging screen is drawn
+by a timer while the engine waits for a charge (:mod:`kiosk.flows.notice`). It
 handles one scan at a time; what happens to events that queued up while it
 was busy (verified codes first, junk dropped with the error beep) is
 :mod:`kiosk.flows.inbox`'s policy. What the counter is
@@ -216,9 +219,10 @@ class Engine(Worker):
             except queue.Empty:
                 break
         classified: dict[int, Scanned] = {}
-        for event in events:
-            if isinstance(event, Scan):
-                classified[id(event)] = ctx.classify(event.text)
+        if sum(1 for e in events if inbox.is_scan(e)) > 1:  # a lone scan is verified after
+            for event in events:  # its first feedback, in _handle_scan
+                if isinstance(event, Scan):
+                    classified[id(event)] = ctx.classify(event.text)
         batch = inbox.select(events, classified)
         for dropped in batch.dropped:
             log.warning("busy: dropped a %s in favour of a newer or verified scan",

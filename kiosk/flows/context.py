@@ -21,6 +21,7 @@ from kiosk.journal import Journal, Request
 from kiosk.tokens import KeySet, Scanned, Unrecognised, classify
 from kiosk.venue import Service
 from kiosk.views import Outcome
+from kiosk.vocabulary import RequestKind
 
 if TYPE_CHECKING:
     from kiosk.backend.client import BackendClient
@@ -31,6 +32,7 @@ JWKS_META = "jwks"
 VENUE_META = "venue"
 LAST_SYNC_META = "last_sync"
 UNKNOWN_KID_REFRESH_S = 60.0
+SCAN_RESERVE_S = 0.25  # of a scan's budget: journaling and showing the outcome
 
 
 class KeyStore:
@@ -201,15 +203,26 @@ class FlowContext:
         )
 
     def scan_deadline(self) -> float:
-        """How long a scan in hand may wait for the backend, retries included."""
+        """Until when a receipt in hand may wait for the backend, retries and token included.
+
+        ``backend.scan_budget`` from now, less what recording and showing the
+        outcome takes, so that the customer sees a result within the budget.
+        """
+        budget = self.cfg.backend.scan_budget
+        return self.monotonic() + max(budget - SCAN_RESERVE_S, budget / 2)
+
+    def charge_deadline(self) -> float:
+        """Until when a charge (or cancel) in hand may wait: one whole attempt, at least the
+        scan budget. Money may move, so a slow answer is worth waiting for."""
         b = self.cfg.backend
-        return self.monotonic() + b.connect_timeout + b.read_timeout + 1.0
+        return self.monotonic() + max(b.scan_budget, b.connect_timeout + b.read_timeout)
 
     def send(self, request: Request, *, deadline: float | None = None) -> Any:
         """Deliver a journaled request (see :func:`kiosk.flows.delivery.deliver`).
 
-        *deadline* defaults to the time a scan in hand may wait; pass ``monotonic()``
-        for a single attempt.
+        *deadline* defaults to the time a scan in hand may wait for the request's kind
+        (:meth:`scan_deadline` for a receipt, :meth:`charge_deadline` otherwise); pass
+        ``monotonic()`` for a single attempt with the client's own timeouts.
         """
         from kiosk.flows.delivery import deliver
 
@@ -218,11 +231,16 @@ class FlowContext:
             self.journal,
             request,
             health=self.health,
-            deadline=self.scan_deadline() if deadline is None else deadline,
+            deadline=self._deadline_for(request) if deadline is None else deadline,
             monotonic=self.monotonic,
             sleep=self.sleep,
             on_success=self.mark_synced,
         )
+
+    def _deadline_for(self, request: Request) -> float:
+        if request.kind == RequestKind.RECEIPT:
+            return self.scan_deadline()
+        return self.charge_deadline()
 
     def classify(self, text: str) -> Scanned:
         """What a scanned text is, against the trusted keys; an unknown ``kid`` triggers

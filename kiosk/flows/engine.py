@@ -20,42 +20,28 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
 from typing import assert_never
 
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
-from kiosk.flows import cancel_gate, inbox, modes, payment
+from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment
 from kiosk.flows.context import FlowContext
 from kiosk.flows.notice import DelayedView
-from kiosk.flows.offline import conflicts_24h
 from kiosk.flows.outcomes import refusal
+from kiosk.flows.presenter import Presenter, ready_view
 from kiosk.flows.receipt import check_receipt
 from kiosk.flows.repeats import RepeatFilter
+from kiosk.flows.tech import TECH_SCREEN_S, Sources, tech_info
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
 from kiosk.tokens import BareCode, Paycode, Receipt, Scanned
 from kiosk.venue import Service
-from kiosk.views import (
-    Alarm,
-    CancelConfirm,
-    Checking,
-    ConfirmCharge,
-    Outcome,
-    Ready,
-    Result,
-    ServiceMenu,
-    StillCharging,
-    TechInfo,
-    View,
-)
+from kiosk.views import Alarm, Checking, ConfirmCharge, Outcome, ServiceMenu, StillCharging
 from kiosk.vocabulary import RequestKind, Word
 from kiosk.worker import Worker
 
 log = logging.getLogger("kiosk.engine")
 
 MENU_TIMEOUT_S = 60.0
-TECH_SCREEN_S = 30.0
 ALARM_S = 30.0
 INBOX_SIZE = 32
 
@@ -79,21 +65,17 @@ class Engine(Worker):
     ) -> None:
         super().__init__("kiosk-engine", monotonic=monotonic)
         self._open_context = open_context
-        self._screen = screen
-        self._signals = signals
+        self._out = Presenter(screen, signals, on_outcome)
         self._settings = settings
-        self._on_outcome = on_outcome
         self._now = monotonic
         self.inbox: queue.Queue[Event] = queue.Queue(maxsize=INBOX_SIZE)
         self._submitting = threading.Lock()
         self._mode: modes.Mode = modes.Idle()
         self._repeats = RepeatFilter(dict(settings.repeat_windows), settings.default_repeat_window)
-        self._last_view: View | None = None
         self._last_activity = 0.0
-        self._dimmed = False
         self._ctx: FlowContext | None = None
         self._broken: KioskError | None = None  # journal or client could not be opened
-        self._down: set[str] = set()  # sources that reported "unplugged" and not "replugged"
+        self._sources = Sources(settings.sources)
         self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
         self._gate = cancel_gate.CancelGate(monotonic=monotonic)  # one PIN lock per device
         self.pending = 0
@@ -122,7 +104,7 @@ class Engine(Worker):
                     dropped = inbox.make_room(self.inbox, event)
                     if dropped is not None:
                         log.warning("inbox full: dropped a %s", inbox.describe(dropped))
-                        self._signal("error")
+                        self._out.signal("error")
                         if dropped is event:
                             return
 
@@ -142,7 +124,7 @@ class Engine(Worker):
         except KioskError as exc:
             log.error("journal or backend client unavailable: %s", exc)
             self._broken = exc
-            self._show(Alarm("journal", str(exc)[:60]))
+            self._out.show(Alarm("journal", str(exc)[:60]))
             self.started.set()
             return
         self._ctx = ctx
@@ -201,7 +183,7 @@ class Engine(Worker):
         if ctx is None:  # no journal: every event is answered with the error signal
             try:
                 self.inbox.get(timeout=1.0)
-                self._signal("error")
+                self._out.signal("error")
             except queue.Empty:
                 pass
             return
@@ -210,7 +192,10 @@ class Engine(Worker):
         except queue.Empty:
             self._tick()
             return
-        batch = self._batch(ctx, first)
+        batch = inbox.take(self.inbox, first, ctx.classify)  # a lone scan is verified after
+        for dropped in batch.dropped:  # its first feedback, in _handle_scan
+            log.warning("busy: dropped a %s in favour of a newer or verified scan",
+                        inbox.describe(dropped))  # fmt: skip
         for event in batch.handle:
             try:
                 self._handle(ctx, event, batch.scanned.get(id(event)))
@@ -224,31 +209,11 @@ class Engine(Worker):
                 log.exception("unexpected error while handling %s", type(event).__name__)
                 self._show_alarm("error", "internal error; see the log")
         if batch.dropped:
-            self._signal("error")  # after the results: the staff scans the dropped code again
+            self._out.signal("error")  # after the results: the staff scans the dropped code again
         try:
             self.pending = ctx.journal.pending_count()
         except JournalError as exc:
             log.error("journal: %s", exc)
-
-    def _batch(self, ctx: FlowContext, first: Event) -> inbox.Batch:
-        """The events that queued up, chosen by :func:`inbox.select`; drops are logged
-        and beeped once the kept events are handled."""
-        events = [first]
-        while True:
-            try:
-                events.append(self.inbox.get_nowait())
-            except queue.Empty:
-                break
-        classified: dict[int, Scanned] = {}
-        if sum(1 for e in events if inbox.is_scan(e)) > 1:  # a lone scan is verified after
-            for event in events:  # its first feedback, in _handle_scan
-                if isinstance(event, Scan):
-                    classified[id(event)] = ctx.classify(event.text)
-        batch = inbox.select(events, classified)
-        for dropped in batch.dropped:
-            log.warning("busy: dropped a %s in favour of a newer or verified scan",
-                        inbox.describe(dropped))  # fmt: skip
-        return batch
 
     def _tick(self) -> None:
         now = self._now()
@@ -258,18 +223,14 @@ class Engine(Worker):
         elif now >= mode.until:
             self._show_ready()
         idle = now - self._last_activity
-        if (idle >= self._settings.dim_after) != self._dimmed:
-            self._dimmed = not self._dimmed
-            try:
-                self._screen.dim(self._dimmed)
-            except HardwareError as exc:
-                log.warning("display: %s", exc)
+        try:
+            self._out.dim(idle >= self._settings.dim_after)
+        except HardwareError as exc:
+            log.warning("display: %s", exc)
 
     def _handle(self, ctx: FlowContext, event: Event, scanned: Scanned | None = None) -> None:
         self._last_activity = self._now()
-        if self._dimmed:
-            self._dimmed = False
-            self._screen.dim(False)
+        self._out.dim(False)
         if isinstance(event, Scan):
             self._handle_scan(ctx, event, scanned)
         elif isinstance(event, Press):
@@ -283,8 +244,8 @@ class Engine(Worker):
         if self._repeats.is_repeat(scan):
             log.debug("repeat of a recent scan ignored")
             return
-        self._signal("scan")
-        self._show(Checking(RequestKind.RECEIPT))
+        self._out.signal("scan")
+        self._out.show(Checking(RequestKind.RECEIPT))
         if scanned is None:
             scanned = ctx.classify(scan.text)
         if isinstance(scanned, Receipt):
@@ -301,27 +262,27 @@ class Engine(Worker):
         if isinstance(decision, Outcome):
             self._present(decision)
         elif isinstance(decision, payment.Resend):
-            self._show(Checking(RequestKind.CHARGE))
+            self._out.show(Checking(RequestKind.CHARGE))
             with self._still_charging(ctx, decision.request.amount_cents):
                 outcome = payment.send_charge(ctx, decision.request, decision.service_name)
             self._present(outcome)
         elif isinstance(decision, payment.Choose):
             self._mode = modes.Choosing(self._menu_until(), code, decision.services)
-            self._show(ServiceMenu(decision.services, 0))
+            self._out.show(ServiceMenu(decision.services, 0))
         elif isinstance(decision, payment.ChargeWith):
             self._charge(ctx, code, decision.service)
         else:
             assert_never(decision)
 
     def _charge(self, ctx: FlowContext, code: Paycode | BareCode, service: Service) -> None:
-        self._show(Checking(RequestKind.CHARGE))
+        self._out.show(Checking(RequestKind.CHARGE))
         with self._still_charging(ctx, service.price_cents):
             outcome = payment.charge(ctx, code, service)
         self._present(outcome)
 
     def _still_charging(self, ctx: FlowContext, amount_cents: int | None) -> DelayedView:
         """Shows StillCharging once the scan budget has passed without the charge's answer."""
-        return DelayedView(ctx.cfg.backend.scan_budget, self._show, StillCharging(amount_cents))
+        return DelayedView(ctx.cfg.backend.scan_budget, self._out.show, StillCharging(amount_cents))
 
     def _menu_until(self) -> float:
         return self._now() + MENU_TIMEOUT_S
@@ -334,81 +295,65 @@ class Engine(Worker):
                 self._show_ready()
             elif press.button in ("up", "down"):
                 self._mode = mode.moved(1 if press.button == "down" else -1, self._menu_until())
-                self._show(ServiceMenu(mode.services, self._mode.selected))
+                self._out.show(ServiceMenu(mode.services, self._mode.selected))
             elif not mode.service.eligible:
                 self._charge(ctx, mode.code, mode.service)
             else:
                 until = self._menu_until()
                 self._mode = modes.Confirming(until, mode.code, mode.services, mode.selected)
-                self._show(ConfirmCharge(mode.service))
+                self._out.show(ConfirmCharge(mode.service))
         elif isinstance(mode, modes.Confirming):
             if ok:
                 self._charge(ctx, mode.code, mode.service)
             else:
                 until = self._menu_until()
                 self._mode = modes.Choosing(until, mode.code, mode.services, mode.selected)
-                self._show(ServiceMenu(mode.services, mode.selected))
+                self._out.show(ServiceMenu(mode.services, mode.selected))
         elif isinstance(mode, modes.PinAsk):
-            self._through_gate(ctx, self._gate.press(mode.entry, press.button, long=press.long))
+            self._after_gate(ctx, self._gate.press(mode.entry, press.button, long=press.long))
         elif isinstance(mode, modes.CancelAsk):
             if ok:
-                self._show(Checking(RequestKind.CANCEL))
+                self._out.show(Checking(RequestKind.CANCEL))
                 self._present(payment.cancel(ctx, mode.tx, "cancelled at the counter"))
             else:
                 self._show_ready()
         elif press.long and press.button == "ok":
-            self._through_gate(ctx, self._gate.request(ctx.cfg.counter))
+            self._after_gate(ctx, self._gate.request(ctx.cfg.counter))
         elif press.long and self._settings.tech_info is not None:
             self._mode = modes.Tech(self._now() + TECH_SCREEN_S)
-            self._show(self._tech_info(ctx, self._settings.tech_info()))
+            self._out.show(tech_info(ctx, self._settings.tech_info()))
         else:
             self._show_ready()
 
-    def _through_gate(self, ctx: FlowContext, decision: cancel_gate.Decision) -> None:
+    def _after_gate(self, ctx: FlowContext, decision: cancel_gate.Decision) -> None:
         """Cancel-last goes on only as ``[counter] cancel`` allows (staff PIN by default)."""
-        match decision:
-            case cancel_gate.Allowed():
-                self._offer_cancel(ctx)
-            case cancel_gate.Asking(entry, wrong):
-                self._mode = modes.PinAsk(self._menu_until(), entry)
-                self._show(entry.view())
-                if wrong:
-                    self._signal("refused")
-            case cancel_gate.Refused(view):
-                self._refuse_cancel(view)
-            case cancel_gate.Left():
+        now = self._now()
+        step = cancel_last.after_gate(
+            ctx,
+            decision,
+            menu_until=now + MENU_TIMEOUT_S,
+            result_until=now + self._settings.result_seconds,
+        )
+        match step:
+            case cancel_last.Ask(mode, view, signal):
+                self._mode = mode
+                self._out.show(view)
+                if signal is not None:
+                    self._out.signal(signal)
+            case Outcome():
+                self._present(step)
+            case cancel_last.BackToReady():
                 self._show_ready()
             case _:
-                assert_never(decision)
-
-    def _refuse_cancel(self, view: View) -> None:
-        self._mode = modes.Showing(self._now() + self._settings.result_seconds)
-        self._show(view)
-        self._signal("refused")
-
-    def _offer_cancel(self, ctx: FlowContext) -> None:
-        last = ctx.journal.last_accepted(since=payment.start_of_day(ctx))
-        if last is None or last.tx is None:
-            self._present(Outcome(Word.INVALID, RequestKind.CANCEL, reason="nothing_to_cancel"))
-            return
-        at = datetime.fromtimestamp(last.at, ctx.tz)
-        amount = last.amount_cents or 0
-        self._mode = modes.CancelAsk(self._menu_until(), last.tx, amount)
-        self._show(CancelConfirm(last.tx, amount, at))
-
-    def _tech_info(self, ctx: FlowContext, info: TechInfo) -> TechInfo:
-        """The technician screen with this device's conflicts of the last 24 h."""
-        count = conflicts_24h(ctx.journal, ctx.clock())
-        return replace(info, conflicts_24h=count, offline_off=ctx.policy.conflicts_reached(count))
+                assert_never(step)
 
     def _handle_fault(self, ctx: FlowContext, fault: ScanFault) -> None:
         if fault.reason == "unplugged":
-            self._down.add(fault.source)
-            others_read = bool(set(self._settings.sources) - self._down)
+            others_read = self._sources.unplugged(fault.source)
             # Another source still reads codes: an alarm for a while, not until replugged.
             self._show_alarm("scanner", fault.detail, until=None if others_read else float("inf"))
         elif fault.reason == "replugged":
-            self._down.discard(fault.source)
+            self._sources.replugged(fault.source)
             self._show_ready()
         else:
             log.warning("unreadable scan from %s: %s", fault.source, fault.reason)
@@ -420,51 +365,16 @@ class Engine(Worker):
 
     def _present(self, outcome: Outcome) -> None:
         self._mode = modes.Showing(self._now() + self._settings.result_seconds)
-        self._show(Result(outcome))
-        match = outcome.amount_match
-        if match is not None and not match.matched:
-            self._signal("check_amount")  # checked all the same: the staff looks at the amount
-        elif outcome.word == Word.CHECKED_OFFLINE:
-            self._signal("accepted_offline")
-        elif outcome.accepted:
-            self._signal("accepted")
-        else:
-            self._signal("refused")
-        log.info("outcome %s tx=%s reason=%s", outcome.word, outcome.tx, outcome.reason)
-        if self._on_outcome is not None:
-            self._on_outcome(outcome)
+        self._out.result(outcome)
 
     def _show_alarm(self, kind: str, detail: str, until: float | None = None) -> None:
         self._mode = modes.Alarmed(until if until is not None else self._now() + ALARM_S)
-        self._show(Alarm(kind, detail[:60]))
-        self._signal("error")
+        self._out.alarm(kind, detail)
 
     def _show_ready(self, refresh: bool = False) -> None:
         ctx = self._ctx
         if ctx is None:
             return
         self._mode = modes.Idle()
-        idle = self._now() - self._last_activity
-        now = datetime.fromtimestamp(ctx.clock(), ctx.tz).replace(second=0, microsecond=0)
-        view = Ready(
-            now=now,
-            offline=ctx.health.offline,
-            clock_warning=not ctx.clock_synced(),
-            pending=self.pending,
-            idle_seconds=float(int(idle // 60) * 60),
-        )
-        if not refresh or view != self._last_view:
-            self._show(view)
-
-    def _show(self, view: View) -> None:
-        self._last_view = view
-        try:
-            self._screen.show(view)
-        except HardwareError as exc:
-            log.warning("display: %s", exc)
-
-    def _signal(self, kind: str) -> None:
-        try:
-            self._signals.signal(kind)
-        except HardwareError as exc:
-            log.warning("indicators: %s", exc)
+        view = ready_view(ctx, pending=self.pending, idle_seconds=self._now() - self._last_activity)
+        self._out.show(view, unless_shown=refresh)

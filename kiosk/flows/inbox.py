@@ -12,7 +12,7 @@ and gives the scanner's error beep, so the staff scans again.
 from __future__ import annotations
 
 import queue
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from kiosk.events import Event, Press, Scan, ScanFault
@@ -126,3 +126,23 @@ def select(events: Sequence[Event], classified: dict[int, Scanned]) -> Batch:
             batch.dropped.append(scan)
     batch.handle.extend(chosen)
     return batch
+
+
+def take(inbox: queue.Queue[Event], first: Event, classify: Callable[[str], Scanned]) -> Batch:
+    """*first* and the events queued behind it, chosen by :func:`select`.
+
+    Scans are classified only when more than one queued up, to choose between
+    them; a lone scan is verified by the engine after its first feedback.
+    """
+    events = [first]
+    while True:
+        try:
+            events.append(inbox.get_nowait())
+        except queue.Empty:
+            break
+    classified: dict[int, Scanned] = {}
+    if sum(1 for e in events if is_scan(e)) > 1:
+        for event in events:
+            if isinstance(event, Scan):
+                classified[id(event)] = classify(event.text)
+    return select(events, classified)

@@ -4,14 +4,20 @@
   journal in tmp, no display, stdin scanner, no pins, no metrics file) for
   ``refbackend``/``demo_client``.
 - ``cli``: ``cli(*argv) -> (status, stdout, stderr)`` through ``kiosk.cli.main`` in-process.
+- ``kiosk_run``: ``kiosk_run(config, stdin=PIPE) -> Popen``, ``kiosk run`` as a process of its
+  own (no systemd notify socket); ``journal_outcomes(journal_path, tx, proc)`` waits for the
+  outcome words the journal holds for *tx*.
 - ``counter``: a :class:`Desk` that scans receipts and charges codes through the real flows,
   with the same journal and backend the commands use.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,7 @@ from kiosk.cli._common import flow_context
 from kiosk.config import Config, load_config
 from kiosk.flows import payment
 from kiosk.flows.receipt import check_receipt
+from kiosk.journal import Journal
 from kiosk.tokens import BareCode, Receipt, classify
 from kiosk.views import Outcome
 from refbackend import DEMO_VENUE, ReferenceBackend
@@ -84,6 +91,53 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
         return status, out, err
 
     return run
+
+
+ROOT = Path(__file__).resolve().parents[3]
+WAIT_S = 20.0
+
+
+@pytest.fixture
+def kiosk_run() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(config: Path, *, stdin: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+        env["PYTHONPATH"] = str(ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kiosk", "run", "--config", str(config)],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def journal_outcomes(journal_path: str, tx: str, proc: subprocess.Popen[bytes]) -> list[str]:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "kiosk run ended early"
+        if Path(journal_path).exists():
+            with Journal.open(journal_path) as journal:
+                words = [str(o.outcome) for o in journal.outcomes() if o.tx == tx]
+            if words:
+                return words
+        time.sleep(0.05)
+    raise AssertionError(f"no outcome for {tx} in the journal in time")
+
+
+@pytest.fixture(name="journal_outcomes")
+def journal_outcomes_fixture() -> Callable[[str, str, subprocess.Popen[bytes]], list[str]]:
+    return journal_outcomes
 
 
 class Desk:

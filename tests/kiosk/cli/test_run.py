@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,50 +13,27 @@ from kiosk.config import load_config
 from kiosk.journal import Journal
 from refbackend import DEMO_VENUE, ReferenceBackend
 
-ROOT = Path(__file__).resolve().parents[3]
 WAIT_S = 20.0
 
-
-def wait_for_outcome(journal_path: str, tx: str, proc: subprocess.Popen[bytes]) -> list[str]:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "kiosk run ended early"
-        if Path(journal_path).exists():
-            with Journal.open(journal_path) as journal:
-                words = [o.outcome for o in journal.outcomes() if o.tx == tx]
-            if words:
-                return words
-        time.sleep(0.05)
-    raise AssertionError("no outcome in the journal in time")
+Outcomes = Callable[[str, str, subprocess.Popen[bytes]], list[str]]
 
 
 def test_run_checks_a_receipt_from_stdin_and_stops_on_sigterm(
-    kiosk_toml: Callable[..., Path], refbackend: ReferenceBackend
+    kiosk_toml: Callable[..., Path],
+    refbackend: ReferenceBackend,
+    kiosk_run: Callable[..., subprocess.Popen[bytes]],
+    journal_outcomes: Outcomes,
 ) -> None:
     config = kiosk_toml(scanner={"source": "stdin"}, log={"level": "info"})
     journal_path = load_config(config).journal.path
     tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
-    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kiosk", "run", "--config", str(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdin is not None
-        proc.stdin.write(token.encode() + b"\n")
-        proc.stdin.flush()
-        assert wait_for_outcome(journal_path, tx, proc) == ["checked"]
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+    proc = kiosk_run(config)
+    assert proc.stdin is not None
+    proc.stdin.write(token.encode() + b"\n")
+    proc.stdin.flush()
+    assert journal_outcomes(journal_path, tx, proc) == ["checked"]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=WAIT_S)
     text = err.decode("utf-8", "replace")
     assert proc.returncode == 0, text
     assert "Traceback" not in text
@@ -95,15 +71,13 @@ def _outcomes(journal_path: str) -> list[tuple[str | None, str]]:
         return [(o.tx, o.outcome) for o in reversed(journal.outcomes())]
 
 
-def _wait_for(journal_path: str, tx: str, proc: subprocess.Popen[bytes]) -> None:
-    assert wait_for_outcome(journal_path, tx, proc) == ["checked"], _outcomes(journal_path)
-
-
 def test_run_with_camera_and_serial_scanner_counts_each_code_once(
     kiosk_toml: Callable[..., Path],
     refbackend: ReferenceBackend,
     tmp_path: Path,
     cli: Callable[..., tuple[int, str, str]],
+    kiosk_run: Callable[..., subprocess.Popen[bytes]],
+    journal_outcomes: Outcomes,
 ) -> None:
     import json
 
@@ -122,16 +96,10 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
         log={"level": "info"},
     )
     journal_path = load_config(config).journal.path
-    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kiosk", "run", "--config", str(config)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
+    proc = kiosk_run(config, stdin=subprocess.DEVNULL)
+
+    def wait_for(tx: str) -> None:
+        assert journal_outcomes(journal_path, tx, proc) == ["checked"], _outcomes(journal_path)
 
     def sources() -> list[tuple[str, bool]]:
         code, out, _ = cli("status", "--config", str(config), "--json")
@@ -139,12 +107,12 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
         return [(s["name"], s["ok"]) for s in json.loads(out)["sources"]]
 
     try:
-        _wait_for(journal_path, both_tx, proc)  # the camera read it first
+        wait_for(both_tx)  # the camera read it first
         # The scanner reads the same receipt while the camera still sees it: one scan.
         os.write(main_fd, both.encode() + b"\r\n")
         time.sleep(1.0)  # handled on its own (not dropped as stale behind the next code)
         os.write(main_fd, serial_only.encode() + b"\r\n")
-        _wait_for(journal_path, serial_tx, proc)
+        wait_for(serial_tx)
         assert sources() == [("replay", True), ("serial", True)]
         os.close(main_fd)  # the scanner is unplugged
         main_fd = -1
@@ -152,16 +120,13 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
         while sources() != [("replay", True), ("serial", False)]:
             assert time.monotonic() < deadline, sources()
             time.sleep(0.2)
-        _wait_for(journal_path, camera_tx, proc)  # the camera reads on
+        wait_for(camera_tx)  # the camera reads on
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=WAIT_S)
     finally:
         if main_fd >= 0:
             os.close(main_fd)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
     text = err.decode("utf-8", "replace")
     assert proc.returncode == 0, text
     assert "Traceback" not in text

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +15,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kiosk.config import load_config
-from kiosk.journal import Journal
 from refbackend import DEMO_VENUE, ReferenceBackend
 
-ROOT = Path(__file__).resolve().parents[3]
 WAIT_S = 20.0
 
 
@@ -37,21 +32,13 @@ def epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def outcome_of(journal_path: str, tx: str, proc: subprocess.Popen[bytes]) -> str:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "kiosk run ended early"
-        if Path(journal_path).exists():
-            with Journal.open(journal_path) as journal:
-                words = [o.outcome for o in journal.outcomes() if o.tx == tx]
-            if words:
-                return str(words[-1])
-        time.sleep(0.05)
-    raise AssertionError(f"no outcome for {tx} in the journal in time")
-
-
 def test_kiosk_run_metrics_file_passes_promtool_and_matches_status(
-    kiosk_toml: Callable[..., Path], refbackend: ReferenceBackend, cli: Any, tmp_path: Path
+    kiosk_toml: Callable[..., Path],
+    refbackend: ReferenceBackend,
+    cli: Any,
+    tmp_path: Path,
+    kiosk_run: Callable[..., subprocess.Popen[bytes]],
+    journal_outcomes: Callable[[str, str, subprocess.Popen[bytes]], list[str]],
 ) -> None:
     textfile = tmp_path / "node-exporter" / "kiosk.prom"
     textfile.parent.mkdir()
@@ -59,33 +46,23 @@ def test_kiosk_run_metrics_file_passes_promtool_and_matches_status(
         scanner={"source": "stdin"}, metrics={"textfile": str(textfile), "interval": 0.2}
     )
     journal_path = load_config(config).journal.path
-    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-    env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kiosk", "run", "--config", str(config)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdin is not None
-        online_tx, online_token = refbackend.mint_receipt(DEMO_VENUE, 6500)
-        proc.stdin.write(online_token.encode() + b"\n")
-        proc.stdin.flush()
-        assert outcome_of(journal_path, online_tx, proc) == "checked"
-        refbackend.pause()
-        offline_tx, offline_token = refbackend.mint_receipt(DEMO_VENUE, 2500)
-        proc.stdin.write(offline_token.encode() + b"\n")
-        proc.stdin.flush()
-        assert outcome_of(journal_path, offline_tx, proc) == "checked_offline"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+    proc = kiosk_run(config)
+
+    def outcome_of(tx: str) -> str:
+        return journal_outcomes(journal_path, tx, proc)[-1]
+
+    assert proc.stdin is not None
+    online_tx, online_token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    proc.stdin.write(online_token.encode() + b"\n")
+    proc.stdin.flush()
+    assert outcome_of(online_tx) == "checked"
+    refbackend.pause()
+    offline_tx, offline_token = refbackend.mint_receipt(DEMO_VENUE, 2500)
+    proc.stdin.write(offline_token.encode() + b"\n")
+    proc.stdin.flush()
+    assert outcome_of(offline_tx) == "checked_offline"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=WAIT_S)
     assert proc.returncode == 0, err.decode("utf-8", "replace")
     # The service's own last write, at stop: nothing else wrote into the folder.
     assert sorted(p.name for p in textfile.parent.iterdir()) == ["kiosk.prom"]

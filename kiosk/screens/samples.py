@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk import views
 from kiosk.amounts import match_amount
+from kiosk.screens.results import DETAIL_REASONS
 from kiosk.venue import Service
 from kiosk.views import Outcome, Result
 from kiosk.vocabulary import RequestKind, Word
@@ -87,15 +88,7 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("paycode_expired", result("paycode_expired", "charge")),
         ("needs_network", result("needs_network", "charge")),
     ]
-    for reason in (
-        "limit_amount",
-        "limit_total",
-        "limit_count",
-        "stale_sync",
-        "conflicts",
-        "journal",
-        "disk_full",
-    ):
+    for reason in sorted(DETAIL_REASONS):  # every reason shown as an extra line
         out.append((f"offline_{reason}", result("needs_network", reason=reason)))
     out += [
         ("conflict", result("conflict", amount_cents=6500)),

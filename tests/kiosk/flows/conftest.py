@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from kiosk.config import Config, parse_config
 from kiosk.events import Press, Scan
+from kiosk.journal import Journal
 from kiosk.rig import SimulatedRig
 from kiosk.views import Outcome, View
 from refbackend import DEMO_VENUE, ReferenceBackend
@@ -86,6 +88,20 @@ class SignalLog:
 
 class Sim:
     """Drives a running Counter like a customer and a studio would."""
+
+    def backend_rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of the reference backend's database, read-only: what it really did."""
+        conn = sqlite3.connect(f"file:{self.backend.db}?mode=ro", uri=True, timeout=5.0)
+        conn.row_factory = sqlite3.Row
+        try:
+            return list(conn.execute(sql, args))
+        finally:
+            conn.close()
+
+    def journal_rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Rows of the kiosk's journal."""
+        with Journal.open(self.cfg.journal.path) as journal:
+            return list(journal.conn.execute(sql, args))
 
     def __init__(self, cfg: Config, backend: ReferenceBackend, *, buttons: bool = True) -> None:
         self.cfg = cfg

@@ -10,32 +10,16 @@ still waited for the read timeout or the old retry window would be plainly seen.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
-from kiosk.journal import Journal
 from kiosk.views import Result, StillCharging
-from refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE
 
 Sim = Any
 BUDGET = {"backend": {"connect_timeout": 0.5, "read_timeout": 6.0, "scan_budget": 1.0}}
 # Before the scan budget, a failing backend held a receipt for connect + read + 1 s.
 WELL_UNDER_THE_READ_TIMEOUT_S = 4.0
-
-
-def backend_rows(backend: ReferenceBackend, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    conn = sqlite3.connect(f"file:{backend.db}?mode=ro", uri=True, timeout=5.0)
-    conn.row_factory = sqlite3.Row
-    try:
-        return list(conn.execute(sql, args))
-    finally:
-        conn.close()
-
-
-def journal_rows(sim: Sim, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    with Journal.open(sim.cfg.journal.path) as journal:
-        return list(journal.conn.execute(sql, args))
 
 
 def online(sim: Sim) -> None:
@@ -53,21 +37,20 @@ def timed_scan(sim: Sim, token: str) -> tuple[Any, float]:
     return outcome, time.monotonic() - started
 
 
-def checks_at_backend(backend: ReferenceBackend, client_id: str, tx: str) -> list[int]:
+def checks_at_backend(sim: Sim, client_id: str, tx: str) -> list[int]:
     """HTTP statuses of the stored answers to receipt checks of *tx* by this client."""
-    rows = backend_rows(
-        backend, "SELECT code, body FROM idempotency WHERE client = ? AND code IS NOT NULL",
-        (client_id,),
-    )  # fmt: skip
+    rows = sim.backend_rows(
+        "SELECT code, body FROM idempotency WHERE client = ? AND code IS NOT NULL", (client_id,)
+    )
     return [int(r["code"]) for r in rows if json.loads(bytes(r["body"])).get("tx") == tx]
 
 
 def uploaded_once(sim: Sim, client_id: str, tx: str) -> None:
     sim.wait_synced()
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE tx = ?", (tx,))
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
     assert (req["state"], req["status"]) == ("done", "checked")
-    assert checks_at_backend(sim.backend, client_id, tx) == [200]  # one check, no second
-    (row,) = backend_rows(sim.backend, "SELECT state FROM transactions WHERE tx = ?", (tx,))
+    assert checks_at_backend(sim, client_id, tx) == [200]  # one check, no second
+    (row,) = sim.backend_rows("SELECT state FROM transactions WHERE tx = ?", (tx,))
     assert row["state"] == "checked"
 
 
@@ -82,7 +65,7 @@ def test_first_scan_after_server_errors_is_accepted_offline_within_the_budget(
     assert (outcome.word, outcome.tx) == ("checked_offline", tx)
     assert took < WELL_UNDER_THE_READ_TIMEOUT_S
     # A 5xx may come after processing: the request stays pending, never rewritten offline.
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE tx = ?", (tx,))
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
     assert (req["state"], req["maybe_delivered"], req["offline"]) == ("pending", 1, 0)
     sim.backend.faults.error_500 = 0
     uploaded_once(sim, demo_client[0], tx)
@@ -100,7 +83,7 @@ def test_first_scan_after_the_backend_falls_silent_is_accepted_offline_within_th
     assert sim.backend.faults.delaying.is_set()  # the check did reach the backend
     assert (outcome.word, outcome.tx) == ("checked_offline", tx)
     assert took < WELL_UNDER_THE_READ_TIMEOUT_S
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE tx = ?", (tx,))
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
     assert (req["state"], req["maybe_delivered"]) == ("pending", 1)
     sim.backend.faults.delay_s = 0.0
     uploaded_once(sim, demo_client[0], tx)
@@ -120,11 +103,9 @@ def test_slow_charge_shows_still_charging_then_completes(
     assert (shown.outcome.word, shown.outcome.amount_cents) == ("charged", 6500)
     assert sim.outcome() == shown.outcome
     sim.backend.faults.delay_s = 0.0
-    (charge,) = backend_rows(
-        sim.backend, "SELECT * FROM transactions WHERE paycode = ?", (code["jti"],)
-    )
+    (charge,) = sim.backend_rows("SELECT * FROM transactions WHERE paycode = ?", (code["jti"],))
     assert shown.outcome.tx == charge["tx"]
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE kind = 'charge'")
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE kind = 'charge'")
     assert (req["state"], req["status"]) == ("done", "charged")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from kiosk.backend.client import BackendClient
 from kiosk.config import Secret
 from kiosk.journal import Journal
 from kiosk.views import Alarm
-from refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE
 
 Sim = Any
 Client = tuple[str, str]
@@ -37,24 +36,15 @@ ACCEPTED = ("checked", "checked_offline")
 # --- what the backend really did -------------------------------------------------------------
 
 
-def backend_rows(backend: ReferenceBackend, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    conn = sqlite3.connect(f"file:{backend.db}?mode=ro", uri=True, timeout=5.0)
-    conn.row_factory = sqlite3.Row
-    try:
-        return list(conn.execute(sql, args))
-    finally:
-        conn.close()
-
-
-def tx_state(backend: ReferenceBackend, tx: str) -> str:
-    (row,) = backend_rows(backend, "SELECT state FROM transactions WHERE tx = ?", (tx,))
+def tx_state(sim: Sim, tx: str) -> str:
+    (row,) = sim.backend_rows("SELECT state FROM transactions WHERE tx = ?", (tx,))
     return str(row["state"])
 
 
-def answers(backend: ReferenceBackend, client_id: str) -> dict[str, tuple[int, dict[str, Any]]]:
+def answers(sim: Sim, client_id: str) -> dict[str, tuple[int, dict[str, Any]]]:
     """Idempotency key -> (HTTP status, answer) for every POST the kiosk got processed."""
-    rows = backend_rows(
-        backend, "SELECT key, code, body FROM idempotency WHERE client = ?", (client_id,)
+    rows = sim.backend_rows(
+        "SELECT key, code, body FROM idempotency WHERE client = ?", (client_id,)
     )
     out = {}
     for r in rows:
@@ -63,17 +53,12 @@ def answers(backend: ReferenceBackend, client_id: str) -> dict[str, tuple[int, d
     return out
 
 
-def journal_rows(sim: Sim, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    with Journal.open(sim.cfg.journal.path) as journal:
-        return list(journal.conn.execute(sql, args))
-
-
 def assert_exactly_once(sim: Sim, client_id: str, accepted: list[str]) -> None:
     """Every accepted receipt is checked once; no check unknown to the journal; none pending."""
     sim.wait_synced()
-    requests_ = {str(r["idem_key"]): r for r in journal_rows(sim, "SELECT * FROM requests")}
+    requests_ = {str(r["idem_key"]): r for r in sim.journal_rows("SELECT * FROM requests")}
     assert all(r["state"] != "pending" for r in requests_.values())
-    got = answers(sim.backend, client_id)
+    got = answers(sim, client_id)
     assert set(got) <= set(requests_), "the backend processed a request the journal lacks"
     checked: dict[str, int] = {}
     for code, body in got.values():
@@ -81,9 +66,9 @@ def assert_exactly_once(sim: Sim, client_id: str, accepted: list[str]) -> None:
         if code == 200 and body.get("status") == "checked":
             checked[body["tx"]] = checked.get(body["tx"], 0) + 1
     for tx in accepted:
-        assert tx_state(sim.backend, tx) == "checked", tx
+        assert tx_state(sim, tx) == "checked", tx
         assert checked.get(tx) == 1, (tx, checked)
-    outcomes = journal_rows(sim, "SELECT * FROM outcomes WHERE kind = 'receipt' ORDER BY id")
+    outcomes = sim.journal_rows("SELECT * FROM outcomes WHERE kind = 'receipt' ORDER BY id")
     first: dict[str, str] = {}
     for o in outcomes:
         if o["tx"] is not None:
@@ -130,7 +115,7 @@ def test_backend_down_accepts_offline_and_uploads_each_once(
     assert sim.scan(token).word == "already_checked"  # rescan while still offline: local answer
     sim.backend.resume()
     assert_exactly_once(sim, demo_client[0], txs)
-    offline = backend_rows(sim.backend, "SELECT tx FROM transactions WHERE offline = 1")
+    offline = sim.backend_rows("SELECT tx FROM transactions WHERE offline = 1")
     assert sorted(r["tx"] for r in offline) == sorted(txs)
 
 
@@ -144,7 +129,7 @@ def test_slow_backend_unknown_outcome_is_resent_never_doubled(
     outcome = sim.scan(token)
     # No answer in time: accepted within the offline limits, the request stays pending.
     assert outcome.word == "checked_offline"
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE tx = ?", (tx,))
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
     assert (req["state"], req["maybe_delivered"], req["offline"]) == ("pending", 1, 0)
     assert json.loads(req["body"])["offline"] is False  # maybe delivered: never rewritten
     sim.backend.faults.delay_s = 0.0
@@ -161,7 +146,7 @@ def test_dropped_answers_after_commit_replay_the_first_answer(
     sim.backend.faults.drop_after_commit = 1
     outcome = sim.scan(token)
     assert (outcome.word, outcome.tx) == ("checked", tx)
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE tx = ?", (tx,))
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
     assert (req["attempts"], req["maybe_delivered"], req["status"]) == (1, 1, "checked")
     sim.advance(0.35)
     assert sim.scan(token).word == "already_checked"  # from the journal, no second request
@@ -176,7 +161,7 @@ def test_repeated_server_errors_retry_then_sync_once(make_sim: Any, demo_client:
     second, token2 = sim.backend.mint_receipt(DEMO_VENUE, 2100)
     sim.backend.faults.error_500 = 1000  # longer than a scan may wait
     assert sim.scan(token2).word == "checked_offline"
-    assert tx_state(sim.backend, second) == "paid"
+    assert tx_state(sim, second) == "paid"
     sim.backend.faults.error_500 = 0
     assert_exactly_once(sim, demo_client[0], [first, second])
 
@@ -200,11 +185,11 @@ def test_garbage_answers_never_become_an_accept(make_sim: Any, demo_client: Clie
     sim.backend.faults.garbage = 1000
     refused = sim.scan(token2)
     assert (refused.word, refused.reason) == ("needs_network", "offline_disabled")
-    assert tx_state(sim.backend, tx2) == "paid"
+    assert tx_state(sim, tx2) == "paid"
     # The request may have arrived, so it stays pending and the sync worker learns the answer.
     sim.backend.faults.garbage = 0
     assert_exactly_once(sim, demo_client[0], [tx])
-    assert tx_state(sim.backend, tx2) == "checked"
+    assert tx_state(sim, tx2) == "checked"
     sim.advance(0.35)
     again = sim.scan(token2)  # the customer tries again: our own check, shown now
     assert (again.word, again.tx) == ("checked", tx2)
@@ -309,7 +294,7 @@ def test_disk_full_refuses_new_scans_and_keeps_every_entry(
     tx, token = sim.backend.mint_receipt(DEMO_VENUE, 2400)
     sim.submit_scan(token)
     assert sim.wait_view(Alarm).kind == "disk_full"
-    assert tx_state(sim.backend, tx) == "paid"  # refused before anything was sent
+    assert tx_state(sim, tx) == "paid"  # refused before anything was sent
 
     # The disk fills while a check is at the backend: its answer cannot be stored.
     filler.unlink()
@@ -320,7 +305,7 @@ def test_disk_full_refuses_new_scans_and_keeps_every_entry(
     assert sim.backend.faults.delaying.wait(5.0)
     filler = fill(small_disk)
     assert sim.wait_view(Alarm).kind == "disk_full"
-    assert tx_state(sim.backend, late) == "checked"  # done there, not noted here
+    assert tx_state(sim, late) == "checked"  # done there, not noted here
 
     filler.unlink()  # space is back
     sim.backend.faults.delay_s = 0.0
@@ -337,13 +322,13 @@ def test_disk_full_refuses_new_scans_and_keeps_every_entry(
 # --- charges ---------------------------------------------------------------------------------
 
 
-def paycode(backend: ReferenceBackend, jti: str) -> Any:
-    (row,) = backend_rows(backend, "SELECT * FROM paycodes WHERE jti = ?", (jti,))
+def paycode(sim: Sim, jti: str) -> Any:
+    (row,) = sim.backend_rows("SELECT * FROM paycodes WHERE jti = ?", (jti,))
     return row
 
 
-def charges_of(backend: ReferenceBackend, jti: str) -> list[Any]:
-    return backend_rows(backend, "SELECT * FROM transactions WHERE paycode = ?", (jti,))
+def charges_of(sim: Sim, jti: str) -> list[Any]:
+    return sim.backend_rows("SELECT * FROM transactions WHERE paycode = ?", (jti,))
 
 
 def test_charge_dropped_after_commit_is_not_charged_twice(
@@ -354,12 +339,12 @@ def test_charge_dropped_after_commit_is_not_charged_twice(
     sim.backend.faults.drop_after_commit = 1
     outcome = sim.scan(code["token"])
     assert (outcome.word, outcome.amount_cents) == ("charged", 6500)  # the replayed answer
-    assert paycode(sim.backend, code["jti"])["balance_cents"] == 13500
-    (charge,) = charges_of(sim.backend, code["jti"])
+    assert paycode(sim, code["jti"])["balance_cents"] == 13500
+    (charge,) = charges_of(sim, code["jti"])
     assert outcome.tx == charge["tx"]
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE kind = 'charge'")
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE kind = 'charge'")
     assert (req["state"], req["status"], req["attempts"]) == ("done", "charged", 1)
-    got = answers(sim.backend, demo_client[0])
+    got = answers(sim, demo_client[0])
     assert [c for c, _ in got.values()] == [201]
 
 
@@ -372,17 +357,17 @@ def test_charge_with_unknown_outcome_stays_pending_until_sync(
     sim.backend.faults.delay_s = 0.6
     outcome = sim.scan(code["token"])
     assert (outcome.word, outcome.reason) == ("needs_network", "charge_pending")
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE ref = ?", (code["jti"],))
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE ref = ?", (code["jti"],))
     assert (req["state"], req["maybe_delivered"]) == ("pending", 1)
     sim.backend.faults.delay_s = 0.0
     sim.wait_synced()
-    (charge,) = charges_of(sim.backend, code["jti"])
-    assert paycode(sim.backend, code["jti"])["balance_cents"] == 13500
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE ref = ?", (code["jti"],))
+    (charge,) = charges_of(sim, code["jti"])
+    assert paycode(sim, code["jti"])["balance_cents"] == 13500
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE ref = ?", (code["jti"],))
     assert (req["state"], req["status"], req["tx"]) == ("done", "charged", charge["tx"])
-    (row,) = journal_rows(sim, "SELECT * FROM outcomes WHERE request_id = ?", (req["id"],))
+    (row,) = sim.journal_rows("SELECT * FROM outcomes WHERE request_id = ?", (req["id"],))
     assert (row["outcome"], row["synced"], row["tx"]) == ("charged", 1, charge["tx"])
-    statuses = sorted(c for c, _ in answers(sim.backend, demo_client[0]).values())
+    statuses = sorted(c for c, _ in answers(sim, demo_client[0]).values())
     assert statuses == [201, 402]
 
 
@@ -412,7 +397,7 @@ def test_charge_left_by_a_killed_kiosk_is_never_given_up(
     assert (outcome.word, outcome.reason) == ("needs_network", "charge_pending")
     sim.backend.resume()
     sim.wait_synced()
-    (charge,) = charges_of(sim.backend, code["jti"])
-    assert paycode(sim.backend, code["jti"])["balance_cents"] == 13500
-    (req,) = journal_rows(sim, "SELECT * FROM requests WHERE ref = ?", (code["jti"],))
+    (charge,) = charges_of(sim, code["jti"])
+    assert paycode(sim, code["jti"])["balance_cents"] == 13500
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE ref = ?", (code["jti"],))
     assert (req["state"], req["status"], req["tx"]) == ("done", "charged", charge["tx"])

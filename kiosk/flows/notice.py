@@ -23,7 +23,6 @@ class DelayedView:
         self._view = view
         self._lock = threading.Lock()
         self._done = False
-        self.shown = False
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.name = "kiosk-delayed-view"
         self._timer.daemon = True
@@ -32,7 +31,6 @@ class DelayedView:
         with self._lock:
             if self._done:
                 return
-            self.shown = True
             self._show(self._view)
 
     def __enter__(self) -> DelayedView:

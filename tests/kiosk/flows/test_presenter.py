@@ -1,0 +1,96 @@
+"""The engine's display and indicators: which signal goes with an outcome, and hardware faults."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from kiosk.errors import HardwareError
+from kiosk.flows.presenter import Presenter, outcome_signal
+from kiosk.venue import Service
+from kiosk.views import AmountMatch, Checking, Outcome, Result, View
+from kiosk.vocabulary import RequestKind, Word
+
+CLASSIC = Service("classic-60", "Klassinen hieronta 60 min", 6500)
+
+
+class Screen:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.shown: list[View] = []
+        self.dims: list[bool] = []
+
+    def show(self, view: View) -> None:
+        if self.fail:
+            raise HardwareError("display stopped answering")
+        self.shown.append(view)
+
+    def dim(self, dimmed: bool) -> None:
+        self.dims.append(dimmed)
+
+
+class Signals:
+    def __init__(self) -> None:
+        self.played: list[str] = []
+
+    def signal(self, kind: str) -> None:
+        self.played.append(kind)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "signal"),
+    [
+        (Outcome(Word.CHECKED, RequestKind.RECEIPT), "accepted"),
+        (Outcome(Word.CHECKED_OFFLINE, RequestKind.RECEIPT), "accepted_offline"),
+        (Outcome(Word.INVALID, RequestKind.RECEIPT), "refused"),
+        (
+            Outcome(Word.CHECKED, RequestKind.RECEIPT, amount_match=AmountMatch((CLASSIC,), -500)),
+            "check_amount",
+        ),
+        (
+            Outcome(Word.CHECKED, RequestKind.RECEIPT, amount_match=AmountMatch((CLASSIC,))),
+            "accepted",
+        ),
+    ],
+)
+def test_outcome_signal(outcome: Outcome, signal: str) -> None:
+    assert outcome_signal(outcome) == signal
+
+
+def test_result_shows_sounds_and_tells_the_listener() -> None:
+    screen, signals, heard = Screen(), Signals(), []
+    out = Presenter(screen, signals, heard.append)
+    outcome = Outcome(Word.CHECKED, RequestKind.RECEIPT)
+    out.result(outcome)
+    assert screen.shown == [Result(outcome)]
+    assert signals.played == ["accepted"]
+    assert heard == [outcome]
+
+
+def test_unless_shown_skips_the_view_already_on_screen() -> None:
+    screen = Screen()
+    out = Presenter(screen, Signals())
+    out.show(Checking(RequestKind.RECEIPT))
+    out.show(Checking(RequestKind.RECEIPT), unless_shown=True)
+    out.show(Checking(RequestKind.CHARGE), unless_shown=True)
+    assert screen.shown == [Checking(RequestKind.RECEIPT), Checking(RequestKind.CHARGE)]
+
+
+def test_dim_reaches_the_display_only_on_a_change() -> None:
+    screen = Screen()
+    out = Presenter(screen, Signals())
+    for dimmed in (False, True, True, False, False):
+        out.dim(dimmed)
+    assert screen.dims == [True, False]
+
+
+def test_a_failing_display_is_logged_and_the_signal_still_plays(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    signals = Signals()
+    out = Presenter(Screen(fail=True), signals)
+    with caplog.at_level(logging.WARNING, logger="kiosk.engine"):
+        out.alarm("journal", "x" * 100)
+    assert signals.played == ["error"]
+    assert "display: display stopped answering" in caplog.text

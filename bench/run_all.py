@@ -173,6 +173,7 @@ def memory_rows(result: dict) -> list[Row]:
     return [
         Row(
             f"`kiosk run` RSS, camera pipeline at {result['fps']} fps (replay source),"
+            " LED and buzzer on gpiozero mock pins,"
             f" peak over {result['seconds']:.0f} s",
             f"< {result['target_mb']:.0f} MB",
             f"{result['rss_peak_mb']} MB (last {result['rss_last_mb']} MB)",

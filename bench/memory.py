@@ -5,10 +5,11 @@
 Spawns ``python -m kiosk run`` with ``[scanner] source = "replay"``: the camera
 path (CameraReader, idle gate, zxing-cpp decoder) fed from a folder of 640x480
 frames, mostly an empty counter and every few seconds a phone with a receipt
-QR. The reference backend runs in this process, so the figures are the
-kiosk's alone. Samples VmRSS and the CPU time of the kiosk process once a
-second; the baseline is the RSS of a bare Python that imported numpy,
-zxing-cpp and Pillow.
+QR. LED and buzzer are fitted, as on a real kiosk, on gpiozero's mock pins
+(``GPIOZERO_PIN_FACTORY=mock``): the kiosk loads gpiozero as it does on a Pi. The
+reference backend runs in this process, so the figures are the kiosk's alone.
+Samples VmRSS and the CPU time of the kiosk process once a second; the baseline
+is the RSS of a bare Python that imported numpy, zxing-cpp and Pillow.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ replay_dir = "{replay}"
 [display]
 driver = "none"
 [signals]
-led_pin = -1
-buzzer_pin = -1
+led_pin = 17
+buzzer_pin = 18
 button_up = -1
 button_down = -1
 button_ok = -1
@@ -134,6 +135,7 @@ def measure(seconds: float) -> dict[str, object]:
                     **os.environ,
                     "NOTIFY_SOCKET": str(notify),
                     "KIOSK_LOG_LEVEL": "warning",
+                    "GPIOZERO_PIN_FACTORY": "mock",
                     **dict(e.split("=", 1) for e in EXTRA_ENV),
                 }
                 proc = subprocess.Popen(

@@ -173,6 +173,7 @@ def memory_rows(result: dict) -> list[Row]:
     return [
         Row(
             f"`kiosk run` RSS, camera pipeline at {result['fps']} fps (replay source),"
+            " LED and buzzer on gpiozero mock pins,"
             f" peak over {result['seconds']:.0f} s",
             f"< {result['target_mb']:.0f} MB",
             f"{result['rss_peak_mb']} MB (last {result['rss_last_mb']} MB)",
@@ -200,7 +201,8 @@ def soak_section(result: dict) -> list[str]:
         f" {result['codes_shown']} codes shown, outcomes"
         f" {', '.join(f'{w} {n}' for w, n in sorted(result['outcomes'].items()))};"
         f" {result['outages']} backend outages, {result['restarts']} restarts on the same"
-        " journal. Figures are the kiosk process's own (the backend runs in another process).",
+        " journal. Figures are the kiosk process's own: the backend and the drawing of the"
+        " frames run in processes of their own; the kiosk's receives each frame's pixels.",
         "",
         "| t s | simulated hour | phase | RSS MB | open files | threads | journal KB | outcomes |",
         "|---|---|---|---|---|---|---|---|",

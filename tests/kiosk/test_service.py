@@ -218,3 +218,72 @@ def test_serial_kiosk_run_loads_no_camera_decoder_backend_or_gpio(
     loaded = set(modules.read_text().split())
     assert "kiosk.service" in loaded and "hardware.serial_scanner" in loaded
     assert sorted(m for m in NOT_FOR_SERIAL if m in loaded) == []
+
+
+# The camera kiosk decodes with zxing-cpp and talks to the backend over the network: the
+# other decoder, the serial and HID scanners, the reference backend and its server, the
+# benchmarks' QR drawing and the Pi camera library (not used for a replay) stay out of it;
+# a replay of PNG files loads Pillow's PNG decoder only, not its other image formats.
+NOT_FOR_CAMERA = (
+    "pyzbar", "serial", "hardware.serial_scanner", "evdev", "hardware.hid_scanner",
+    "refbackend", "waitress", "segno", "picamera2",
+    "PIL.JpegImagePlugin", "PIL.GifImagePlugin", "PIL.BmpImagePlugin", "PIL.PpmImagePlugin",
+)  # fmt: skip
+
+
+def test_camera_kiosk_run_with_pins_loads_only_its_own_libraries(
+    tmp_path: Path, refbackend: ReferenceBackend, demo_client: tuple[str, str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import segno
+
+    from kiosk.journal import Journal
+
+    tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    segno.make(token, error="m").save(str(frames / "0001.png"), scale=3, border=6)
+    secret = tmp_path / "secret"
+    secret.write_text(demo_client[1])
+    secret.chmod(0o600)
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f'[device]\nid = "counter-1"\nvenue = "{DEMO_VENUE}"\n'
+        f'[backend]\nurl = "{refbackend.url}"\nclient_id = "{demo_client[0]}"\n'
+        f'client_secret_file = "{secret}"\nissuer = "{refbackend.issuer}"\n'
+        f'[scanner]\nsource = "replay"\n[camera]\nfps = 10.0\nreplay_dir = "{frames}"\n'
+        '[display]\ndriver = "none"\n'
+        "[signals]\nled_pin = 17\nbuzzer_pin = 18\nbutton_up = -1\nbutton_down = -1\n"
+        "button_ok = -1\n"
+        f'[journal]\npath = "{tmp_path / "journal.db"}"\nmin_free_mb = 0\n'
+        f'[metrics]\ntextfile = "{tmp_path / "kiosk.prom"}"\n'
+    )
+    modules = tmp_path / "modules.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN_AND_LIST_MODULES, "run", "--config", str(config), str(modules)],
+        env={**os.environ, "KIOSK_LOG_LEVEL": "info", "GPIOZERO_PIN_FACTORY": "mock"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    words: list[str] = []
+    try:
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and "checked" not in words and proc.poll() is None:
+            time.sleep(0.2)
+            if (tmp_path / "journal.db").exists():
+                with Journal.open(tmp_path / "journal.db") as journal:
+                    words = [o.outcome for o in journal.outcomes() if o.tx == tx]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert words == ["checked"], err
+    assert proc.returncode == 0, err
+    loaded = set(modules.read_text().split())
+    assert {"kiosk.service", "zxingcpp", "hardware.camera", "gpiozero"} <= loaded
+    assert sorted(m for m in NOT_FOR_CAMERA if m in loaded) == []

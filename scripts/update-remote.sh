@@ -117,7 +117,12 @@ install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION from the 
     rm -rf "$dir"
     mkdir -p "$OPT"
     log "creating venv $dir"
-    "$PYTHON" -m venv --system-site-packages "$dir" || return 1
+    if "$PYTHON" -c 'import pip' 2>/dev/null; then
+        # The system's pip (python3-pip) serves the venv: no copy of pip to unpack.
+        "$PYTHON" -m venv --system-site-packages --without-pip "$dir" || return 1
+    else
+        "$PYTHON" -m venv --system-site-packages "$dir" || return 1
+    fi
     # Keep the system's numpy (whatever its major version): picamera2/simplejpeg are
     # built against it. The constraint makes pip keep what is there.
     numpy=$("$dir/bin/python" -c 'import numpy; print(numpy.__version__)') || {
@@ -159,11 +164,18 @@ prop() { # PROPERTY of the unit from `systemctl show`
 }
 
 wait_ready() { # active (READY=1 for Type=notify) within $timeout, then $settle s unchanged
-    local deadline=$((SECONDS + timeout)) state since="" base=""
+    local deadline=$((SECONDS + timeout)) state since="" base="" first
+    first=$(prop NRestarts)
     while ((SECONDS < deadline)) || [[ -n $since ]]; do
         state=$(systemctl is-active "$UNIT" || true)
         if [[ $state == failed ]]; then
             log "$UNIT failed: $(prop SubState); see journalctl -u kiosk -n 100"
+            return 1
+        fi
+        if [[ -z $since && $(prop NRestarts) != "$first" ]]; then
+            # It ended before READY=1 and systemd restarts it: no need to wait for
+            # the start limit before going back.
+            log "$UNIT ended before it was ready (restarted by systemd); see journalctl -u kiosk -n 100"
             return 1
         fi
         if [[ $state == active ]]; then

@@ -139,6 +139,9 @@ client_id = "{client_id}"
 client_secret_file = "/etc/kiosk/client_secret"
 issuer = "urn:smartum-kiosk:reference-backend"
 ca_bundle = "/etc/kiosk/ca_bundle.pem"
+# The emulated guest (TCG) is several times slower than a Pi at a TLS handshake.
+connect_timeout = 6.0
+read_timeout = 10.0
 
 [scanner]
 source = "serial"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,7 +80,9 @@ class VM:
         self.boots += 1
         sock = self.dir / "scanner.sock"
         sock.unlink(missing_ok=True)
-        relay = f"{sys.executable} {HERE / 'relay.py'} {self.backend_port}"
+        # -I -S: no site packages, so each connection's relay starts in milliseconds.
+        python = shutil.which("python3") or sys.executable
+        relay = f"{python} -I -S {HERE / 'relay.py'} {self.backend_port}"
         netdev = (
             f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22,"
             f"guestfwd=tcp:{BACKEND_IP}:{BACKEND_PORT}-cmd:{relay}"

@@ -143,10 +143,12 @@ if [[ -f $SRC/ca_bundle.pem ]]; then
 fi
 if [[ -f $SECRET ]]; then
     install -m 0600 -o "$uid" -g "$gid" "$SECRET" "$ROOT/etc/kiosk/client_secret"
+    sync # on the root file system before the card's copy goes
     wipe "$SECRET"
     log "client secret placed at /etc/kiosk/client_secret and removed from the boot partition"
 fi
 if [[ -f $BOOT/network-config ]]; then
+    sync # the applied network settings are on the root file system before it goes
     wipe "$BOOT/network-config"
     log "network-config (Wi-Fi passphrase) removed from the boot partition; the applied copy is in /etc/netplan"
 fi
@@ -158,4 +160,5 @@ KIOSK_ROOT=$ROOT "$ROOT/usr/local/sbin/kiosk-update" \
     --settle "${KIOSK_SETTLE:-5}"
 install -d "$ROOT/usr/local/bin"
 ln -sfn /opt/kiosk/current/bin/kiosk "$ROOT/usr/local/bin/kiosk"
+sync # all of the above survives a power cut right after the first boot
 log "done; check with: sudo -u kiosk kiosk status"

@@ -348,7 +348,7 @@ write_user_data() {
         # $UPTIME is expanded by cloud-init, not here.
         # shellcheck disable=SC2016
         printf 'final_message: "%s"\n' \
-            'kiosk first boot finished after $UPTIME s; see /var/log/cloud-init-output.log'
+            'cloud-init finished after $UPTIME s; the kiosk first boot is logged in /var/log/cloud-init-output.log'
     } >"$STAGE/user-data"
 }
 

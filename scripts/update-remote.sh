@@ -108,8 +108,13 @@ release_of() { # target of a symlink in $OPT, or nothing
     fi
 }
 
-point() { # point LINK at RELEASE atomically (rename over the old link)
-    ln -sfn "$2" "$OPT/.$1.new" && mv -T "$OPT/.$1.new" "$OPT/$1"
+point() { # point LINK at RELEASE atomically (rename over the old link), durably
+    ln -sfn "$2" "$OPT/.$1.new" && mv -T "$OPT/.$1.new" "$OPT/$1" && sync "$OPT"
+}
+
+put() { # MODE SRC DEST: replace DEST atomically and durably (a power cut leaves the old
+    # or the new file, never an empty one, which systemd would take for a masked unit)
+    install -m "$1" "$2" "$3.new" && sync "$3.new" && mv -f "$3.new" "$3" && sync "$(dirname "$3")"
 }
 
 install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION from the wheelhouse
@@ -134,18 +139,19 @@ install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION from the 
     "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --no-cache-dir \
         --no-index --find-links "$wheelhouse" --require-hashes \
         --constraint "$dir/constraints.txt" --requirement "$wheelhouse/requirements.lock" || return 1
-    "$dir/bin/kiosk" --version >/dev/null
+    "$dir/bin/kiosk" --version >/dev/null || return 1
+    sync # the whole venv is on the card before anything points at it
 }
 
 install_units() { # DIR: unit and sysusers files of the new release; old ones kept as .previous
     local sysd=$ROOT/etc/systemd/system sysu=$ROOT/etc/sysusers.d
     mkdir -p "$sysd" "$sysu" || return 1
     if [[ -f $sysd/$UNIT ]]; then
-        cp -p "$sysd/$UNIT" "$sysd/$UNIT.previous" || return 1
+        put 0644 "$sysd/$UNIT" "$sysd/$UNIT.previous" || return 1
     fi
-    install -m 0644 "$1/$UNIT" "$sysd/$UNIT" || return 1
+    put 0644 "$1/$UNIT" "$sysd/$UNIT" || return 1
     if [[ -f $1/kiosk.sysusers ]]; then
-        install -m 0644 "$1/kiosk.sysusers" "$sysu/kiosk.conf" || return 1
+        put 0644 "$1/kiosk.sysusers" "$sysu/kiosk.conf" || return 1
     fi
     systemd-sysusers ${ROOT:+--root="$ROOT"} || return 1
     systemctl daemon-reload
@@ -155,6 +161,7 @@ restore_units() {
     local sysd=$ROOT/etc/systemd/system
     if [[ -f $sysd/$UNIT.previous ]]; then
         mv -f "$sysd/$UNIT.previous" "$sysd/$UNIT"
+        sync "$sysd"
     fi
     systemctl daemon-reload || true
 }
@@ -215,6 +222,7 @@ src.close()
 PY
     chmod 0600 "$STATE/journal.db.before-$1"
     chown --reference="$db" "$STATE/journal.db.before-$1"
+    sync "$STATE/journal.db.before-$1"
 }
 
 prune() { # keep current and previous only

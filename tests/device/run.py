@@ -568,8 +568,10 @@ class DeviceTest:
         r.info(f"kiosk journal after the power cut: {seen}")
         by_tx = be.checked(accepted, timeout=120)
         remote = {i["tx"] for i in be.history() if i["tx"] in burst and i["status"] == "checked"}
+        # Checked once, without a conflict, and as uploaded offline: the backend was down.
         once = all(
-            [(i["status"], i["conflict"]) for i in by_tx.get(tx, [])] == [("checked", False)]
+            [(i["status"], i["conflict"], i["offline"]) for i in by_tx.get(tx, [])]
+            == [("checked", False, True)]
             for tx in accepted
         )
         r.line(

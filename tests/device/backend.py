@@ -94,6 +94,7 @@ class TlsFront:
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
         self.port = 0
 
     def start(self, port: int = 0) -> None:
@@ -105,7 +106,12 @@ class TlsFront:
 
     def stop(self) -> None:
         """Close the listener and every open connection: the backend looks down."""
+        self._stopped.set()
         if self._listener is not None:
+            # shutdown() wakes the accept() blocked in the other thread; close() alone
+            # would leave it waiting and let one more connection through.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
@@ -122,6 +128,9 @@ class TlsFront:
                 conn, _ = listener.accept()
             except OSError:
                 return
+            if self._stopped.is_set():
+                conn.close()
+                return
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, raw: socket.socket) -> None:
@@ -135,6 +144,10 @@ class TlsFront:
             raw.close()
             return
         with self._lock:
+            if self._stopped.is_set():
+                tls.close()
+                up.close()
+                return
             self._conns.update((tls, up))
 
         def pump(src: socket.socket, dst: socket.socket) -> None:

@@ -117,6 +117,11 @@ def test_update_switches_to_the_new_release(pi, tmp_path):
     copy = sqlite3.connect(pi.root / "var/lib/kiosk/journal.db.before-0.2.0")
     assert copy.execute("SELECT count(*) FROM outcomes").fetchone() == (100,)
     copy.close()
+    # Files are replaced through a temporary name (never truncated in place).
+    assert not list((pi.root / "etc").rglob("*.new"))
+    assert (pi.root / "etc/systemd/system/kiosk.service.previous").read_text() == (
+        "[Service]\n# release 0.1.0\n"
+    )
     # The selftest's network parts (clock) are reported but do not stop the update.
     assert "(network; does not stop the update)" in result.stderr
     calls = pi.calls()

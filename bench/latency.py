@@ -1,6 +1,7 @@
 """Scan latency and outbox replay rate of the kiosk core, against the loopback reference backend.
 
-    python bench/latency.py [--scans 1000] [--replay 1000] [--out docs/performance-latency.md]
+    python bench/latency.py [--scans 1000] [--replay 1000] [--fsync-ms 0]
+                            [--out docs/performance-latency.md]
 
 One run, one machine. A kiosk ``Counter`` runs in this process with the field's
 scan path: receipt text written to a real pseudo-terminal, read by
@@ -16,6 +17,12 @@ on luma's dummy device; LED and buzzer run on gpiozero's mock pins.
 Baselines from the same run: the bare pty transfer of the same text (write -> select and
 read), a bare ``requests`` POST of a receipt check to the same backend, and the
 bare sequential POST rate. Results go to --out as a markdown table.
+
+``--fsync-ms N`` runs the measurement in a child process with the LD_PRELOAD shim of
+``bench/fsync_delay.c`` (see ``bench/_fsync.py``): every fsync/fdatasync of the
+journal's files takes N ms more, as on a Pi's SD card (20 ms is typical); the
+reference backend's database is synced at full speed. The figures are named with
+the added delay, so runs at 0 and 20 ms sit side by side in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 from _common import cpu_model  # noqa: E402
+from _fsync import delay_under, rerun_with_delay  # noqa: E402
 from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
 from luma.core.device import dummy  # noqa: E402
 
@@ -51,14 +59,15 @@ from hardware.signals import Indicators  # noqa: E402
 from kiosk.config import Config, parse_config  # noqa: E402
 from kiosk.counter import Counter  # noqa: E402
 from kiosk.flows.sync import sync_once  # noqa: E402
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
 from kiosk.views import Checking, Outcome, View  # noqa: E402
+from refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
 
 WARMUP = 20
 WAIT_S = 10.0
 TARGET_FIRST_P99_MS = 50.0
-TARGET_FINAL_P99_MS = 150.0
-TARGET_REPLAY_PER_S = 100.0
+TARGET_FINAL_P50_MS = 50.0  # at 20 ms fsync: 2 durable commits plus the network
+TARGET_FINAL_P99_MS = 100.0
+TARGET_REPLAY_PER_S = 200.0
 
 
 @dataclass
@@ -164,7 +173,7 @@ def kiosk_config(workdir: Path, backend: ReferenceBackend, client: tuple[str, st
             "scanner": {"source": "serial", "port": "unused", "repeat_window_scanner": 3.0},
             "display": {"driver": "none", "language": "fi", "result_seconds": 4.0},
             "signals": {"led_pin": 17, "buzzer_pin": 18},
-            "journal": {"path": str(workdir / "journal.db"), "min_free_mb": 0},
+            "journal": {"path": str(journal_dir(workdir) / "journal.db"), "min_free_mb": 0},
             "offline": {
                 "max_amount_cents": 8000,
                 "max_total_cents": 100_000_000,
@@ -173,6 +182,11 @@ def kiosk_config(workdir: Path, backend: ReferenceBackend, client: tuple[str, st
             "log": {"level": "warning"},
         }
     )
+
+
+def journal_dir(workdir: Path) -> Path:
+    """The journal's own directory: the one whose syncs --fsync-ms slows down."""
+    return workdir / "journal"
 
 
 class Bench:
@@ -185,6 +199,8 @@ class Bench:
         )
 
     def run(self) -> dict[str, Any]:
+        journal_dir(self.workdir).mkdir(exist_ok=True)
+        delay_under(journal_dir(self.workdir))
         with self.backend:
             client = self.backend.create_client(DEMO_VENUE)
             cfg = kiosk_config(self.workdir, self.backend, client)
@@ -349,7 +365,7 @@ class Bench:
 
 
 def _scan(text: str) -> Any:
-    from hardware.events import Scan
+    from kiosk.events import Scan
 
     return Scan(text, "serial", time.monotonic())
 
@@ -373,25 +389,30 @@ def filesystem_of(path: Path) -> str:
     return found
 
 
-def rows(result: dict[str, Any], host: str) -> list[Row]:
+def rows(result: dict[str, Any], host: str, fsync_ms: int = 0) -> list[Row]:
     first, final = result["first"], result["final"]
     base_pty, base_post = result["base_pty"], result["base_post"]
     uploaded, seconds, pending = result["replay"]
     rate = uploaded / seconds
     base_rate = 1.0 / statistics.mean(base_post)
+    at = f", fsync +{fsync_ms} ms"
     out = []
-    for name, values, base, target in (
-        ("first feedback (beep + checking screen)", first, base_pty, TARGET_FIRST_P99_MS),
-        ("final result committed and shown", final, base_post, TARGET_FINAL_P99_MS),
+    for name, values, base, targets in (
+        ("first feedback (beep + checking screen)", first, base_pty, (None, TARGET_FIRST_P99_MS)),
+        (
+            "final result committed and shown",
+            final,
+            base_post,
+            (TARGET_FINAL_P50_MS, TARGET_FINAL_P99_MS),
+        ),
     ):
-        for q in (0.5, 0.99):
+        for q, target in zip((0.5, 0.99), targets, strict=True):
             measured = pct(values, q)
             baseline = pct(base, q)
-            is_p99 = q == 0.99
             out.append(
                 Row(
-                    figure=f"{name}, p{int(q * 100)}",
-                    target=f"<= {target:.0f} ms" if is_p99 else "-",
+                    figure=f"{name}, p{int(q * 100)}{at}",
+                    target="-" if target is None else f"<= {target:.0f} ms",
                     measured=ms(measured),
                     baseline=(
                         f"bare pty transfer {ms(baseline)}"
@@ -399,12 +420,12 @@ def rows(result: dict[str, Any], host: str) -> list[Row]:
                         else f"bare POST check {ms(baseline)}"
                     ),
                     ratio=f"{measured / baseline:.1f}x",
-                    ok=(measured * 1000 <= target) if is_p99 else None,
+                    ok=None if target is None else measured * 1000 <= target,
                 )
             )
     out.append(
         Row(
-            figure=f"outbox replay, {uploaded} offline checks by sync_once",
+            figure=f"outbox replay, {uploaded} offline checks by sync_once{at}",
             target=f">= {TARGET_REPLAY_PER_S:.0f} checks/s",
             measured=f"{rate:.0f} checks/s ({seconds:.2f} s for {pending})",
             baseline=f"bare sequential POST {base_rate:.0f} checks/s",
@@ -415,13 +436,16 @@ def rows(result: dict[str, Any], host: str) -> list[Row]:
     return out
 
 
-def write_markdown(path: Path, table: list[Row], result: dict[str, Any], info: str) -> None:
+def write_markdown(
+    path: Path, table: list[Row], result: dict[str, Any], info: str, fsync_ms: int = 0
+) -> None:
     words = ", ".join(f"{w} {n}" for w, n in sorted(result["words"].items()))
     first, final = result["first"], result["final"]
     lines = [
-        "## Scan latency and outbox replay",
+        f"## Scan latency and outbox replay, fsync +{fsync_ms} ms",
         "",
-        f"Measured by `python bench/latency.py` on {date.today().isoformat()} ({info}).",
+        f"Measured by `python bench/latency.py --fsync-ms {fsync_ms}` on"
+        f" {date.today().isoformat()} ({info}).",
         f"{len(first)} receipt scans after {WARMUP} warm-up scans; every figure and baseline"
         " comes from this one run.",
         "",
@@ -457,6 +481,10 @@ def write_markdown(path: Path, table: list[Row], result: dict[str, Any], info: s
         " (request, answer, last-sync time, outcome) and 3 per replayed check (answer,"
         " last-sync time, outcome resolved). On a Pi's SD card each costs more than on this"
         " disk; run the bench there with `--workdir` on the journal's file system.",
+        "- `--fsync-ms N` adds N ms to every fsync/fdatasync of the journal's files only"
+        " (LD_PRELOAD shim `bench/fsync_delay.c`, matched by the descriptor's path under the"
+        " journal's directory); the reference backend's database and the baselines are"
+        f" untouched. This run: +{fsync_ms} ms.",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -471,15 +499,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workdir", type=Path, default=None, help="where the journal lives (default: a temp dir)"
     )
+    parser.add_argument(
+        "--fsync-ms",
+        type=int,
+        default=0,
+        help="extra milliseconds per fsync of the journal's files (LD_PRELOAD shim; 20 = SD card)",
+    )
     args = parser.parse_args(argv)
+    status = rerun_with_delay(args.fsync_ms, __file__, sys.argv[1:] if argv is None else argv)
+    if status is not None:
+        return status
     with tempfile.TemporaryDirectory(prefix="kiosk-latency-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
         info = (
             f"{machine()}; Python {platform.python_version()}; journal on {filesystem_of(workdir)}"
+            f", fsync +{args.fsync_ms} ms"
         )
         result = Bench(workdir, args.scans, args.replay).run()
-    table = rows(result, info)
-    write_markdown(args.out, table, result, info)
+    table = rows(result, info, args.fsync_ms)
+    write_markdown(args.out, table, result, info, args.fsync_ms)
     for r in table:
         met = "" if r.ok is None else ("  ok" if r.ok else "  MISSED")
         print(f"{r.figure}: {r.measured} (target {r.target}; {r.baseline}; {r.ratio}){met}")

@@ -31,7 +31,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
+from refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
 
 RSS_TARGET_MB = 70.0
 EXTRA_ENV = [e for e in os.environ.get("KIOSK_BENCH_ENV", "").split() if "=" in e]

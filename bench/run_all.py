@@ -1,11 +1,16 @@
 """Run every benchmark and rewrite docs/performance.md from their results.
 
-    python bench/run_all.py [--soak-duration 60] [--skip decode,latency,...] [--out FILE]
+    python bench/run_all.py [--soak-duration 60] [--fsync-ms 20] [--skip decode,latency,...]
+                            [--decode-args "--corpus DIR"] [--out FILE]
 
 Runs, each in a process of its own: ``bench/decode.py`` (writes
-docs/performance-decode.md), ``bench/latency.py`` if present (scan latency and
-outbox replay; writes docs/performance-latency.md), a short soak
-(``bench/soak.py``) and the start-up benchmark (``bench/startup.py``). The
+docs/performance-decode.md), ``bench/latency.py`` twice (scan latency and outbox
+replay with the journal's fsync as fast as this disk's and with ``--fsync-ms`` added,
+20 ms by default, the SD-card class; writes docs/performance-latency.md and
+docs/performance-latency-fsync.md), ``bench/decision.py`` (the first scan after the
+backend starts failing, 503s and silence; writes docs/performance-decision.md), a
+short soak (``bench/soak.py``), the start-up benchmark (``bench/startup.py``) and the
+memory of ``kiosk run`` (``bench/memory.py``). The
 summary table collects every figure with its target, measurement, baseline,
 ratio and the machine; the detail sections of the per-benchmark files follow
 it. A benchmark that is missing or fails is marked so in the table; its last
@@ -32,7 +37,8 @@ from _common import cpu_model
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 DOCS = ROOT / "docs"
-STEPS = ("decode", "latency", "soak", "startup", "memory")
+STEPS = ("decode", "latency", "decision", "soak", "startup", "memory")
+TARGET_RSS_MB = 70.0
 
 
 @dataclass
@@ -101,8 +107,9 @@ def table_rows(markdown: str) -> list[Row]:
 
 
 def soak_rows(result: dict) -> list[Row]:
+    fsync = f", fsync +{result['fsync_ms']} ms" if result.get("fsync_ms") else ""
     label = (
-        f"{result['duration_s']:.0f} s for {result['day_hours']:.0f} h, camera 10 fps,"
+        f"{result['duration_s']:.0f} s for {result['day_hours']:.0f} h, camera 10 fps{fsync},"
         f" {result['codes_shown']} codes, {result['outages']} outages,"
         f" {result['restarts']} restarts"
     )
@@ -114,6 +121,14 @@ def soak_rows(result: dict) -> list[Row]:
             f"RSS after warm-up {result['rss_warm_mb']:.1f} MB, max {result['rss_max_mb']:.1f} MB",
             "",
             "yes" if result["rss_growth_mb"] <= 5.0 else "NO",
+        ),
+        Row(
+            "soak-lite: RSS of the process running the kiosk, max after warm-up",
+            f"< {TARGET_RSS_MB:.0f} MB",
+            f"{result['rss_max_mb']:.1f} MB",
+            "",
+            "",
+            "yes" if result["rss_max_mb"] < TARGET_RSS_MB else "NO",
         ),
         Row(
             "soak-lite: open files and threads after warm-up",
@@ -260,7 +275,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DOCS / "performance.md")
     parser.add_argument("--soak-duration", type=float, default=60.0)
     parser.add_argument("--skip", default="", help=f"comma-separated steps of {', '.join(STEPS)}")
+    parser.add_argument("--decode-args", default="", help="extra arguments for decode.py")
     parser.add_argument("--latency-args", default="", help="extra arguments for latency.py")
+    parser.add_argument(
+        "--fsync-ms",
+        type=int,
+        default=20,
+        help="extra ms per journal fsync for the second latency run (default 20, an SD card)",
+    )
+    parser.add_argument(
+        "--soak-fsync-ms", type=int, default=0, help="extra ms per journal fsync in the soak"
+    )
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     rows: list[Row] = []
@@ -274,24 +299,41 @@ def main(argv: list[str] | None = None) -> int:
         step = (
             Step("decode", "not run (skipped)")
             if "decode" in skip
-            else run_step("decode", ["bench/decode.py", "--out", str(decode_md)], 1800)
+            else run_step(
+                "decode",
+                ["bench/decode.py", "--out", str(decode_md), *args.decode_args.split()],
+                1800,
+            )
         )
         steps.append(step)
         rows += _rows_or_missing("decode", decode_md, step)
         sections += detail("decode", decode_md, step)
 
-        # latency and replay
-        latency_md = DOCS / "performance-latency.md"
-        if "latency" in skip:
-            step = Step("latency", "not run (skipped)")
-        elif not (BENCH / "latency.py").exists():
-            step = Step("latency", "not run (bench/latency.py not present)")
-        else:
-            extra = args.latency_args.split()
-            step = run_step("latency", ["bench/latency.py", "--out", str(latency_md), *extra], 1800)
+        # latency and replay, at this disk's fsync and at the SD-card class
+        for fsync_ms, latency_md in (
+            (0, DOCS / "performance-latency.md"),
+            (args.fsync_ms, DOCS / "performance-latency-fsync.md"),
+        ):
+            name = f"latency (fsync +{fsync_ms} ms)"
+            if "latency" in skip:
+                step = Step(name, "not run (skipped)")
+            else:
+                argv = ["bench/latency.py", "--out", str(latency_md), "--fsync-ms", str(fsync_ms)]
+                step = run_step(name, [*argv, *args.latency_args.split()], 1800)
+            steps.append(step)
+            rows += _rows_or_missing(f"latency and replay, fsync +{fsync_ms} ms", latency_md, step)
+            sections += detail(name, latency_md, step)
+
+        # decision time when the backend starts failing
+        decision_md = DOCS / "performance-decision.md"
+        step = (
+            Step("decision", "not run (skipped)")
+            if "decision" in skip
+            else run_step("decision", ["bench/decision.py", "--out", str(decision_md)], 600)
+        )
         steps.append(step)
-        rows += _rows_or_missing("latency and replay", latency_md, step)
-        sections += detail("latency", latency_md, step)
+        rows += _rows_or_missing("decision time", decision_md, step)
+        sections += detail("decision", decision_md, step)
 
         # soak-lite
         soak_json = work / "soak.json"
@@ -312,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                     str(min(12.0, args.soak_duration / 8)),
                     "--json",
                     str(soak_json),
+                    "--fsync-ms",
+                    str(args.soak_fsync_ms),
                 ],
                 args.soak_duration * 3 + 120,
             )

@@ -1,6 +1,6 @@
 """Soak: a studio day compressed, camera at 10 fps, outages and restarts; resources over time.
 
-    python bench/soak.py [--duration 180] [--day-hours 8] [--json FILE]
+    python bench/soak.py [--duration 180] [--day-hours 8] [--fsync-ms 0] [--json FILE]
 
 One process runs the reference backend (loopback) and a kiosk ``Counter`` fed by
 ``CameraReader`` over a ``ReplaySource`` of 640x480 frames at 10 fps: an empty
@@ -18,7 +18,9 @@ own), prints a table, and checks: RSS growth after warm-up <= 5 MB, no more
 file descriptors (+2 for a kept-alive connection) or threads after warm-up than
 before it, every receipt the kiosk accepted is checked at the backend in the
 end (none lost).
-``--json`` writes the figures for ``bench/run_all.py``.
+``--json`` writes the figures for ``bench/run_all.py``. ``--fsync-ms N`` runs the
+soak in a child process under the LD_PRELOAD shim of ``bench/fsync_delay.c``: every
+fsync/fdatasync of the journal's files takes N ms more (the backend's are untouched).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import counter_scene, phone_frame
+from _fsync import delay_under, rerun_with_delay
 
 from hardware.camera import CameraReader, ReplaySource
 from hardware.display import Display, make_device
@@ -50,8 +53,8 @@ from kiosk.config import Config, parse_config
 from kiosk.counter import Counter
 from kiosk.decode import make_decoder
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Outcome
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 FPS = 10.0
 WARMUP_FRACTION = 0.25
@@ -145,7 +148,7 @@ def kiosk_config(work: Path, backend: BackendProcess, client: tuple[str, str]) -
                 "button_down": -1,
                 "button_ok": -1,
             },
-            "journal": {"path": str(work / "journal.db"), "min_free_mb": 0},
+            "journal": {"path": str(work / "journal" / "journal.db"), "min_free_mb": 0},
             "offline": {"max_count": 50, "max_total_cents": 500_000},
         }
     )
@@ -279,6 +282,8 @@ def run_soak(
         level=logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    (work / "journal").mkdir()
+    delay_under(work / "journal")
     backend = BackendProcess(work / "backend.db")
     try:
         cfg = kiosk_config(work, backend, backend.call("create_client", DEMO_VENUE))
@@ -400,7 +405,7 @@ def _wait_synced(cfg: Config, session: Session, timeout: float = 60.0) -> None:
 
 
 def _checked_at_backend(cfg: Config) -> set[str]:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
     done: set[str] = set()
     with BackendClient.from_config(cfg) as client:
@@ -452,7 +457,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage", type=float, default=12.0, help="seconds the backend is away")
     parser.add_argument("--restart-every", type=float, default=75.0)
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--fsync-ms",
+        type=int,
+        default=0,
+        help="extra milliseconds per fsync of the journal's files (LD_PRELOAD shim; 20 = SD card)",
+    )
     args = parser.parse_args(argv)
+    status = rerun_with_delay(args.fsync_ms, __file__, sys.argv[1:] if argv is None else argv)
+    if status is not None:
+        return status
     result = run_soak(
         args.duration,
         args.day_hours,
@@ -472,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'OK' if result.ok else 'FAILED'}"
     )
     if args.json:
-        args.json.write_text(json.dumps({**asdict(result), "ok": result.ok}, indent=1))
+        figures = {**asdict(result), "ok": result.ok, "fsync_ms": args.fsync_ms}
+        args.json.write_text(json.dumps(figures, indent=1))
     return 0 if result.ok else 1
 
 

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import cast
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 1.0

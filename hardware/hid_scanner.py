@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hardware.events import Scan, ScanFault
 from hardware.keymaps import KeyParser
 from hardware.reader_thread import ReaderThread
 from hardware.serial_scanner import check_line
 from kiosk.errors import DeviceNotFound
+from kiosk.events import Scan, ScanFault
 
 __all__ = ["HidScanner"]
 

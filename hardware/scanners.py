@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from hardware.events import Scan, ScanFault
 from hardware.hid_scanner import HidScanner
 from hardware.reader_thread import ReaderThread
 from hardware.serial_scanner import LineFramer, SerialScanner, check_line
+from kiosk.events import Scan, ScanFault
 
 __all__ = ["HidScanner", "ScriptScanner", "SerialScanner", "StdinScanner", "check_line"]
 

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hardware.events import Scan, ScanFault
 from hardware.reader_thread import ReaderThread
+from kiosk.events import Scan, ScanFault
 
 __all__ = ["MAX_LINE_BYTES", "LineFramer", "SerialScanner", "check_line"]
 

@@ -11,11 +11,12 @@ kind               light (RGB / single LED)   sound
 scan               —                          tick (40 ms)
 accepted           green 1.2 s / on 1.2 s     one beep (150 ms, high)
 accepted_offline   amber 1.2 s / on 1.2 s     two short beeps (80 ms, high)
+check_amount       amber 1.6 s / on 1.6 s     high then low beep (150 ms each)
 refused            red 1.5 s / off            one long low tone (600 ms)
 error              red blinking / blinking    three beeps (150 ms, middle)
 =================  =========================  ================================
 
-``Buttons`` turns up/down/ok presses into :class:`hardware.events.Press`;
+``Buttons`` turns up/down/ok presses into :class:`kiosk.events.Press`;
 holding ok for ``long_press`` seconds gives one ``Press("ok", long=True)``
 instead of a short press. Callbacks run on gpiozero's threads and only call
 ``on_event`` (which must not block: the engine's inbox ``put_nowait``).
@@ -32,9 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hardware.events import Press
 from kiosk.config import SignalsConfig
 from kiosk.errors import HardwareError
+from kiosk.events import Press
+from kiosk.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,13 @@ PATTERNS: dict[str, tuple[Step, ...]] = {
         Step(0.08, AMBER, True, HIGH),
         Step(0.96, AMBER, True),
     ),
+    # checked, but the amount matches no service: "ding-dong" so the staff looks up
+    "check_amount": (
+        Step(0.15, AMBER, True, HIGH),
+        Step(0.1, AMBER, True),
+        Step(0.15, AMBER, True, LOW),
+        Step(1.2, AMBER, True),
+    ),
     "refused": (Step(0.6, RED, False, LOW), Step(0.9, RED, False)),
     "error": (
         Step(0.15, RED, True, MIDDLE),
@@ -91,36 +100,34 @@ def _gpio_error(what: str, exc: Exception) -> HardwareError:
     )
 
 
-class _Player(threading.Thread):
+class _Player(Worker):
     """Plays one pattern; ``stop`` ends it early. Owned by Indicators."""
 
     def __init__(self, steps: tuple[Step, ...], apply: Callable[[Step], None], scale: float):
-        super().__init__(name="indicators", daemon=True)
+        super().__init__("indicators")
         self._steps = steps
         self._apply = apply
         self._scale = scale
-        self.stopping = threading.Event()
 
-    def run(self) -> None:
+    def _step(self) -> None:
         try:
             for step in self._steps:
                 self._apply(step)
-                if self.stopping.wait(step.seconds * self._scale):
+                if self._stopping.wait(step.seconds * self._scale):
                     break
         except Exception:  # a failing pin must not kill the engine; it is logged
             log.exception("indicators: pattern failed")
         finally:
-            try:
-                self._apply(Step(0.0))
-            except Exception:
-                log.exception("indicators: could not switch off")
+            self._stopping.set()  # one pattern, played once
 
-    def stop(self, timeout: float = JOIN_TIMEOUT) -> None:
-        self.stopping.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout)
-            if self.is_alive():
-                log.error("indicators: pattern thread did not stop within %.1f s", timeout)
+    def _teardown(self) -> None:
+        try:
+            self._apply(Step(0.0))
+        except Exception:
+            log.exception("indicators: could not switch off")
+
+    def stop(self, timeout: float = JOIN_TIMEOUT) -> bool:
+        return super().stop(timeout)
 
 
 class Indicators:
@@ -183,7 +190,7 @@ class Indicators:
     def playing(self) -> bool:
         """True while a pattern is still running."""
         player = self._player
-        return player is not None and player.is_alive()
+        return player is not None and player.alive
 
     def signal(self, kind: str) -> None:
         """Start pattern *kind* (see ``KINDS``) and return at once; replaces a running one.
@@ -205,8 +212,7 @@ class Indicators:
         player = self._player
         if player is None:
             return True
-        player.join(timeout)
-        return not player.is_alive()
+        return player.join(timeout)
 
     def _apply(self, step: Step) -> None:
         if self._rgb is not None:

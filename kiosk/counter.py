@@ -19,15 +19,16 @@ from kiosk import __version__
 from kiosk.clock import kernel_clock_synced
 from kiosk.config import Config
 from kiosk.errors import HardwareError
-from kiosk.flows.context import FlowContext, KeyStore, VenueCache
-from kiosk.flows.engine import Engine, EngineSettings
+from kiosk.events import event_source
+from kiosk.flows.context import FlowContext, KeyStore, VenueCache, default_client, open_context
+from kiosk.flows.engine import Engine
 from kiosk.flows.health import Reachability
 from kiosk.flows.sync import SyncWorker
-from kiosk.journal import Journal
+from kiosk.flows.wiring import EngineSettings
 from kiosk.views import Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
 log = logging.getLogger("kiosk.counter")
 
@@ -60,12 +61,6 @@ class Presenter:
         self._display.dim(dimmed)
 
 
-def _default_client(cfg: Config) -> BackendClient:
-    from kiosk.backend_client import BackendClient
-
-    return BackendClient.from_config(cfg)
-
-
 class Counter:
     """Owns the engine and sync threads; start() then stop() (idempotent)."""
 
@@ -76,8 +71,9 @@ class Counter:
         display: Panel,
         indicators: Any,
         has_buttons: bool,
-        client_factory: Callable[[Config], BackendClient] = _default_client,
+        client_factory: Callable[[Config], BackendClient] = default_client,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         clock_synced: Callable[[], bool] = kernel_clock_synced,
         on_outcome: Callable[[Outcome], None] | None = None,
         on_view: Callable[[View], None] | None = None,
@@ -86,18 +82,20 @@ class Counter:
         self.cfg = cfg
         self._client_factory = client_factory
         self._clock = clock
+        self._monotonic = monotonic
         self._clock_synced = clock_synced
         self.keys = KeyStore()
         self.venue = VenueCache()
         self.health = Reachability()
         self.presenter = Presenter(display, cfg.display.language, on_view=on_view)
-        self.sync = SyncWorker(self.open_context, interval=sync_interval)
+        self.sync = SyncWorker(self.open_context, interval=sync_interval, monotonic=monotonic)
         settings = EngineSettings(
             result_seconds=cfg.display.result_seconds,
             dim_after=cfg.display.dim_after,
             has_buttons=has_buttons,
             repeat_windows=(("camera", cfg.scanner.repeat_window_camera),),
             default_repeat_window=cfg.scanner.repeat_window_scanner,
+            sources=tuple(event_source(name) for name in cfg.scanner.sources),
             tech_info=self.tech_info,
         )
         self.engine = Engine(
@@ -106,25 +104,20 @@ class Counter:
             signals=indicators,
             settings=settings,
             on_outcome=on_outcome,
+            monotonic=monotonic,
         )
         self._started = False
 
     def open_context(self) -> FlowContext:
         """A journal connection and backend client for the calling thread."""
-        journal = Journal.open(self.cfg.journal.path)
-        try:
-            client = self._client_factory(self.cfg)
-        except BaseException:
-            journal.close()
-            raise
-        return FlowContext(
-            cfg=self.cfg,
-            journal=journal,
-            client=client,
+        return open_context(
+            self.cfg,
+            client_factory=self._client_factory,
             keys=self.keys,
             venue=self.venue,
             health=self.health,
             clock=self._clock,
+            monotonic=self._monotonic,
             clock_synced=self._clock_synced,
             wake_sync=self.sync.wake,
         )
@@ -152,10 +145,16 @@ class Counter:
             log.warning("display: %s", exc)
 
     def healthy(self, now: float, max_stall: float = 30.0) -> str | None:
-        """None while the engine loop turns; else what is wrong (for the watchdog)."""
-        beat = self.engine.heartbeat
-        if beat is None or now - beat > max_stall:
+        """None while every worker's loop turns; else what is wrong (for the watchdog).
+
+        *now* is on the counter's monotonic clock.
+        """
+        if self.engine.heartbeat is None:
             return "engine loop stalled"
+        for worker in (self.engine, self.sync):
+            problem = worker.stalled(now, max_stall)
+            if problem is not None:
+                return problem
         return None
 
     def status_text(self) -> str:

@@ -28,6 +28,8 @@ on the inverted image when the first found nothing.
 from __future__ import annotations
 
 import logging
+import re
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -37,7 +39,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from kiosk.errors import DecoderError
-from kiosk.tokens import KeySet, Unrecognised, classify
+from kiosk.token_shape import looks_like_token
 
 __all__ = [
     "KINDS",
@@ -52,17 +54,8 @@ __all__ = [
 
 KINDS = ("zxing", "zbar")
 _UPSCALE_MAX_SIDE = 400
-_NO_KEYS = KeySet()
 
 log = logging.getLogger(__name__)
-
-
-def looks_like_token(text: str) -> bool:
-    """True when *text* has the shape of a SmartumPay token (JWS or 12-digit code)."""
-    # classify() with no trusted keys never verifies anything; it only tells a
-    # token-shaped text (any reason but not_smartum) from other codes.
-    scanned = classify(text, _NO_KEYS, "", now=0.0, clock_trusted=False)
-    return not (isinstance(scanned, Unrecognised) and scanned.reason == "not_smartum")
 
 
 def _ranked(texts: Iterable[str]) -> list[str]:
@@ -190,18 +183,47 @@ def make_decoder(kind: str = "zxing") -> Decoder:
 
 
 def load_gray(path: Path) -> np.ndarray:
-    """Load an image file as a 2-D uint8 grayscale array. Raises DecoderError if unreadable."""
+    """Load an image file as a 2-D uint8 grayscale array. Raises DecoderError if unreadable.
+
+    Every failure becomes one DecoderError naming the file: missing, a directory, no
+    permission, not an image, truncated, or larger than Pillow's decompression-bomb
+    limit (``Image.MAX_IMAGE_PIXELS``; its warning is treated as a refusal too, so a
+    huge image is never expanded in memory).
+    """
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("L"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return np.asarray(img.convert("L"))
     except FileNotFoundError as exc:
         raise DecoderError(f"{path}: no such file") from exc
     except IsADirectoryError as exc:
         raise DecoderError(f"{path}: is a directory, give image files") from exc
     except PermissionError as exc:
         raise DecoderError(f"{path}: permission denied") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DecoderError(f"{path}: not a readable image ({exc})") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecoderError(
+            f"{path}: image too large to decode safely ({_pixels(exc)}); "
+            "give a photo or screenshot of the code"
+        ) from exc
+    except MemoryError as exc:
+        raise DecoderError(f"{path}: image too large for the memory available") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise DecoderError(f"{path}: not a readable image ({_first_line(exc)})") from exc
+    except Exception as exc:  # a broken file can trip any of Pillow's format plugins
+        raise DecoderError(
+            f"{path}: not a readable image ({type(exc).__name__}: {_first_line(exc)})"
+        ) from exc
+
+
+def _pixels(exc: BaseException) -> str:
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    return f"{int(found.group(1)):,} pixels" if found else "over the pixel limit"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def decode_file(path: Path, decoder: Decoder) -> list[str]:

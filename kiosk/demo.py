@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from hardware.events import Press, Scan
 from kiosk.config import Config, parse_config
+from kiosk.events import Press, Scan
 from kiosk.views import Outcome, ServiceMenu, View
 
 STEP_TIMEOUT_S = 20.0
@@ -115,13 +115,8 @@ def _config(
 
 def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") -> int:
     """Play the scripted session; returns 0 when every step ended as expected."""
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-    from luma.core.device import dummy
-
-    from hardware.display import Display
-    from hardware.signals import Indicators
-    from kiosk.counter import Counter
-    from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+    from kiosk.rig import SimulatedRig
+    from refbackend import DEMO_VENUE, ReferenceBackend
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kiosk-demo-") as tmp_name:
@@ -139,20 +134,14 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
                 f"Hierontastudio Demo; screens saved in {out_dir}/",
                 file=stream,
             )
-            display = Display(device=dummy(width=128, height=64, mode="1"))
-            indicators = Indicators(cfg.signals, pin_factory=MockFactory(pin_class=MockPWMPin))
+            rig = SimulatedRig(cfg.signals)
             session: _Session
-            counter = Counter(
+            counter = rig.counter(
                 cfg,
-                display=display,
-                indicators=indicators,
-                has_buttons=True,
-                clock_synced=lambda: True,
                 on_outcome=lambda o: session.outcomes.put(o),
                 on_view=lambda v: session.views.put(v),
-                sync_interval=2.0,
             )
-            session = _Session(counter, display, out_dir, stream, lang)
+            session = _Session(counter, rig.display, out_dir, stream, lang)
             counter.start()
             try:
                 _script(session, backend, counter)
@@ -160,8 +149,7 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
                 session.failures.append("a step got no answer in time")
             finally:
                 counter.stop()
-                indicators.close()
-                display.close()
+                rig.close()
     if session.failures:
         print("Demo FAILED: " + "; ".join(session.failures), file=stream)
         return 1
@@ -173,7 +161,7 @@ def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, lang: str = "fi") ->
 
 
 def _script(s: _Session, backend: Any, counter: Any) -> None:
-    from kiosk.refbackend import DEMO_VENUE
+    from refbackend import DEMO_VENUE
 
     def receipt_step(
         title: str, token: str, expect: str, detail: Callable[[Outcome], str] = lambda o: o.tx or ""
@@ -221,6 +209,7 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
             time.sleep(0.2)
     print("   network back: offline check uploaded, 0 left", file=s.stream)
 
+    _amount_step(s, backend, counter)
     services = [sv.id for sv in counter.venue.services]
 
     def pay(title: str, service_id: str, expect: str) -> Outcome:
@@ -261,3 +250,27 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
         "cancelled",
         "charge refunded" if confirm.tx == charged.tx else "",
     )
+
+
+def _amount_step(s: _Session, backend: Any, counter: Any) -> None:
+    """A receipt whose amount pays for no service on the price list: still checked, amber."""
+    from refbackend import DEMO_VENUE
+
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while not counter.venue.services:  # cached by the sync worker once it reaches the backend
+        if time.monotonic() > deadline:
+            raise queue.Empty
+        counter.sync.wake()
+        time.sleep(0.2)
+    _, token = backend.mint_receipt(DEMO_VENUE, 6000)
+    s.drain()
+    s.scan(token)
+    outcome = s.wait_outcome()
+    match = outcome.amount_match
+    word, detail = str(outcome.word), "no price list"
+    if match is not None:
+        nearest = " + ".join(sv.name for sv in match.services)
+        detail = f"nearest {nearest}, {match.difference_cents / 100:+.2f} EUR"
+        if outcome.word == "checked" and not match.matched:
+            word = "check_amount"
+    s.report("Receipt 60,00 EUR: no service costs that", word, "check_amount", detail)

@@ -14,6 +14,7 @@
     │   ├── OutcomeUnknown     may have been delivered; retry with the same key
     │   ├── BackendAuthError   the backend refused the kiosk's credentials
     │   └── BackendProtocolError  an answer outside the contract
+    ├── ClientClosed           the backend client was used after close (a bug, not an outage)
     └── JournalError           the SQLite journal cannot be read or written
         ├── JournalCorrupt
         └── JournalFull
@@ -25,6 +26,10 @@ whole tokens.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kiosk.vocabulary import TokenKind
 
 
 class KioskError(Exception):
@@ -42,9 +47,10 @@ class ConfigError(KioskError, ValueError):
 class TokenError(KioskError, ValueError):
     """A scanned text is not a valid SmartumPay token; .reason is a short word."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: str, detail: str = "", *, kind: TokenKind | None = None) -> None:
         self.reason = reason
         self.detail = detail
+        self.kind = kind  # the token's kind, when it was known before the check failed
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
@@ -86,6 +92,10 @@ class BackendAuthError(BackendError):
 
 class BackendProtocolError(BackendError):
     """The backend answered something outside the contract."""
+
+
+class ClientClosed(KioskError, RuntimeError):
+    """The backend client was used after :meth:`close`; nothing was sent."""
 
 
 class JournalError(KioskError):

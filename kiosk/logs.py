@@ -4,8 +4,11 @@
 the journal stream named by ``JOURNAL_STREAM``) and with systemd-python present it
 is a ``systemd.journal.JournalHandler``: each :func:`event` becomes a journal entry
 with fields ``KIOSK_TX``, ``KIOSK_OUTCOME``, ``KIOSK_<NAME>``, searchable with
-``journalctl -u kiosk KIOSK_OUTCOME=needs_network``. Elsewhere a plain stderr
-formatter prints the same fields as ``tx=... outcome=...``.
+``journalctl -u kiosk KIOSK_OUTCOME=needs_network``. Every entry also carries
+``KIOSK_DEVICE`` and ``KIOSK_VENUE`` when given (``[device] id`` and ``venue``), so a
+chain's central journal (systemd-journal-remote) tells its counters apart:
+``journalctl --directory=... KIOSK_DEVICE=counter-1``. Elsewhere a plain stderr
+formatter prints the event fields as ``tx=... outcome=...``.
 
 Every record passes a redaction filter first: anything that looks like a JWS
 (``eyJ...``), a bearer token, a 12-digit payment code or a value registered with
@@ -72,6 +75,8 @@ def setup_logging(
     journald: bool | None = None,
     stream: IO[str] | None = None,
     journal_send: JournalSend | None = None,
+    device: str | None = None,
+    venue: str | None = None,
 ) -> None:
     """Route all logging to journald or stderr. Calling again replaces the earlier setup.
 
@@ -79,6 +84,8 @@ def setup_logging(
     systemd-python is importable; True insists (falls back to stderr with a warning
     if the module is missing); False uses *stream* (default stderr).
     *journal_send* replaces ``systemd.journal.send`` (tests record fields with it).
+    *device* and *venue* (the kiosk's id and venue, nothing secret) become the fields
+    ``KIOSK_DEVICE`` and ``KIOSK_VENUE`` of every journal entry.
     Raises ValueError for an unknown *level*. Call from the main thread at start-up.
     """
     try:
@@ -95,7 +102,7 @@ def setup_logging(
     handler: logging.Handler | None = None
     missing_module = False
     if want_journal:
-        handler = _journal_handler(journal_send)
+        handler = _journal_handler(journal_send, _identity_fields(device, venue))
         missing_module = handler is None
     if handler is None:
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
@@ -205,7 +212,14 @@ def _quote(value: object) -> str:
     return text
 
 
-def _journal_handler(journal_send: JournalSend | None) -> logging.Handler | None:
+def _identity_fields(device: str | None, venue: str | None) -> dict[str, str]:
+    fields = {FIELD_PREFIX + "DEVICE": device, FIELD_PREFIX + "VENUE": venue}
+    return {key: value for key, value in fields.items() if value}
+
+
+def _journal_handler(
+    journal_send: JournalSend | None, identity: dict[str, str]
+) -> logging.Handler | None:
     try:  # Debian python3-systemd, or systemd-python
         journal = importlib.import_module("systemd.journal")
     except ImportError:
@@ -217,7 +231,9 @@ def _journal_handler(journal_send: JournalSend | None) -> logging.Handler | None
         kept = {k: v for k, v in fields.items() if _JOURNAL_FIELD.fullmatch(k) and v is not None}
         return send(message, **kept)
 
-    handler = journal.JournalHandler(sender_function=send_valid_fields, SYSLOG_IDENTIFIER="kiosk")
+    handler = journal.JournalHandler(
+        sender_function=send_valid_fields, SYSLOG_IDENTIFIER="kiosk", **identity
+    )
     handler.setFormatter(logging.Formatter("%(message)s"))
     return handler
 

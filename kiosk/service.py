@@ -22,10 +22,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hardware.events import ScanFault
 from kiosk.config import Config
 from kiosk.counter import Counter
 from kiosk.errors import HardwareError, KioskError
+from kiosk.events import ScanFault, event_source
+from kiosk.metrics import KioskMetrics, writer_for
+from kiosk.source_states import SourceReport
 
 log = logging.getLogger("kiosk.service")
 
@@ -34,30 +36,53 @@ SOURCE_STALL_S = 10.0
 
 
 class _Source:
-    """A started input source with a health check for the watchdog."""
+    """A started input source.
 
-    def __init__(self, name: str, obj: Any, health: Callable[[float], str | None]) -> None:
+    *health* feeds the watchdog (a problem there restarts the service); *problem*
+    says why the source reads nothing right now (unplugged, no frames), for the
+    technician's reports.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        obj: Any,
+        health: Callable[[float], str | None],
+        problem: Callable[[float], str | None] | None = None,
+    ) -> None:
         self.name, self.obj, self.health = name, obj, health
+        self.problem = problem or health
 
 
-def build_source(cfg: Config, on_event: Callable[[Any], None]) -> _Source:
-    """The configured scanner or camera, started. Raises HardwareError or DecoderError."""
+def build_source(
+    cfg: Config,
+    on_event: Callable[[Any], None],
+    timed: Callable[[Any], Any] = lambda d: d,
+    name: str | None = None,
+) -> _Source:
+    """Source *name* (default: the first of ``[scanner] source``), started.
+
+    Raises HardwareError or DecoderError. *timed* wraps the camera's decoder
+    (decode-time metrics)."""
     sc = cfg.scanner
-    if sc.source == "serial":
+    name = name or sc.source
+    if name == "serial":
         from hardware.serial_scanner import SerialScanner
 
         serial_scanner = SerialScanner(
             sc.port, baud=sc.baud, line_timeout=sc.line_timeout, on_event=on_event
         )
         serial_scanner.start()
-        return _Source("serial", serial_scanner, lambda now: None)
-    if sc.source in ("camera", "replay"):
+        return _Source(
+            "serial", serial_scanner, lambda now: None, _unless_connected(serial_scanner, sc.port)
+        )
+    if name in ("camera", "replay"):
         from hardware.camera import CameraReader, PiCameraSource, ReplaySource
         from kiosk.decode import make_decoder
 
-        decoder = make_decoder(sc.decoder)
+        decoder = timed(make_decoder(sc.decoder))
         camera: Any
-        if sc.source == "replay":
+        if name == "replay":
             try:
                 camera = ReplaySource(Path(cfg.camera.replay_dir), fps=cfg.camera.fps, loop=True)
             except (OSError, ValueError) as exc:
@@ -74,17 +99,26 @@ def build_source(cfg: Config, on_event: Callable[[Any], None]) -> _Source:
             return None
 
         return _Source("camera", _Both(reader, camera), camera_health)
-    if sc.source == "hid":
+    if name == "hid":
         from hardware.hid_scanner import HidScanner
 
         hid = HidScanner(sc.hid_device, layout=sc.hid_layout, on_event=on_event)
         hid.start()
-        return _Source("hid", hid, lambda now: None)
+        return _Source("hid", hid, lambda now: None, _unless_connected(hid, sc.hid_device))
     from hardware.scanners import StdinScanner
 
     stdin = StdinScanner(on_event=on_event)
     stdin.start()
     return _Source("stdin", stdin, lambda now: None)
+
+
+def _unless_connected(scanner: Any, device: str) -> Callable[[float], str | None]:
+    """A scanner that reopens its device by itself: a problem while it is not open."""
+
+    def problem(now: float) -> str | None:
+        return None if scanner.connected else f"{device} not connected (unplugged?)"
+
+    return problem
 
 
 class _Both:
@@ -101,45 +135,97 @@ class _Both:
 
 
 class _SourceSlot:
-    """The input source; when it cannot be opened the kiosk keeps running and retries."""
+    """One configured source; when it cannot be opened the kiosk keeps running and retries."""
 
     RETRY_S = 10.0
 
-    def __init__(self, cfg: Config, on_event: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        on_event: Callable[[Any], None],
+        timed: Callable[[Any], Any] = lambda d: d,
+        name: str | None = None,
+    ) -> None:
         self._cfg = cfg
+        self.name = name or cfg.scanner.source
         self._on_event = on_event
+        self._timed = timed
         self.source: _Source | None = None
         self._next_try = 0.0
         self._failed = False
+        self._error = ""
 
     def ensure(self, now: float) -> None:
         if self.source is not None or now < self._next_try:
             return
         self._next_try = now + self.RETRY_S
+        events = event_source(self.name)
         try:
-            self.source = build_source(self._cfg, self._on_event)
+            self.source = build_source(self._cfg, self._on_event, self._timed, self.name)
         except KioskError as exc:
             log.error(
-                "%s source unavailable (retrying every %.0f s): %s",
-                self._cfg.scanner.source,
-                self.RETRY_S,
-                exc,
+                "%s source unavailable (retrying every %.0f s): %s", self.name, self.RETRY_S, exc
             )
-            self._on_event(ScanFault(self._cfg.scanner.source, "unplugged", now, str(exc)))
-            self._failed = True
+            self._on_event(ScanFault(events, "unplugged", now, str(exc)))
+            self._failed, self._error = True, str(exc)
             return
         if self._failed:
-            self._on_event(ScanFault(self._cfg.scanner.source, "replugged", now))
-            self._failed = False
-        log.info("%s source started", self.source.name)
+            self._on_event(ScanFault(events, "replugged", now))
+            self._failed, self._error = False, ""
+        log.info("%s source started", self.name)
 
     def health(self, now: float) -> str | None:
         return None if self.source is None else self.source.health(now)
+
+    def problem(self, now: float) -> str | None:
+        """None while the source can read codes; else why not."""
+        if self.source is None:
+            return self._error or "not started"
+        return self.source.problem(now)
 
     def stop(self) -> None:
         if self.source is not None:
             self.source.obj.stop()
             self.source = None
+
+
+class Sources:
+    """Every configured source, each in its own slot, all feeding the same *on_event*.
+
+    One source failing (a scanner unplugged, a camera that cannot be opened)
+    never stops the others; each one is retried on its own.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        on_event: Callable[[Any], None],
+        timed: Callable[[Any], Any] = lambda d: d,
+    ) -> None:
+        self.slots = [_SourceSlot(cfg, on_event, timed, name) for name in cfg.scanner.sources]
+
+    def ensure(self, now: float) -> None:
+        for slot in self.slots:
+            slot.ensure(now)
+
+    def health(self, now: float) -> str | None:
+        problems = [p for p in (slot.health(now) for slot in self.slots) if p is not None]
+        return "; ".join(problems) or None
+
+    def states(self, now: float) -> list[dict[str, Any]]:
+        """``[{"name", "ok", "detail"}]``, one per source, in the configured order."""
+        out = []
+        for slot in self.slots:
+            problem = slot.problem(now)
+            out.append({"name": slot.name, "ok": problem is None, "detail": problem or ""})
+        return out
+
+    def stop(self) -> None:
+        for slot in reversed(self.slots):
+            try:
+                slot.stop()
+            except Exception as exc:  # one source failing to stop must not keep the others
+                log.warning("%s source did not stop cleanly: %s", slot.name, exc)
 
 
 def _display(cfg: Config) -> Any:
@@ -183,12 +269,24 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
         stack.callback(indicators.close)
         s = cfg.signals
         has_buttons = min(s.button_up, s.button_down, s.button_ok) >= 0
-        counter = Counter(cfg, display=display, indicators=indicators, has_buttons=has_buttons)
+        metrics = KioskMetrics.from_config(cfg)
+        counter = Counter(
+            cfg,
+            display=display,
+            indicators=indicators,
+            has_buttons=has_buttons,
+            on_outcome=metrics.scan_finished,
+        )
+        writer = writer_for(cfg.metrics, metrics, lambda: counter.engine.online)
+        stack.callback(writer.stop)  # after the counter's stop: the last write sees its last scan
         stack.callback(counter.stop)
         counter.start()
-        slot = _SourceSlot(cfg, counter.submit)
-        stack.callback(slot.stop)
-        slot.ensure(time.monotonic())
+        writer.start()
+        sources = Sources(cfg, metrics.watch_scans(counter.submit), metrics.timed_decoder)
+        stack.callback(sources.stop)
+        sources.ensure(time.monotonic())
+        reporter = SourceReport(cfg)
+        stack.callback(reporter.close)
         if s.button_ok >= 0:
             try:
                 buttons = Buttons(cfg.signals, on_event=counter.submit)
@@ -198,21 +296,22 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
 
         watchdog = Watchdog(
             notifier,
-            [lambda: counter.healthy(time.monotonic()), lambda: slot.health(time.monotonic())],
+            [lambda: counter.healthy(time.monotonic()), lambda: sources.health(time.monotonic())],
         )
         _return_freed_memory()
         notifier.ready(counter.status_text())
         log.info(
             "kiosk %s ready: source %s, venue %s",
             cfg.device.id,
-            cfg.scanner.source,
+            ", ".join(cfg.scanner.sources),
             cfg.device.venue,
         )
         last_status = ""
         next_status = 0.0
         while not stop.is_set():
             now = time.monotonic()
-            slot.ensure(now)
+            sources.ensure(now)
+            reporter.report(sources.states(now))
             watchdog.tick(now)
             if now >= next_status:
                 text = counter.status_text()

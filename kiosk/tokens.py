@@ -22,14 +22,28 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from kiosk import strict_json
+from kiosk.backend import strict_json
 from kiosk.errors import TokenError
+from kiosk.token_shape import (
+    CODE_SHAPE,
+    JWS_SHAPE,
+    MAX_TOKEN_BYTES,
+    PAYCODE_ID_SHAPE,
+    PAYCODE_TYP,
+    RECEIPT_TYP,
+    TX_SHAPE,
+    VENUE_SHAPE,
+    looks_like_jws,
+    stripped,
+)
+from kiosk.token_signing import sign_paycode, sign_receipt
+from kiosk.vocabulary import TokenKind
 
 __all__ = [
     "MAX_TOKEN_BYTES",
@@ -47,17 +61,10 @@ __all__ = [
     "verify",
 ]
 
-RECEIPT_TYP = "smartum-receipt+jwt"
-PAYCODE_TYP = "smartum-paycode+jwt"
-MAX_TOKEN_BYTES = 2048
+_TYP: dict[TokenKind, str] = {TokenKind.RECEIPT: RECEIPT_TYP, TokenKind.PAYCODE: PAYCODE_TYP}
 EXPIRY_SKEW_S = 60
 BENEFITS = frozenset({"massage", "exercise"})
 
-_JWS_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
-_CODE_SHAPE = re.compile(r"[0-9]{12}")
-TX_SHAPE = re.compile(r"tx_[0-9A-Za-z]{16}")
-PAYCODE_ID_SHAPE = re.compile(r"pc_[0-9A-Za-z]{16}")
-VENUE_SHAPE = re.compile(r"ven_[0-9A-Za-z]{1,64}")
 _KID_SHAPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Time claims beyond 2100-01-01 (or before 1970) are nonsense and overflow datetime on screens.
 _TIME_LIMIT = 4_102_444_800
@@ -111,6 +118,7 @@ class Unrecognised:
 
     reason: str
     detail: str = ""
+    kind: TokenKind | None = None  # what the token claimed to be, when that was known
 
 
 Scanned = Receipt | Paycode | BareCode | Unrecognised
@@ -168,22 +176,15 @@ def public_jwk(kid: str, key: Ed25519PublicKey) -> dict[str, str]:
 
 def classify(text: str, keys: KeySet, issuer: str, *, now: float, clock_trusted: bool) -> Scanned:
     """Say what a scanned text is. Never raises; failures become Unrecognised."""
-    stripped = text.strip(" \t\r\n")
-    if _CODE_SHAPE.fullmatch(stripped):
-        return BareCode(stripped)
-    if not _looks_like_token(stripped):
+    text = stripped(text)
+    if CODE_SHAPE.fullmatch(text):
+        return BareCode(text)
+    if not looks_like_jws(text):
         return Unrecognised("not_smartum")
     try:
-        return verify(stripped, keys, issuer, now=now, clock_trusted=clock_trusted)
+        return verify(text, keys, issuer, now=now, clock_trusted=clock_trusted)
     except TokenError as err:
-        return Unrecognised(err.reason, err.detail)
-
-
-def _looks_like_token(text: str) -> bool:
-    if len(text) > MAX_TOKEN_BYTES:
-        # Long text with the two dots of a JWS is a (bad) token, not a stray code.
-        return text.count(".") == 2 and text.startswith("eyJ")
-    return bool(_JWS_SHAPE.fullmatch(text)) or (text.count(".") == 2 and text.startswith("eyJ"))
+        return Unrecognised(err.reason, err.detail, err.kind)
 
 
 def verify(
@@ -194,16 +195,14 @@ def verify(
         raise TokenError("not_ascii", "token contains non-ASCII characters")
     if len(token) > MAX_TOKEN_BYTES:
         raise TokenError("too_long", f"token is {len(token)} bytes, limit {MAX_TOKEN_BYTES}")
-    if not _JWS_SHAPE.fullmatch(token):
+    if not JWS_SHAPE.fullmatch(token):
         raise TokenError("malformed", "not three base64url parts")
     header = _strict_json(token.split(".", 1)[0], "header")
     if header.get("alg") != "EdDSA":
         raise TokenError("bad_alg", "only EdDSA tokens are accepted")
     if "crit" in header:
         raise TokenError("malformed", "critical header extensions are not supported")
-    typ = header.get("typ")
-    if typ not in (RECEIPT_TYP, PAYCODE_TYP):
-        raise TokenError("bad_typ", "not a SmartumPay receipt or payment code")
+    kind = _kind_of(header.get("typ"))
     kid = header.get("kid")
     key = keys.get(kid) if isinstance(kid, str) else None
     if key is None:
@@ -218,12 +217,26 @@ def verify(
     del decoded  # PyJWT proved the signature; claims were parsed strictly above
     if claims.get("iss") != issuer:
         raise TokenError("bad_iss", "issued by someone else")
-    if typ == RECEIPT_TYP:
-        return _receipt(claims, token)
-    paycode = _paycode(claims, token)
-    if clock_trusted and now > paycode.expires_at + EXPIRY_SKEW_S:
-        raise TokenError("expired", "payment code has expired; ask for a new one")
-    return paycode
+    match kind:
+        case TokenKind.RECEIPT:
+            return _receipt(claims, token)
+        case TokenKind.PAYCODE:
+            paycode = _paycode(claims, token)
+            if clock_trusted and now > paycode.expires_at + EXPIRY_SKEW_S:
+                raise TokenError(
+                    "expired", "payment code has expired; ask for a new one", kind=kind
+                )
+            return paycode
+        case _:
+            assert_never(kind)
+
+
+def _kind_of(typ: object) -> TokenKind:
+    """The token kind named by a JWS ``typ``; any other typ is ``bad_typ``."""
+    for kind, name in _TYP.items():
+        if typ == name:
+            return kind
+    raise TokenError("bad_typ", "not a SmartumPay receipt or payment code")
 
 
 def _receipt(c: dict[str, Any], token: str) -> Receipt:
@@ -254,7 +267,7 @@ def _receipt(c: dict[str, Any], token: str) -> Receipt:
 
 def _paycode(c: dict[str, Any], token: str) -> Paycode:
     _require(c, "jti", str, PAYCODE_ID_SHAPE)
-    _require(c, "code", str, _CODE_SHAPE)
+    _require(c, "code", str, CODE_SHAPE)
     _require_time(c, "iat")
     _require_time(c, "exp")
     _require_benefit(c)
@@ -313,67 +326,6 @@ def _b64decode(segment: str) -> bytes:
 
 def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-# --- signing (reference backend, tests, demo) -------------------------------------------
-
-
-def _sign(claims: Mapping[str, Any], typ: str, key: Ed25519PrivateKey, kid: str) -> str:
-    payload = json.dumps(dict(claims), separators=(",", ":"), ensure_ascii=True).encode()
-    return jwt.PyJWS().encode(
-        payload, key, algorithm="EdDSA", headers={"kid": kid, "typ": typ}, sort_headers=False
-    )
-
-
-def sign_receipt(
-    key: Ed25519PrivateKey,
-    kid: str,
-    *,
-    issuer: str,
-    tx: str,
-    venue: str,
-    venue_name: str,
-    venue_address: str,
-    amount_cents: int,
-    paid_at: int,
-    benefit: str = "massage",
-) -> str:
-    """A receipt JWS as the backend issues it."""
-    claims = {
-        "iss": issuer,
-        "jti": tx,
-        "ven": venue,
-        "vnm": venue_name,
-        "vad": venue_address,
-        "amt": amount_cents,
-        "cur": "EUR",
-        "ben": benefit,
-        "iat": paid_at,
-    }
-    return _sign(claims, RECEIPT_TYP, key, kid)
-
-
-def sign_paycode(
-    key: Ed25519PrivateKey,
-    kid: str,
-    *,
-    issuer: str,
-    jti: str,
-    code: str,
-    issued_at: int,
-    ttl_s: int = 300,
-    benefit: str = "massage",
-) -> str:
-    """A paycode JWS as the backend issues it."""
-    claims = {
-        "iss": issuer,
-        "jti": jti,
-        "ben": benefit,
-        "iat": issued_at,
-        "exp": issued_at + ttl_s,
-        "code": code,
-    }
-    return _sign(claims, PAYCODE_TYP, key, kid)
 
 
 def kid_for(key: Ed25519PublicKey) -> str:

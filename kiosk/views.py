@@ -11,22 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-OUTCOME_WORDS = (
-    "checked",
-    "checked_offline",
-    "charged",
-    "already_checked",
-    "cancelled",
-    "wrong_venue",
-    "invalid",
-    "not_eligible",
-    "insufficient_funds",
-    "paycode_used",
-    "paycode_expired",
-    "needs_network",
-    "conflict",
-)
-ACCEPTED = frozenset({"checked", "checked_offline", "charged"})
+from kiosk.venue import Service
+from kiosk.vocabulary import ACCEPTED, RequestKind, Word
+
+OUTCOME_WORDS: tuple[Word, ...] = tuple(Word)
+"""Every outcome word, in the contract's order."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +28,8 @@ class Outcome:
     ``limit_amount``, ``limit_total``, ``limit_count``, ``stale_sync``, ...).
     """
 
-    word: str
-    kind: str
+    word: Word
+    kind: RequestKind
     tx: str | None = None
     amount_cents: int | None = None
     venue_name: str = ""
@@ -50,26 +39,42 @@ class Outcome:
     service_name: str = ""
     balance_cents: int | None = None
     reason: str = ""
+    amount_match: AmountMatch | None = None  # a checked receipt against the price list
 
     def __post_init__(self) -> None:
-        if self.word not in OUTCOME_WORDS:
-            raise ValueError(f"unknown outcome word {self.word!r}")
+        try:  # plain strings of the contract are accepted and typed here
+            object.__setattr__(self, "word", Word(self.word))
+        except ValueError:
+            raise ValueError(f"unknown outcome word {self.word!r}") from None
+        try:
+            object.__setattr__(self, "kind", RequestKind(self.kind))
+        except ValueError:
+            raise ValueError(f"unknown outcome kind {self.kind!r}") from None
 
     @property
     def accepted(self) -> bool:
         """True for a payment accepted at the counter, or a cancel that went through."""
-        return self.word in ACCEPTED or (self.word == "cancelled" and self.kind == "cancel")
+        return self.word in ACCEPTED or (
+            self.word == Word.CANCELLED and self.kind == RequestKind.CANCEL
+        )
 
 
 @dataclass(frozen=True)
-class Service:
-    """A service of the venue as the backend lists it."""
+class AmountMatch:
+    """A receipt's amount against the venue's eligible services.
 
-    id: str
-    name: str
-    price_cents: int
-    benefit: str = "massage"
-    eligible: bool = True
+    Matched: ``services`` (one, or two whose prices add up; the same one twice for
+    two visits) cost exactly the amount and ``difference_cents`` is 0. Otherwise
+    ``services`` holds the nearest service and ``difference_cents`` is the amount
+    minus its price (negative: paid less).
+    """
+
+    services: tuple[Service, ...]
+    difference_cents: int = 0
+
+    @property
+    def matched(self) -> bool:
+        return self.difference_cents == 0
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class Ready:
 class Checking:
     """A scan is being verified or sent; ``kind`` is receipt, charge or cancel."""
 
-    kind: str = "receipt"
+    kind: RequestKind = RequestKind.RECEIPT
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,43 @@ class CancelConfirm:
 
 
 @dataclass(frozen=True)
+class StillCharging:
+    """A charge is sent and the backend is slow: wait for its answer, do not scan again."""
+
+    amount_cents: int | None = None
+
+
+@dataclass(frozen=True)
+class PinPrompt:
+    """Enter the staff PIN: ``entered`` digits confirmed (shown masked), ``digit`` being edited."""
+
+    entered: int
+    digit: int = 0
+    min_digits: int = 4
+
+
+@dataclass(frozen=True)
+class PinWrong:
+    """The PIN was wrong; ``tries_left`` before cancelling locks."""
+
+    tries_left: int
+
+
+@dataclass(frozen=True)
+class PinLocked:
+    """Too many wrong PINs: cancelling is locked for ``seconds_left`` more."""
+
+    seconds_left: int
+
+
+@dataclass(frozen=True)
+class CancelUnavailable:
+    """Cancelling on the device is not possible; ``reason`` is ``off`` or ``no_pin``."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Alarm:
     """A fault that stops normal work; ``kind`` is ``journal``, ``disk_full`` or ``scanner``."""
 
@@ -139,6 +181,9 @@ class TechInfo:
     pending: int
     online: bool
     venue: str = ""
+    quarantined: int = 0  # uploads retried only rarely after failing many times
+    conflicts_24h: int = 0
+    offline_off: bool = False  # offline acceptance refused: too many conflicts in 24 h
 
 
 @dataclass(frozen=True)
@@ -155,6 +200,11 @@ View = (
     | ServiceMenu
     | ConfirmCharge
     | CancelConfirm
+    | StillCharging
+    | PinPrompt
+    | PinWrong
+    | PinLocked
+    | CancelUnavailable
     | Alarm
     | TechInfo
     | OutOfService

@@ -7,6 +7,8 @@
 #            [--config kiosk.toml] [--client-secret-file FILE] [--ca-bundle FILE]
 #            [--wheel FILE [--target ARCH-cpXY ...] | --wheelhouse DIR]
 #            [--yes] [--dry-run]
+#            [--metrics [--metrics-listen ADDR:PORT]]
+#            [--log-server https://HOST[:PORT] --log-ca FILE [--log-cert FILE --log-key FILE]]
 #
 # The image is copied (or decompressed) to --out, or written to --device. Then the
 # FAT boot partition gets, through mtools (no mounting; no root for image files):
@@ -29,8 +31,11 @@
 # aarch64-cp313 (trixie), plus each --target. --wheelhouse DIR takes one made before,
 # so that every kiosk of a chain gets the same bits.
 # On first boot scripts/firstboot.sh installs the kiosk and deletes kiosk/client_secret
-# and network-config (the Wi-Fi passphrase). Needs a Raspberry Pi OS image that runs
-# cloud-init from the boot partition.
+# and network-config (the Wi-Fi passphrase).
+# Fleet options (Prometheus node_exporter, journal upload; scripts/_flash_fleet.sh):
+# kiosk/ also gets fleet-firstboot.sh, fleet.conf and log/ (certificates), and
+# user-data runs fleet-firstboot.sh after firstboot.sh.
+# Needs a Raspberry Pi OS image that runs cloud-init from the boot partition.
 #
 # Exit status: 0 done, 1 failed, 2 bad arguments (one message per problem).
 
@@ -57,8 +62,17 @@ need_value() { # OPTION VALUE...: the option has a value
     fi
 }
 
+# shellcheck source=scripts/_flash_fleet.sh disable=SC1091
+source "$HERE/_flash_fleet.sh"
+
 while (($#)); do
     case $1 in
+        --metrics) fleet_option "$1"; shift ;;
+        --metrics-listen | --log-server | --log-ca | --log-cert | --log-key)
+            need_value "$@"
+            fleet_option "$1" "$2"
+            shift 2
+            ;;
         --image | --out | --device | --hostname | --ssh-key | --wifi-ssid | --wifi-psk-file | \
             --wifi-country | --config | --client-secret-file | --ca-bundle | --wheel | --wheelhouse | \
             --target)
@@ -269,6 +283,8 @@ if [[ -n $device ]]; then
     fi
 fi
 
+fleet_validate
+
 if ((${#problems[@]})); then
     for p in "${problems[@]}"; do
         say "$p"
@@ -378,6 +394,7 @@ write_network_config() {
 }
 
 write_user_data
+fleet_user_data "$STAGE/user-data"
 write_meta_data
 [[ -z $wifi_ssid ]] || write_network_config
 
@@ -400,6 +417,7 @@ if ((dry_run)); then
         say "would make the wheelhouse for $(basename "$wheel"): aarch64-cp311 aarch64-cp313 ${targets[*]}"
     fi
     say "would write user-data, meta-data, ssh and kiosk/ (wheels/${config:+, kiosk.toml}${secret_file:+, client_secret}) to the boot partition"
+    fleet_dry_run
     say "user-data:"
     cat "$STAGE/user-data" >&2
     say "dry run: nothing written"
@@ -478,6 +496,7 @@ cp "$HERE/firstboot.sh" "$HERE/update-remote.sh" "$STAGE/kiosk/"
 [[ -z $secret_file ]] || install -m 0600 "$secret_file" "$STAGE/kiosk/client_secret"
 [[ -z $ca_bundle ]] || cp "$ca_bundle" "$STAGE/kiosk/ca_bundle.pem"
 : >"$STAGE/ssh"
+fleet_stage "$STAGE/kiosk"
 
 say "writing the boot partition"
 for name in user-data meta-data network-config config.txt cmdline.txt ssh; do

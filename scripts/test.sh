@@ -20,7 +20,7 @@ for arg in "$@"; do
 done
 
 APT_PACKAGES=(libzbar0 mtools shellcheck dosfstools fdisk e2fsprogs systemd cloud-init
-    libsystemd-dev pkg-config gcc python3-dev)
+    libsystemd-dev pkg-config gcc python3-dev prometheus systemd-journal-remote)
 DEVICE_PACKAGES=(qemu-system-x86 mmdebstrap openssh-client)
 
 sudo_cmd=()

@@ -23,7 +23,7 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
+from refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
 
 HTTP_TIMEOUT = (2.0, 10.0)
 

@@ -35,6 +35,7 @@ def test_wheel_contains_packages_fonts_and_console_script(tmp_path: Path) -> Non
         scripts = zf.read(entry_points).decode()
     assert "kiosk/flows/engine.py" in names
     assert "hardware/camera/reader.py" in names
+    assert "refbackend/server.py" in names and "refbackend/py.typed" in names
     assert any(n.startswith("kiosk/screens/fonts/") and n.endswith(".otb") for n in names)
     assert "kiosk/screens/fonts/OFL.txt" in names
     assert not any(n.startswith("tests/") for n in names)
@@ -44,8 +45,8 @@ def test_wheel_contains_packages_fonts_and_console_script(tmp_path: Path) -> Non
 def test_importing_every_module_pulls_in_nothing_pi_only() -> None:
     code = (
         "import importlib, pkgutil, sys\n"
-        "import kiosk, hardware\n"
-        "for pkg in (kiosk, hardware):\n"
+        "import kiosk, hardware, refbackend\n"
+        "for pkg in (kiosk, hardware, refbackend):\n"
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        if not m.name.endswith('__main__'): importlib.import_module(m.name)\n"
         f"bad = [m for m in sys.modules if m.split('.')[0] in {PI_ONLY!r}]\n"

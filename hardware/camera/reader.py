@@ -14,16 +14,16 @@ autofocus still settling) is read within that time.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 import numpy as np
 
 from hardware.camera.frames import FrameSource
-from hardware.events import Scan, ScanFault
 from kiosk.decode import Decoder
 from kiosk.errors import HardwareError
+from kiosk.events import Scan, ScanFault
+from kiosk.worker import Worker
 
 __all__ = ["CameraReader", "IdleGate", "thumbnail"]
 
@@ -71,7 +71,7 @@ class IdleGate:
         return True
 
 
-class CameraReader:
+class CameraReader(Worker):
     """Reads *source* on its own thread, decodes changed frames, reports codes.
 
     ``on_event`` receives ``Scan(text, "camera", at)`` with the best text of a
@@ -94,9 +94,8 @@ class CameraReader:
         self._source = source
         self._decoder = decoder
         self._on_event = on_event
+        super().__init__("camera-reader")
         self._gate = IdleGate(idle_threshold, refresh)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._faulted = False
         self.last_frame_at: float | None = None
         self.frames_seen = 0
@@ -106,51 +105,46 @@ class CameraReader:
         """Start the reader thread. Raises RuntimeError if already started."""
         if self._thread is not None:
             raise RuntimeError("camera reader already started")
-        self._thread = threading.Thread(target=self._run, name="camera-reader", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 2.0) -> bool:
         """Stop the thread and wait at most *timeout* s; the source stays open (caller owns it).
 
         Raises HardwareError if the thread is still running afterwards.
         """
-        self._stopping.set()
-        thread = self._thread
-        if thread is None:
-            return
-        thread.join(timeout)
-        if thread.is_alive():
+        if not super().stop(timeout):
             raise HardwareError(f"camera reader did not stop within {timeout} s")
+        return True
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.alive
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                frame = self._source.read(_READ_TIMEOUT)
-            except HardwareError as err:
-                self._fault(str(err))
-                self._stopping.wait(_FAULT_PAUSE)
-                continue
-            if frame is None:
-                continue
-            if self._faulted:
-                self._faulted = False
-                self._on_event(ScanFault("camera", "replugged", time.monotonic()))
-            self.last_frame_at = frame.at
-            self.frames_seen += 1
-            if not self._gate.changed(frame.pixels, frame.at):
-                continue
-            self.frames_decoded += 1
-            try:
-                texts = self._decoder.decode(frame.pixels)
-            except Exception:  # a decoder bug must not stop the camera
-                log.exception("decoding frame %d failed", frame.seq)
-                continue
-            if texts:
-                self._on_event(Scan(texts[0], "camera", frame.at))
+    def _step(self) -> None:
+        """Read one frame and decode it if the picture changed."""
+        try:
+            frame = self._source.read(_READ_TIMEOUT)
+        except HardwareError as err:
+            self._fault(str(err))
+            self._stopping.wait(_FAULT_PAUSE)
+            return
+        if frame is None:
+            return
+        if self._faulted:
+            self._faulted = False
+            self._on_event(ScanFault("camera", "replugged", time.monotonic()))
+        self.last_frame_at = frame.at
+        self.frames_seen += 1
+        if not self._gate.changed(frame.pixels, frame.at):
+            return
+        self.frames_decoded += 1
+        try:
+            texts = self._decoder.decode(frame.pixels)
+        except Exception:  # a decoder bug must not stop the camera
+            log.exception("decoding frame %d failed", frame.seq)
+            return
+        if texts:
+            self._on_event(Scan(texts[0], "camera", frame.at))
 
     def _fault(self, detail: str) -> None:
         if not self._faulted:

@@ -40,32 +40,17 @@ def load(args: argparse.Namespace) -> Config:
 @contextmanager
 def flow_context(cfg: Config) -> Iterator[FlowContext]:
     """A journal connection and backend client for a one-shot command."""
-    from kiosk.backend_client import BackendClient
     from kiosk.clock import kernel_clock_synced
-    from kiosk.flows.context import FlowContext, KeyStore, VenueCache
-    from kiosk.flows.health import Reachability
-    from kiosk.journal import Journal
+    from kiosk.flows.context import default_client, open_context
 
-    journal = Journal.open(cfg.journal.path)
+    ctx = open_context(cfg, client_factory=default_client, clock_synced=kernel_clock_synced)
     try:
-        client = BackendClient.from_config(cfg)
-        try:
-            ctx = FlowContext(
-                cfg=cfg,
-                journal=journal,
-                client=client,
-                keys=KeyStore(),
-                venue=VenueCache(),
-                health=Reachability(),
-                clock_synced=kernel_clock_synced,
-            )
-            ctx.keys.load(journal)
-            ctx.venue.load(journal)
-            yield ctx
-        finally:
-            client.close()
+        yield ctx
     finally:
-        journal.close()
+        try:
+            ctx.client.close()
+        finally:
+            ctx.journal.close()
 
 
 def print_json(document: Any) -> None:
@@ -77,7 +62,7 @@ def iso(ts: float | None) -> str | None:
     """Unix time as RFC 3339 UTC, or None."""
     if ts is None:
         return None
-    from kiosk._wire import format_time
+    from kiosk.backend._wire import format_time
 
     return format_time(datetime.fromtimestamp(ts, UTC))
 

@@ -30,28 +30,44 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow a non-loopback --host (the server has no TLS; trials on a closed LAN only)",
+        help="allow a non-loopback --host without TLS (trials on a closed LAN only)",
+    )
+    p.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS: certificate (PEM)")
+    p.add_argument("--tls-key", type=Path, default=None, help="private key of --tls-cert (PEM)")
+    p.add_argument(
+        "--dev-allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="also answer /dev endpoints for clients in this network (repeatable; "
+        "default loopback only), e.g. a forwarded 10.0.2.2/32",
     )
     p.set_defaults(func=run)
 
 
 def _is_loopback_host(host: str) -> bool:
-    from kiosk.refbackend.dev import is_loopback
+    from refbackend.dev import is_loopback
 
     return host == "localhost" or is_loopback(host)
 
 
-def run(args: argparse.Namespace) -> int:
-    from kiosk.refbackend import DEFAULT_ISSUER, ReferenceBackend
+def _fail(message: str, code: int = 2) -> int:
+    print(f"kiosk backend: {message}", file=sys.stderr)
+    return code
 
-    if not _is_loopback_host(args.host) and not args.allow_remote:
-        print(
-            f"kiosk backend: refusing to listen on {args.host}: the reference backend speaks "
-            "plain HTTP and is meant for this machine only. Use --host 127.0.0.1, or add "
-            "--allow-remote to expose it on a network you trust.",
-            file=sys.stderr,
+
+def run(args: argparse.Namespace) -> int:
+    from refbackend import DEFAULT_ISSUER, BackendError, ReferenceBackend, tls_context
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return _fail("--tls-cert and --tls-key go together; give both or neither")
+    tls = args.tls_cert is not None
+    if not _is_loopback_host(args.host) and not args.allow_remote and not tls:
+        return _fail(
+            f"refusing to listen on {args.host}: without --tls-cert/--tls-key the reference "
+            "backend speaks plain HTTP and is meant for this machine only. Use --host "
+            "127.0.0.1, serve HTTPS, or add --allow-remote to expose it on a network you trust."
         )
-        return 2
     if not 0 <= args.port <= 65535:
         print(f"kiosk backend: --port {args.port} is not a TCP port (0-65535)", file=sys.stderr)
         return 2
@@ -59,15 +75,23 @@ def run(args: argparse.Namespace) -> int:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
         )
-    logging.getLogger("kiosk.refbackend").setLevel(logging.INFO)
-    backend = ReferenceBackend(
-        args.db,
-        host=args.host,
-        port=args.port,
-        dev=args.dev,
-        issuer=args.issuer or DEFAULT_ISSUER,
-    )
-    backend.start()
+    logging.getLogger("refbackend").setLevel(logging.INFO)
+    try:
+        context = tls_context(args.tls_cert, args.tls_key) if tls else None
+        backend = ReferenceBackend(
+            args.db,
+            host=args.host,
+            port=args.port,
+            dev=args.dev,
+            issuer=args.issuer or DEFAULT_ISSUER,
+            tls=context,
+            dev_allow=tuple(args.dev_allow),
+        )
+        backend.start()
+    except ValueError as exc:
+        return _fail(f"{exc}; give --dev-allow as a network such as 10.0.2.0/24")
+    except BackendError as exc:
+        return _fail(str(exc), 1)
     mode = "dev endpoints on" if args.dev else "dev endpoints off"
     print(
         f"kiosk backend: serving {backend.url} (issuer {backend.issuer}, kid {backend.kid}, "

@@ -2,19 +2,25 @@
 
 ``--csv`` is the daily settlement export a studio hands its cash register:
 one row per transaction, amounts in euros with two decimals, local times.
+Every cell that a spreadsheet would read as a formula (starting with ``=``, ``+``,
+``-`` unless it is a number, ``@``, a tab or a carriage return) gets a leading
+``'``, so a device name or transaction id from the backend is shown as text.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
-from kiosk._wire import format_time
+from kiosk.backend._wire import format_time
 from kiosk.cli._common import add_config_arg
+from kiosk.journal import OutcomeRow
+from kiosk.vocabulary import OFFLINE, AmountCheck, RequestKind, Word
 
 CSV_FIELDS = (
     "tx",
@@ -26,7 +32,24 @@ CSV_FIELDS = (
     "device",
     "offline",
     "conflict",
+    "service",
+    "amount_check",
+    "amount_difference_eur",
 )
+_LOCAL_KEYS = (
+    "tx",
+    "kind",
+    "outcome",
+    "amount_cents",
+    "at",
+    "synced",
+    "reason",
+    "service",  # what was paid for: the charged service, a receipt's matched or nearest one
+    "amount_check",  # a checked receipt against the price list: ok, mismatch or null
+    "amount_difference_cents",  # the amount minus the nearest service's price (0 when ok)
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def register(sub: Any) -> None:
@@ -64,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"{_local_time(i['at'], tz)}  {i['kind']:<7} {i['outcome']:<18} "
                 f"{amount:>8}  {i['tx'] or '-'}{'' if i['synced'] else '  (not uploaded)'}"
+                f"{_paid_for(i)}"
             )
     return 0
 
@@ -81,20 +105,31 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
             "at": iso(r.at),
             "synced": r.synced,
             "device": ctx.cfg.device.id,
-            "offline": r.outcome in ("checked_offline", "conflict"),
-            "conflict": r.outcome == "conflict",
+            "offline": r.outcome in OFFLINE,
+            "conflict": r.outcome == Word.CONFLICT,
             "reason": r.reason,
             "action": r.kind,
+            "service": r.service or None,
+            "amount_check": r.amount_check,
+            "amount_difference_cents": r.amount_difference_cents,
         }
         for r in rows
     ]
 
 
-def _kind(ctx: Any, row: Any) -> str:
+def _kind(ctx: Any, row: OutcomeRow) -> RequestKind:
     """receipt or charge; a cancel takes the kind of the transaction it cancelled."""
-    if row.kind == "cancel" and row.tx is not None:
-        return "charge" if ctx.journal.last_request_for("charge", row.tx) else "receipt"
-    return "charge" if row.kind == "charge" else "receipt"
+    kind = row.kind
+    match kind:
+        case RequestKind.RECEIPT | RequestKind.CHARGE:
+            return kind
+        case RequestKind.CANCEL:
+            charged = row.tx is not None and ctx.journal.last_request_for(
+                RequestKind.CHARGE, row.tx
+            )
+            return RequestKind.CHARGE if charged else RequestKind.RECEIPT
+        case _:
+            assert_never(kind)
 
 
 def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]:
@@ -126,9 +161,7 @@ def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]
 
 def _public(item: dict[str, Any], local: bool) -> dict[str, Any]:
     if local:
-        return {
-            k: item[k] for k in ("tx", "kind", "outcome", "amount_cents", "at", "synced", "reason")
-        }
+        return {k: item[k] for k in _LOCAL_KEYS}
     return {
         "tx": item["tx"],
         "kind": item["kind"],
@@ -155,17 +188,38 @@ def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     for i in items:
-        amount = "" if i["amount_cents"] is None else f"{i['amount_cents'] / 100:.2f}"
-        writer.writerow(
-            [
-                i["tx"] or "",
-                i["kind"],
-                i["outcome"],
-                amount,
-                _local_time(i["at"], tz),
-                "yes" if i["synced"] else "no",
-                i.get("device") or device,
-                "yes" if i["offline"] else "no",
-                "yes" if i["conflict"] else "no",
-            ]
-        )
+        amount = _euros(i["amount_cents"])
+        cells = [
+            i["tx"] or "",
+            i["kind"],
+            i["outcome"],
+            amount,
+            _local_time(i["at"], tz),
+            "yes" if i["synced"] else "no",
+            i.get("device") or device,
+            "yes" if i["offline"] else "no",
+            "yes" if i["conflict"] else "no",
+            i.get("service") or "",
+            i.get("amount_check") or "",
+            _euros(i.get("amount_difference_cents")),
+        ]
+        writer.writerow([spreadsheet_text(str(c)) for c in cells])
+
+
+def _paid_for(item: dict[str, Any]) -> str:
+    service, check = item.get("service"), item.get("amount_check")
+    if check == AmountCheck.MISMATCH:
+        difference = _euros(item.get("amount_difference_cents"))
+        return f"  CHECK THE AMOUNT: nearest {service} ({difference})"
+    return f"  {service}" if service else ""
+
+
+def _euros(cents: int | None) -> str:
+    return "" if cents is None else f"{cents / 100:.2f}"
+
+
+def spreadsheet_text(cell: str) -> str:
+    """*cell* with a leading ``'`` when a spreadsheet would run it as a formula."""
+    if cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
+
+from kiosk.vocabulary import TokenKind
 
 DEMO_VENUE = "ven_demo0000000000"
 DEFAULT_RECEIPT_CENTS = 6500
@@ -25,7 +27,7 @@ def register(sub: Any) -> None:
             "for a paycode also its 12-digit code on a second line."
         ),
     )
-    p.add_argument("kind", choices=("receipt", "paycode"))
+    p.add_argument("kind", choices=[k.value for k in TokenKind])
     p.add_argument("--backend", required=True, help="backend URL, e.g. http://127.0.0.1:8787")
     p.add_argument("--venue", default=DEMO_VENUE, help=f"venue of a receipt ({DEMO_VENUE})")
     p.add_argument(
@@ -45,20 +47,25 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import requests
 
-    if args.kind == "receipt":
-        path = "/dev/receipts"
-        body: dict[str, Any] = {
-            "venue": args.venue,
-            "amount_cents": args.amount if args.amount is not None else DEFAULT_RECEIPT_CENTS,
-            "ben": args.ben,
-        }
-    else:
-        path = "/dev/paycodes"
-        body = {
-            "balance_cents": args.amount if args.amount is not None else DEFAULT_BALANCE_CENTS,
-            "ben": args.ben,
-            "ttl_s": args.ttl,
-        }
+    kind = TokenKind(args.kind)
+    body: dict[str, Any]
+    match kind:
+        case TokenKind.RECEIPT:
+            path = "/dev/receipts"
+            body = {
+                "venue": args.venue,
+                "amount_cents": args.amount if args.amount is not None else DEFAULT_RECEIPT_CENTS,
+                "ben": args.ben,
+            }
+        case TokenKind.PAYCODE:
+            path = "/dev/paycodes"
+            body = {
+                "balance_cents": args.amount if args.amount is not None else DEFAULT_BALANCE_CENTS,
+                "ben": args.ben,
+                "ttl_s": args.ttl,
+            }
+        case _:
+            assert_never(kind)
     url = args.backend.rstrip("/") + path
     try:
         resp = requests.post(url, json=body, timeout=(args.timeout, args.timeout))
@@ -86,11 +93,14 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"the backend refused: {resp.status_code} {message}")
     token = answer["token"]
     print(token)
-    if args.kind == "paycode":
-        print(answer.get("code", ""))
-        print(f"kiosk mint: paycode {answer.get('jti')}", file=sys.stderr)
-    else:
-        print(f"kiosk mint: receipt {answer.get('tx')}", file=sys.stderr)
+    match kind:
+        case TokenKind.PAYCODE:
+            print(answer.get("code", ""))
+            print(f"kiosk mint: paycode {answer.get('jti')}", file=sys.stderr)
+        case TokenKind.RECEIPT:
+            print(f"kiosk mint: receipt {answer.get('tx')}", file=sys.stderr)
+        case _:
+            assert_never(kind)
     if args.qr is not None:
         try:
             _write_qr(token, args.qr)

@@ -20,6 +20,6 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.service import run as run_service
 
     cfg = load_config(args.config or env_path())
-    setup_logging(cfg.log.level)
+    setup_logging(cfg.log.level, device=cfg.device.id, venue=cfg.device.venue)
     mask_secret(cfg.client_secret.reveal())
     return run_service(cfg)

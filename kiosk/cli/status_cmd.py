@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from kiosk import __version__
     from kiosk.cli._common import flow_context, iso, load, print_json
     from kiosk.errors import BackendError
+    from kiosk.figures import read_figures
 
     cfg = load(args)
     with flow_context(cfg) as ctx:
@@ -27,36 +28,65 @@ def run(args: argparse.Namespace) -> int:
             ctx.client.ping()
         except BackendError as exc:
             online, problem = False, str(exc)
-        count, total = ctx.journal.offline_exposure()
+        figures = read_figures(ctx.journal, now=ctx.clock())
+        count, total = figures.offline_count, figures.offline_exposure_cents
         conflicts = ctx.journal.conflicts()
+        sources, sources_at = _sources(ctx.journal)
         doc: dict[str, Any] = {
             "device": cfg.device.id,
             "venue": cfg.device.venue,
             "version": __version__,
             "online": online,
             "backend_problem": problem,
-            "pending": ctx.journal.pending_count(),
+            "pending": figures.pending,
+            "oldest_pending": iso(figures.oldest_pending_at),
+            "quarantined": figures.quarantined,
             "offline_count": count,
             "offline_exposure_cents": total,
-            "last_sync": iso(ctx.last_sync()),
+            "conflicts_24h": figures.conflicts_24h,
+            "last_sync": iso(figures.last_sync),
             "clock_synced": ctx.clock_synced(),
             "journal_path": str(ctx.journal.path),
-            "journal_bytes": ctx.journal.size_bytes(),
-            "disk_free_bytes": ctx.journal.free_bytes(),
+            "journal_bytes": figures.journal_bytes,
+            "disk_free_bytes": figures.disk_free_bytes,
             "conflicts": [{"tx": c.tx, "at": iso(c.at)} for c in conflicts],
+            "sources": sources,
+            "sources_at": iso(sources_at),
         }
     if args.json:
         print_json(doc)
         return 0
     print(f"kiosk {doc['device']} ({doc['venue']}), version {__version__}")
     print(f"backend:   {'online' if online else 'OFFLINE: ' + str(problem)}")
-    print(f"pending:   {doc['pending']} upload(s)")
+    print(f"pending:   {doc['pending']} upload(s), oldest {doc['oldest_pending'] or '-'}")
+    print(f"quarantined: {doc['quarantined']} request(s)")
     print(f"offline:   {count} check(s), {total / 100:.2f} EUR not yet uploaded")
     print(f"last sync: {doc['last_sync'] or 'never'}")
     print(f"clock:     {'synchronised' if doc['clock_synced'] else 'NOT synchronised (NTP)'}")
     print(f"journal:   {doc['journal_path']} ({doc['journal_bytes']} bytes)")
+    for source in sources:
+        state = "ok" if source["ok"] else "FAIL: " + source["detail"]
+        print(f"source:    {source['name']} {state}")
+    if not sources:
+        print("source:    no report (kiosk run has not started its sources yet)")
     if conflicts:
         print(f"conflicts: {len(conflicts)} (see kiosk history --local)")
         for c in conflicts:
             print(f"  {c.tx} at {iso(c.at)}")
     return 0
+
+
+def _sources(journal: Any) -> tuple[list[dict[str, Any]], float | None]:
+    """Each input source as the running service last reported it (``kiosk run`` writes
+    it on every change); all of them not ok once the service has stopped."""
+    from kiosk.source_states import read_states
+
+    doc = read_states(journal)
+    if doc is None:
+        return [], None
+    if doc["running"]:
+        return doc["sources"], doc["at"]
+    stopped = [
+        {"name": s["name"], "ok": False, "detail": "kiosk run is stopped"} for s in doc["sources"]
+    ]
+    return stopped, doc["at"]

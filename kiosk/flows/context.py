@@ -11,16 +11,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from kiosk.amounts import paid_for
 from kiosk.config import Config
 from kiosk.errors import JournalFull, TokenError
 from kiosk.flows.health import Reachability
 from kiosk.flows.offline import OfflinePolicy
 from kiosk.journal import Journal, Request
-from kiosk.tokens import KeySet
-from kiosk.views import Outcome, Service
+from kiosk.tokens import KeySet, Scanned, Unrecognised, classify
+from kiosk.venue import Service
+from kiosk.views import Outcome
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
 log = logging.getLogger("kiosk.flows")
 
@@ -207,6 +209,24 @@ class FlowContext:
             on_success=self.mark_synced,
         )
 
+    def classify(self, text: str) -> Scanned:
+        """What a scanned text is, against the trusted keys; an unknown ``kid`` triggers
+        one key refresh (at most once a minute: a key may have rotated)."""
+
+        def run() -> Scanned:
+            return classify(
+                text, self.keys.keys, self.cfg.backend.issuer, now=self.clock(),
+                clock_trusted=self.clock_synced(),
+            )  # fmt: skip
+
+        scanned = run()
+        if isinstance(scanned, Unrecognised) and scanned.reason == "unknown_kid":
+            self.keys.refresh(
+                self.client, self.journal, now=self.clock(), min_age=UNKNOWN_KID_REFRESH_S
+            )
+            scanned = run()
+        return scanned
+
     def require_space(self) -> None:
         """Refuse new requests before the disk is full; stored entries are kept."""
         if self.journal.free_bytes() < self.cfg.journal.min_free_mb * 1024 * 1024:
@@ -221,6 +241,7 @@ class FlowContext:
         shown: bool = False,
     ) -> Outcome:
         """Journal one scan's outcome (before it is shown) and return it."""
+        service, amount_check, difference = paid_for(outcome)
         self.journal.record(
             outcome.kind,
             outcome.word,
@@ -231,5 +252,61 @@ class FlowContext:
             synced=synced,
             shown_accepted=shown,
             now=self.clock(),
+            service=service,
+            amount_check=amount_check,
+            amount_difference_cents=difference,
         )
         return outcome
+
+
+def open_context(
+    cfg: Config,
+    *,
+    client_factory: Callable[[Config], BackendClient],
+    keys: KeyStore | None = None,
+    venue: VenueCache | None = None,
+    health: Reachability | None = None,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+    clock_synced: Callable[[], bool] = lambda: False,
+    wake_sync: Callable[[], None] = lambda: None,
+) -> FlowContext:
+    """The one way to build a FlowContext: a journal connection and a backend client
+    for the calling thread, with the shared caches (new ones for a one-shot command).
+
+    The cached key set and services are loaded from the journal into caches that
+    are still empty. The caller closes ``journal`` and ``client``. Raises
+    JournalError (the journal cannot be opened) or what *client_factory* raises.
+    """
+    from kiosk.journal import Journal
+
+    journal = Journal.open(cfg.journal.path)
+    try:
+        client = client_factory(cfg)
+        ctx = FlowContext(
+            cfg=cfg,
+            journal=journal,
+            client=client,
+            keys=keys if keys is not None else KeyStore(),
+            venue=venue if venue is not None else VenueCache(),
+            health=health if health is not None else Reachability(),
+            clock=clock,
+            monotonic=monotonic,
+            clock_synced=clock_synced,
+            wake_sync=wake_sync,
+        )
+    except BaseException:
+        journal.close()
+        raise
+    if len(ctx.keys.keys) == 0:
+        ctx.keys.load(journal)
+    if not ctx.venue.services:
+        ctx.venue.load(journal)
+    return ctx
+
+
+def default_client(cfg: Config) -> BackendClient:
+    """The backend client of ``cfg.backend``, with its own session."""
+    from kiosk.backend.client import BackendClient
+
+    return BackendClient.from_config(cfg)

@@ -11,15 +11,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
-from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable, OutcomeUnknown
+from kiosk.errors import (
+    BackendAuthError,
+    BackendError,
+    BackendProtocolError,
+    BackendUnreachable,
+    OutcomeUnknown,
+)
 from kiosk.flows.health import Reachability
 from kiosk.flows.outcomes import sync_word
 from kiosk.journal import Journal, Request
+from kiosk.vocabulary import RequestKind
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import BackendClient, CancelResult, ChargeResult, CheckResult
+    from kiosk.backend.client import BackendClient, CancelResult, ChargeResult, CheckResult
 
     Result = CheckResult | ChargeResult | CancelResult
 
@@ -50,7 +57,7 @@ def deliver(
     while True:
         attempt += 1
         try:
-            result = client.send(request.kind, request.key, request.body, tx=request.tx)
+            result = _send(client, request)
         except BackendAuthError:
             health.failure()
             raise
@@ -84,6 +91,22 @@ def deliver(
         if on_success is not None:
             on_success()
         return result
+
+
+def _send(client: BackendClient, request: Request) -> Result:
+    """One attempt with the journaled text, through the client's method for its kind."""
+    kind = request.kind
+    match kind:
+        case RequestKind.RECEIPT:
+            return client.check_receipt(request.key, request.text)
+        case RequestKind.CHARGE:
+            return client.charge(request.key, request.text)
+        case RequestKind.CANCEL:
+            if request.tx is None:
+                raise BackendProtocolError(f"cancel request {request.id} names no transaction")
+            return client.cancel(request.tx, request.key, request.text)
+        case _:
+            assert_never(kind)
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 from zoneinfo import ZoneInfo
 
+from kiosk.tokens import Unrecognised
 from kiosk.views import Outcome
+from kiosk.vocabulary import (
+    RequestKind,
+    TokenKind,
+    Word,
+    answer_word,
+    cancel_word,
+    charge_word,
+    check_word,
+)
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import CancelResult, ChargeResult, CheckResult
-
-CHECK_WORDS = {
-    "checked": "checked",
-    "already_checked": "already_checked",
-    "cancelled": "cancelled",
-    "wrong_venue": "wrong_venue",
-    "invalid": "invalid",
-}
-CHARGE_WORDS = {
-    "charged": "charged",
-    "insufficient_funds": "insufficient_funds",
-    "paycode_used": "paycode_used",
-    "paycode_expired": "paycode_expired",
-    "not_eligible": "not_eligible",
-    "invalid": "invalid",
-}
+    from kiosk.backend.client import CancelResult, ChargeResult, CheckResult
 
 
 def local(dt: datetime | None, tz: ZoneInfo) -> datetime | None:
@@ -35,25 +29,25 @@ def local(dt: datetime | None, tz: ZoneInfo) -> datetime | None:
 def from_check(
     r: CheckResult, tz: ZoneInfo, *, venue_name: str, amount_cents: int, paid_at: datetime | None
 ) -> Outcome:
-    word = CHECK_WORDS.get(r.status, "invalid")
+    word = check_word(r.status)
     return Outcome(
         word=word,
-        kind="receipt",
+        kind=RequestKind.RECEIPT,
         tx=r.tx,
         amount_cents=r.amount_cents if r.amount_cents is not None else amount_cents,
         venue_name=r.venue_name or venue_name,
         at=local(r.paid_at, tz) or paid_at,
         checked_at=local(r.checked_at, tz),
         checked_by=r.checked_by,
-        reason=r.reason if word == "invalid" else ("" if word != "cancelled" else "receipt"),
+        reason=r.reason if word == Word.INVALID else ("" if word != Word.CANCELLED else "receipt"),
     )
 
 
 def from_charge(r: ChargeResult, tz: ZoneInfo, *, service_name: str, amount_cents: int) -> Outcome:
-    word = CHARGE_WORDS.get(r.status, "invalid")
+    word = charge_word(r.status)
     return Outcome(
         word=word,
-        kind="charge",
+        kind=RequestKind.CHARGE,
         tx=r.tx,
         amount_cents=r.amount_cents if r.amount_cents is not None else amount_cents,
         at=local(r.charged_at, tz),
@@ -64,17 +58,23 @@ def from_charge(r: ChargeResult, tz: ZoneInfo, *, service_name: str, amount_cent
 
 
 def from_cancel(r: CancelResult, tx: str, amount_cents: int | None) -> Outcome:
-    if r.status == "cancelled":
-        return Outcome(word="cancelled", kind="cancel", tx=tx, amount_cents=amount_cents)
-    return Outcome(
-        word="invalid", kind="cancel", tx=tx, amount_cents=amount_cents, reason=r.reason or r.status
-    )
+    word = cancel_word(r.status)
+    reason = "" if word == Word.CANCELLED else (r.reason or r.status)
+    return Outcome(word, RequestKind.CANCEL, tx=tx, amount_cents=amount_cents, reason=reason)
 
 
-def sync_word(kind: str, status: str) -> str:
+def sync_word(kind: RequestKind, status: str) -> Word:
     """The history word for a backend answer that arrived during sync."""
-    if kind == "receipt":
-        return CHECK_WORDS.get(status, "invalid")
-    if kind == "charge":
-        return CHARGE_WORDS.get(status, "invalid")
-    return "cancelled" if status == "cancelled" else "invalid"
+    return answer_word(kind, status)
+
+
+def refusal(scanned: Unrecognised) -> tuple[Word, RequestKind]:
+    """The outcome of a scan that is no usable token: an expired paycode, else invalid."""
+    kind = scanned.kind
+    match kind:
+        case TokenKind.PAYCODE if scanned.reason == "expired":
+            return Word.PAYCODE_EXPIRED, RequestKind.CHARGE
+        case TokenKind.PAYCODE | TokenKind.RECEIPT | None:
+            return Word.INVALID, RequestKind.RECEIPT
+        case _:
+            assert_never(kind)

@@ -8,18 +8,22 @@ its key until the backend answers; it is never turned into a refusal.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING
 
-from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
+from kiosk.backend import bodies
+from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable, KioskError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.outcomes import from_cancel, from_charge
 from kiosk.journal import Request
 from kiosk.tokens import BareCode, Paycode
-from kiosk.views import Outcome, Service
+from kiosk.venue import Service
+from kiosk.views import Outcome
+from kiosk.vocabulary import RequestKind, RequestState, Word
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import CancelResult, ChargeResult
+    from kiosk.backend.client import CancelResult, ChargeResult
 
 log = logging.getLogger("kiosk.payment")
 
@@ -31,7 +35,69 @@ def paycode_ref(code: Paycode | BareCode) -> str:
 
 def open_charge(ctx: FlowContext, code: Paycode | BareCode) -> Request | None:
     """A charge for this code that is still waiting for its answer, if any."""
-    return ctx.journal.open_request_for("charge", ref=paycode_ref(code))
+    return ctx.journal.open_request_for(RequestKind.CHARGE, ref=paycode_ref(code))
+
+
+@dataclass(frozen=True)
+class Resend:
+    """A charge of this code is still pending: resend it (same key), never a new one."""
+
+    request: Request
+    service_name: str
+
+
+@dataclass(frozen=True)
+class Choose:
+    """Let the studio pick one of the venue's services."""
+
+    services: tuple[Service, ...]
+
+
+@dataclass(frozen=True)
+class ChargeWith:
+    """Charge the configured default service (a kiosk without buttons)."""
+
+    service: Service
+
+
+Start = Outcome | Resend | Choose | ChargeWith
+"""What to do with a scanned payment code; an Outcome is final (already journaled)."""
+
+
+def start(ctx: FlowContext, code: Paycode | BareCode, *, has_buttons: bool) -> Start:
+    """Decide how a scanned payment code proceeds. Raises JournalError only.
+
+    Charges always need the network: after an outage, a cheap probe (the JWKS)
+    asks it now rather than showing a menu that cannot be charged.
+    """
+    pending = open_charge(ctx, code)
+    if pending is not None:
+        service_id = str(pending.body.get("service"))
+        service = service_named(ctx, service_id)
+        return Resend(pending, service.name if service else service_id)
+    if ctx.health.offline and not reachable(ctx):
+        return ctx.record(Outcome(Word.NEEDS_NETWORK, RequestKind.CHARGE, reason="offline"))
+    if not ctx.venue.services:
+        ctx.venue.refresh(ctx.client, ctx.journal, ctx.cfg.device.venue, now=ctx.clock())
+    services = ctx.venue.services
+    if not services:
+        return ctx.record(Outcome(Word.NEEDS_NETWORK, RequestKind.CHARGE, reason="no_services"))
+    if has_buttons:
+        return Choose(services)
+    default = service_named(ctx, ctx.cfg.device.default_service)
+    if default is None:
+        return ctx.record(Outcome(Word.INVALID, RequestKind.CHARGE, reason="no_default_service"))
+    return ChargeWith(default)
+
+
+def reachable(ctx: FlowContext) -> bool:
+    """After an outage, a cheap probe: charges need the network, so ask it now."""
+    try:
+        ctx.client.fetch_jwks()
+    except KioskError:
+        return False
+    ctx.health.success()
+    return True
 
 
 def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outcome:
@@ -39,23 +105,27 @@ def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outc
     if not service.eligible:
         return ctx.record(
             Outcome(
-                "not_eligible",
-                "charge",
+                Word.NOT_ELIGIBLE,
+                RequestKind.CHARGE,
                 amount_cents=service.price_cents,
                 service_name=service.name,
                 reason="local",
             )
         )
     ctx.require_space()
-    body = {
-        "paycode": code.token if isinstance(code, Paycode) else code.code,
-        "venue": ctx.cfg.device.venue,
-        "device": ctx.cfg.device.id,
-        "service": service.id,
-        "amount_cents": service.price_cents,
-    }
+    body = bodies.charge(
+        code.token if isinstance(code, Paycode) else code.code,
+        venue=ctx.cfg.device.venue,
+        device=ctx.cfg.device.id,
+        service=service.id,
+        amount_cents=service.price_cents,
+    )
     request = ctx.journal.begin(
-        "charge", body, ref=paycode_ref(code), amount_cents=service.price_cents, now=ctx.clock()
+        RequestKind.CHARGE,
+        body,
+        ref=paycode_ref(code),
+        amount_cents=service.price_cents,
+        now=ctx.clock(),
     )
     return send_charge(ctx, request, service.name)
 
@@ -67,12 +137,12 @@ def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcom
     except (BackendUnreachable, BackendAuthError) as exc:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:
-            ctx.journal.void(request.id, "needs_network")
+            ctx.journal.void(request.id, Word.NEEDS_NETWORK)
             log.info("charge not sent: %s", exc)
             return ctx.record(
                 Outcome(
-                    "needs_network",
-                    "charge",
+                    Word.NEEDS_NETWORK,
+                    RequestKind.CHARGE,
                     amount_cents=request.amount_cents,
                     service_name=service_name,
                     reason="offline",
@@ -85,15 +155,15 @@ def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcom
     outcome = from_charge(
         result, ctx.tz, service_name=service_name, amount_cents=request.amount_cents or 0
     )
-    return ctx.record(outcome, request.id, shown=outcome.word == "charged")
+    return ctx.record(outcome, request.id, shown=outcome.word == Word.CHARGED)
 
 
 def _unknown(ctx: FlowContext, request: Request, service_name: str) -> Outcome:
     ctx.wake_sync()
     return ctx.record(
         Outcome(
-            "needs_network",
-            "charge",
+            Word.NEEDS_NETWORK,
+            RequestKind.CHARGE,
             amount_cents=request.amount_cents,
             service_name=service_name,
             reason="charge_pending",
@@ -123,32 +193,40 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
     cancel what it has not seen.
     """
     amount = None
-    for kind in ("receipt", "charge"):
+    for kind in (RequestKind.RECEIPT, RequestKind.CHARGE):
         earlier = ctx.journal.last_request_for(kind, tx)
         if earlier is not None:
             amount = earlier.amount_cents
-            if earlier.state == "pending":
+            if earlier.state == RequestState.PENDING:
                 try:
                     ctx.send(earlier)
                 except BackendError:
                     return ctx.record(
-                        Outcome("needs_network", "cancel", tx, amount, reason="upload_first")
+                        Outcome(
+                            Word.NEEDS_NETWORK,
+                            RequestKind.CANCEL,
+                            tx,
+                            amount,
+                            reason="upload_first",
+                        )
                     )
-    open_cancel = ctx.journal.open_request_for("cancel", tx=tx)
+    open_cancel = ctx.journal.open_request_for(RequestKind.CANCEL, tx=tx)
     request = open_cancel or ctx.journal.begin(
-        "cancel", {"reason": reason[:200]}, tx=tx, amount_cents=amount, now=ctx.clock()
+        RequestKind.CANCEL, bodies.cancel(reason), tx=tx, amount_cents=amount, now=ctx.clock()
     )
     try:
         result_c: CancelResult = ctx.send(request)
     except BackendError as exc:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:
-            ctx.journal.void(request.id, "needs_network")
-            return ctx.record(Outcome("needs_network", "cancel", tx, amount, reason="offline"))
+            ctx.journal.void(request.id, Word.NEEDS_NETWORK)
+            return ctx.record(
+                Outcome(Word.NEEDS_NETWORK, RequestKind.CANCEL, tx, amount, reason="offline")
+            )
         log.warning("cancel of %s: outcome unknown (%s); will retry", tx, exc)
         ctx.wake_sync()
         return ctx.record(
-            Outcome("needs_network", "cancel", tx, amount, reason="cancel_pending"),
+            Outcome(Word.NEEDS_NETWORK, RequestKind.CANCEL, tx, amount, reason="cancel_pending"),
             request.id,
             synced=False,
         )

@@ -7,23 +7,24 @@ outcome before returning it (the screen shows it afterwards).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from kiosk._wire import format_time
+from kiosk.amounts import match_amount
+from kiosk.backend import bodies
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
 from kiosk.flows.outcomes import from_check
 from kiosk.journal import Request
 from kiosk.tokens import Receipt
 from kiosk.views import Outcome
+from kiosk.vocabulary import ACCEPTED_HERE, RequestKind, RequestState, Word
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import CheckResult
+    from kiosk.backend.client import CheckResult
 
 log = logging.getLogger("kiosk.receipt")
-
-ACCEPTED_WORDS = ("checked", "checked_offline", "conflict")
 
 
 def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
@@ -33,8 +34,8 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
     if receipt.venue != cfg.device.venue:
         return ctx.record(
             Outcome(
-                "wrong_venue",
-                "receipt",
+                Word.WRONG_VENUE,
+                RequestKind.RECEIPT,
                 receipt.tx,
                 receipt.amount_cents,
                 receipt.venue_name,
@@ -46,25 +47,37 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
     if earlier is not None:
         return earlier
 
-    request = ctx.journal.last_request_for("receipt", receipt.tx)
-    if request is not None and request.state == "done" and request.status == "checked":
+    request = ctx.journal.last_request_for(RequestKind.RECEIPT, receipt.tx)
+    if (
+        request is not None
+        and request.state == RequestState.DONE
+        and request.status == Word.CHECKED
+    ):
         # Our own key checked it, but the customer was never shown the acceptance
         # (the answer arrived after the counter had given up): accept now.
         outcome = Outcome(
-            "checked", "receipt", receipt.tx, receipt.amount_cents, receipt.venue_name, paid_at
+            Word.CHECKED,
+            RequestKind.RECEIPT,
+            receipt.tx,
+            receipt.amount_cents,
+            receipt.venue_name,
+            paid_at,
         )
-        return ctx.record(outcome, request.id, shown=True)
-    if request is None or request.state != "pending":
+        return ctx.record(priced(ctx, outcome), request.id, shown=True)
+    if request is None or request.state != RequestState.PENDING:
         ctx.require_space()
-        body = {
-            "token": receipt.token,
-            "venue": cfg.device.venue,
-            "device": cfg.device.id,
-            "scanned_at": format_time(datetime.fromtimestamp(ctx.clock(), UTC)),
-            "offline": False,
-        }
+        body = bodies.receipt_check(
+            receipt.token,
+            venue=cfg.device.venue,
+            device=cfg.device.id,
+            scanned_at=datetime.fromtimestamp(ctx.clock(), UTC),
+        )
         request = ctx.journal.begin(
-            "receipt", body, tx=receipt.tx, amount_cents=receipt.amount_cents, now=ctx.clock()
+            RequestKind.RECEIPT,
+            body,
+            tx=receipt.tx,
+            amount_cents=receipt.amount_cents,
+            now=ctx.clock(),
         )
 
     if ctx.health.offline and not request.maybe_delivered:
@@ -96,16 +109,32 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
         amount_cents=receipt.amount_cents,
         paid_at=paid_at,
     )
-    return ctx.record(outcome, request.id, shown=outcome.word == "checked")
+    return ctx.record(priced(ctx, outcome), request.id, shown=outcome.word == Word.CHECKED)
+
+
+def priced(ctx: FlowContext, outcome: Outcome) -> Outcome:
+    """A checked receipt with its amount against the venue's cached price list.
+
+    Only the cache is read (kept fresh by the sync worker; offline it is the last
+    list fetched), so the check costs no network time. Without a price list, with
+    ``[counter] amount_check = "off"`` or for any other outcome: unchanged.
+    """
+    if (
+        ctx.cfg.counter.amount_check != "warn"
+        or outcome.word not in (Word.CHECKED, Word.CHECKED_OFFLINE)
+        or outcome.amount_cents is None
+    ):
+        return outcome
+    return replace(outcome, amount_match=match_amount(outcome.amount_cents, ctx.venue.services))
 
 
 def _accepted_here(ctx: FlowContext, receipt: Receipt) -> Outcome | None:
     """A receipt this kiosk already accepted answers at once from the journal."""
     for row in reversed(ctx.journal.receipt_history(receipt.tx)):
-        if row.shown_accepted and row.outcome in ACCEPTED_WORDS:
+        if row.shown_accepted and row.outcome in ACCEPTED_HERE:
             outcome = Outcome(
-                "already_checked",
-                "receipt",
+                Word.ALREADY_CHECKED,
+                RequestKind.RECEIPT,
                 receipt.tx,
                 receipt.amount_cents,
                 receipt.venue_name,
@@ -139,8 +168,8 @@ def _offline(
             ctx.journal.void(request.id, refusal)
         # A request that may have arrived stays pending: the sync worker learns its answer.
         outcome = Outcome(
-            "needs_network",
-            "receipt",
+            Word.NEEDS_NETWORK,
+            RequestKind.RECEIPT,
             receipt.tx,
             receipt.amount_cents,
             receipt.venue_name,
@@ -150,10 +179,17 @@ def _offline(
         rid = None if not request.maybe_delivered else request.id
         return ctx.record(outcome, rid, synced=rid is None)
     if not request.maybe_delivered:
-        body = dict(request.body, offline=True)
-        ctx.journal.go_offline(request.id, body)
-    outcome = Outcome(
-        "checked_offline", "receipt", receipt.tx, receipt.amount_cents, receipt.venue_name, paid_at
+        ctx.journal.go_offline(request.id, bodies.went_offline(request.body))
+    outcome = priced(
+        ctx,
+        Outcome(
+            Word.CHECKED_OFFLINE,
+            RequestKind.RECEIPT,
+            receipt.tx,
+            receipt.amount_cents,
+            receipt.venue_name,
+            paid_at,
+        ),
     )
     ctx.record(outcome, request.id, synced=False, shown=True)
     ctx.wake_sync()

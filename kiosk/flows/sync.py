@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from kiosk.errors import BackendError, JournalError, KioskError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.delivery import backoff
 from kiosk.journal import Request
+from kiosk.worker import Worker
 
 log = logging.getLogger("kiosk.sync")
 
@@ -38,11 +40,16 @@ class SyncReport:
     retry_after: float | None = None
 
 
-def sync_once(ctx: FlowContext) -> SyncReport:
-    """Send every open request, oldest first; stop at the first one without an answer."""
+def sync_once(ctx: FlowContext, *, progress: Callable[[], None] | None = None) -> SyncReport:
+    """Send every open request, oldest first; stop at the first one without an answer.
+
+    *progress* is called before each request (the worker's heartbeat).
+    """
     uploaded = 0
     conflicts_before = len(ctx.journal.conflicts())
     for request in ctx.journal.open_requests():
+        if progress is not None:
+            progress()
         if _in_hand(ctx, request):
             continue
         try:
@@ -79,8 +86,13 @@ def _new_conflicts(ctx: FlowContext, before: int) -> int:
     return len(ctx.journal.conflicts()) - before
 
 
-class SyncWorker:
-    """Background uploads and upkeep; ``start``/``stop`` are called by the service."""
+class SyncWorker(Worker):
+    """Background uploads and upkeep; ``start``/``stop`` are called by the counter.
+
+    A journal error pauses one round; any other exception is logged by the
+    worker base and the loop goes on, so the upload thread never ends silently
+    (the watchdog reads its heartbeat).
+    """
 
     def __init__(
         self,
@@ -88,75 +100,71 @@ class SyncWorker:
         *,
         interval: float = 30.0,
         offline_probe: float = 3.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__("kiosk-sync", monotonic=monotonic)
         self._open_context = open_context
         self._interval = interval
         self._offline_probe = offline_probe
         self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ctx: FlowContext | None = None
+        self._attempt = 0
+        self._last_prune = 0.0
         self.last_report: SyncReport | None = None
-        self.alive_at: float | None = None
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="kiosk-sync", daemon=True)
-        self._thread.start()
 
     def wake(self) -> None:
         """Ask for an upload now (thread-safe)."""
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> bool:
-        """Stop and join; returns False if the thread did not end in time."""
-        self._stopping.set()
+    def _interrupt(self) -> None:
         self._wake.set()
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        alive = self._thread.is_alive()
-        if alive:
-            log.error("sync worker did not stop within %.1f s", timeout)
-        return not alive
 
-    def _run(self) -> None:
-        try:
-            ctx = self._open_context()
-        except KioskError as exc:
-            log.error("sync worker cannot start: %s", exc)
-            return
-        try:
-            self._loop(ctx)
-        finally:
-            ctx.journal.close()
-            ctx.client.close()
+    def _teardown(self) -> None:
+        if self._ctx is not None:
+            self._ctx.journal.close()
+            self._ctx.client.close()
+            self._ctx = None
 
-    def _loop(self, ctx: FlowContext) -> None:
-        attempt = 0
-        last_prune = 0.0
-        while not self._stopping.is_set():
-            self.alive_at = ctx.monotonic()
-            wait = self._interval
+    def _step(self) -> None:
+        if self._ctx is None:
             try:
-                report = sync_once(ctx)
-                self.last_report = report
-                if report.error is None:
-                    attempt = 0
-                    self._upkeep(ctx)
-                    if ctx.clock() - last_prune >= PRUNE_EVERY_S:
-                        ctx.journal.prune(ctx.cfg.journal.retention_days, now=ctx.clock())
-                        last_prune = ctx.clock()
-                else:
-                    attempt += 1
-                    wait = max(backoff(attempt, report.retry_after), 0.5)
-                if ctx.health.offline:
-                    wait = min(wait, self._offline_probe)
-            except JournalError as exc:
-                log.error("sync worker: %s", exc)
-                wait = self._interval
-            self._wake.wait(wait)
-            self._wake.clear()
+                self._ctx = self._open_context()
+            except KioskError as exc:
+                log.error("sync worker cannot start: %s", exc)
+                self._pause(self._interval)
+                return
+        self._pause(self._round(self._ctx))
+
+    def _pause(self, seconds: float) -> None:
+        """Wait for *seconds* or a wake-up, beating meanwhile: only a stuck round goes stale."""
+        deadline = self._monotonic() + seconds
+        while not self._wake.wait(min(max(deadline - self._monotonic(), 0.0), 1.0)):
+            self.beat()
+            if self._monotonic() >= deadline:
+                break
+        self._wake.clear()
+
+    def _round(self, ctx: FlowContext) -> float:
+        """One upload round and its upkeep; returns the seconds until the next one."""
+        wait = self._interval
+        try:
+            report = sync_once(ctx, progress=self.beat)
+            self.last_report = report
+            if report.error is None:
+                self._attempt = 0
+                self._upkeep(ctx)
+                if ctx.clock() - self._last_prune >= PRUNE_EVERY_S:
+                    ctx.journal.prune(ctx.cfg.journal.retention_days, now=ctx.clock())
+                    self._last_prune = ctx.clock()
+            else:
+                self._attempt += 1
+                wait = max(backoff(self._attempt, report.retry_after), 0.5)
+            if ctx.health.offline:
+                wait = min(wait, self._offline_probe)
+        except JournalError as exc:
+            log.error("sync worker: %s", exc)
+            wait = self._interval
+        return wait
 
     def _upkeep(self, ctx: FlowContext) -> None:
         now = ctx.clock()

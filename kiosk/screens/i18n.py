@@ -135,8 +135,77 @@ STRINGS: dict[str, dict[str, str]] = {
         "sv": "Synkningen för gammal",
         "en": "Last sync too old",
     },
+    "reason.conflicts": {
+        "fi": "Liikaa ristiriitoja 24 h:ssa",
+        "sv": "För många konflikter på 24 h",
+        "en": "Too many conflicts in 24 h",
+    },
     "reason.journal": {"fi": "Tallennusvirhe", "sv": "Lagringsfel", "en": "Storage error"},
     "reason.disk_full": {"fi": "Muisti täynnä", "sv": "Minnet är fullt", "en": "Storage full"},
+    # amount against the price list
+    "head.check_amount": {
+        "fi": "TARKISTA SUMMA",
+        "sv": "KOLLA BELOPPET",
+        "en": "CHECK THE AMOUNT",
+    },
+    "amount.paid": {"fi": "Maksettu {amount}", "sv": "Betalt {amount}", "en": "Paid {amount}"},
+    "amount.nearest": {"fi": "{name}: {price}", "sv": "{name}: {price}", "en": "{name}: {price}"},
+    "amount.difference": {"fi": "Ero {diff}", "sv": "Skillnad {diff}", "en": "Difference {diff}"},
+    "amount.twice": {"fi": "2 × {name}", "sv": "2 × {name}", "en": "2 × {name}"},
+    # still charging (slow backend)
+    "still.charging": {
+        "fi": "Veloitus kesken…",
+        "sv": "Debiteringen pågår…",
+        "en": "Still charging…",
+    },
+    "still.no_rescan": {
+        "fi": "Älä skannaa uudelleen",
+        "sv": "Skanna inte igen",
+        "en": "Do not scan again",
+    },
+    # staff PIN for cancelling
+    "pin.title": {"fi": "Peru: anna PIN", "sv": "Annullera: PIN", "en": "Cancel: staff PIN"},
+    "pin.position": {"fi": "{n}. numero", "sv": "Siffra {n}", "en": "Digit {n}"},
+    "pin.hold_back": {
+        "fi": "Pitkä OK: takaisin",
+        "sv": "Långt OK: tillbaka",
+        "en": "Hold OK: back",
+    },
+    "pin.hold_erase": {"fi": "Pitkä OK: poista", "sv": "Långt OK: radera", "en": "Hold OK: erase"},
+    "pin.hold_done": {"fi": "Pitkä OK: valmis", "sv": "Långt OK: klar", "en": "Hold OK: done"},
+    "head.pin_wrong": {"fi": "VÄÄRÄ PIN", "sv": "FEL PIN", "en": "WRONG PIN"},
+    "pin.tries_left": {
+        "fi": "Yrityksiä jäljellä {n}",
+        "sv": "{n} försök kvar",
+        "en": "{n} tries left",
+    },
+    "pin.try_again": {
+        "fi": "Paina nappia",
+        "sv": "Tryck på en knapp",
+        "en": "Press a button",
+    },
+    "head.locked": {"fi": "LUKITTU", "sv": "LÅST", "en": "LOCKED"},
+    "pin.locked": {
+        "fi": "Liian monta väärää PIN-koodia",
+        "sv": "För många fel PIN-koder",
+        "en": "Too many wrong PINs",
+    },
+    "pin.wait": {
+        "fi": "Peruminen taas {time} päästä",
+        "sv": "Annullering igen om {time}",
+        "en": "Cancelling again in {time}",
+    },
+    "head.cancel": {"fi": "PERUMINEN", "sv": "ANNULLERING", "en": "CANCELLING"},
+    "cancel.off": {
+        "fi": "Peruminen ei ole käytössä tässä laitteessa",
+        "sv": "Annullering är avstängd på den här enheten",
+        "en": "Cancelling is off on this device",
+    },
+    "cancel.no_pin": {
+        "fi": "Peruminen vaatii huollon asettaman PIN-koodin",
+        "sv": "Annullering kräver en PIN-kod från teknikern",
+        "en": "Cancelling needs a PIN set up by the technician",
+    },
     # service selection and confirmations
     "menu.title": {"fi": "Valitse palvelu", "sv": "Välj tjänst", "en": "Choose service"},
     "menu.empty": {"fi": "Ei palveluita", "sv": "Inga tjänster", "en": "No services"},
@@ -169,6 +238,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "tech.ip": {"fi": "IP {ip}", "sv": "IP {ip}", "en": "IP {ip}"},
     "tech.version": {"fi": "Versio {v}", "sv": "Version {v}", "en": "Version {v}"},
     "tech.pending": {"fi": "Lähettämättä {n}", "sv": "Ej skickade {n}", "en": "Unsent {n}"},
+    "tech.quarantined": {
+        "fi": "Karanteenissa {n}",
+        "sv": "I karantän {n}",
+        "en": "Quarantined {n}",
+    },
+    "tech.offline_off": {
+        "fi": "Offline estetty: {n} ristiriitaa 24 h",
+        "sv": "Offline av: {n} konflikter på 24 h",
+        "en": "Offline off: {n} conflicts in 24 h",
+    },
     # out of service
     "out_of_service": {"fi": "Ei käytössä", "sv": "Ur funktion", "en": "Out of service"},
 }
@@ -211,6 +290,14 @@ def format_time(dt: datetime, lang: str) -> str:
     if lang == "sv":
         return f"kl. {dt.hour}.{dt.minute:02d}"
     return f"{dt.hour:02d}:{dt.minute:02d}"
+
+
+def format_duration(seconds: int, lang: str) -> str:
+    """A wait: ``"4 min 05 s"`` in every language, ``"59 s"`` under a minute (no-break spaces)."""
+    check_language(lang)
+    minutes, rest = divmod(max(seconds, 0), 60)
+    text = f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+    return text.replace(" ", "\u00a0")  # never wrapped inside
 
 
 def format_clock(dt: datetime, lang: str) -> str:

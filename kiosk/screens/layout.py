@@ -13,8 +13,9 @@ whose strikes are crisp on a 1-bit panel at 12, 16, 18, 20, 24, 28 and 32 px.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -169,9 +170,7 @@ def wrap(text: str, size: int, bold: bool, width: int) -> list[str]:
         if current:
             lines.append(current)
         while text_width(word, size, bold) > width:
-            cut = len(word)
-            while cut > 1 and text_width(word[:cut], size, bold) > width:
-                cut -= 1
+            cut = _longest(partial(_prefix_fits, word, size, bold, width), 1, len(word))
             lines.append(word[:cut])
             word = word[cut:]
         current = word
@@ -184,10 +183,30 @@ def ellipsize(text: str, size: int, bold: bool, width: int) -> str:
     """*text* shortened with "…" until it fits *width* pixels."""
     if text_width(text, size, bold) <= width:
         return text
-    cut = len(text)
-    while cut > 0 and text_width(text[:cut].rstrip() + ELLIPSIS, size, bold) > width:
-        cut -= 1
+    cut = _longest(
+        lambda n: text_width(text[:n].rstrip() + ELLIPSIS, size, bold) <= width, 0, len(text)
+    )
     return text[:cut].rstrip() + ELLIPSIS
+
+
+def _prefix_fits(text: str, size: int, bold: bool, width: int, n: int) -> bool:
+    return text_width(text[:n], size, bold) <= width
+
+
+def _longest(fits: Callable[[int], bool], low: int, high: int) -> int:
+    """The largest n in [low, high] for which *fits* holds, else *low*.
+
+    *fits* must hold for every n below one where it holds (a prefix that fits is
+    never wider than a longer one), so a binary search finds it in log steps:
+    a name of hundreds of characters from the backend must not stall the panel.
+    """
+    while low < high:
+        mid = (low + high + 1) // 2
+        if fits(mid):
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 def fit(blocks: list[Block], box: Box) -> list[Line]:

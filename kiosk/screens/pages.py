@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kiosk import views
 from kiosk.screens import i18n
+from kiosk.screens.cancel import compose_cancel
 from kiosk.screens.layout import (
     HEIGHT,
     SMALL,
@@ -46,6 +47,11 @@ def compose(view: views.View, lang: str) -> Frame:
         return _confirm_charge(view, lang)
     if isinstance(view, views.CancelConfirm):
         return _cancel_confirm(view, lang)
+    if isinstance(view, views.StillCharging):
+        return _still_charging(view, lang)
+    cancel = compose_cancel(view, lang)
+    if cancel is not None:
+        return cancel
     if isinstance(view, views.Alarm):
         return _alarm(view, lang)
     if isinstance(view, views.TechInfo):
@@ -97,6 +103,17 @@ def _checking(view: views.Checking, lang: str) -> Frame:
         ],
         Box(1, 24, WIDTH - 2, HEIGHT - 25),
     )
+    return frame
+
+
+def _still_charging(view: views.StillCharging, lang: str) -> Frame:
+    frame = Frame()
+    frame.icons.append(Icon("hourglass", (WIDTH - 14) // 2, 3, 14))
+    blocks = [Block(i18n.text("still.charging", lang), (16, SMALL), bold=True)]
+    if view.amount_cents is not None:
+        blocks.append(Block(i18n.format_amount(view.amount_cents, lang), (16, SMALL), bold=True))
+    blocks.append(Block(i18n.text("still.no_rescan", lang)))
+    frame.lines += fit(blocks, Box(1, 19, WIDTH - 2, HEIGHT - 19))
     return frame
 
 
@@ -167,14 +184,29 @@ def _tech(view: views.TechInfo, lang: str) -> Frame:
     frame = Frame()
     status = i18n.text("tech.online" if view.online else "tech.offline", lang)
     header(frame, None, view.device_id, right=status)
-    blocks = [
-        Block(i18n.text("tech.ip", lang, ip=view.ip_address), align="left"),
-        Block(i18n.text("tech.version", lang, v=view.version), align="left"),
-        Block(i18n.text("tech.pending", lang, n=view.pending), align="left"),
-    ]
+    alarms = []
+    if view.quarantined > 0:
+        quarantined = i18n.text("tech.quarantined", lang, n=view.quarantined)
+        alarms.append(Block(f"! {quarantined}", bold=True, max_lines=2, align="left"))
+    if view.offline_off:
+        off = i18n.text("tech.offline_off", lang, n=view.conflicts_24h)
+        alarms.append(Block(f"! {off}", bold=True, max_lines=2, align="left"))
+    info = {
+        "ip": Block(i18n.text("tech.ip", lang, ip=view.ip_address), align="left"),
+        "version": Block(i18n.text("tech.version", lang, v=view.version), align="left"),
+        "pending": Block(i18n.text("tech.pending", lang, n=view.pending), align="left"),
+    }
     if view.venue:
-        blocks.append(Block(view.venue, align="left"))
-    frame.lines += fit(blocks, Box(2, 14, WIDTH - 4, HEIGHT - 14))
+        info["venue"] = Block(view.venue, align="left")
+    box = Box(2, 14, WIDTH - 4, HEIGHT - 14)
+    # alarm lines first; then as much of the rest as fits, the address before the others
+    priority = [k for k in ("ip", "pending", "version", "venue") if k in info]
+    for keep in range(len(priority), -1, -1):
+        blocks = alarms + [b for k, b in info.items() if k in priority[:keep]]
+        lines = fit(blocks, box) if blocks else []
+        if not any(ln.cut for ln in lines) and sum(ln.size for ln in lines) <= box.h:
+            break
+    frame.lines += lines
     return frame
 
 

@@ -8,9 +8,24 @@ reason from the engine or backend never breaks the display.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kiosk.screens import i18n
-from kiosk.screens.layout import SMALL, WIDTH, Block, Box, Frame, fit, header
-from kiosk.views import Outcome
+from kiosk.screens.layout import (
+    ELLIPSIS,
+    SMALL,
+    WIDTH,
+    Block,
+    Box,
+    Frame,
+    Line,
+    ellipsize,
+    fit,
+    header,
+    text_width,
+)
+from kiosk.views import AmountMatch, Outcome
+from kiosk.vocabulary import RequestKind, Word
 
 AMOUNT_SIZES = (32, 28, 24, 20, 18, 16)
 REASON_SIZES = (16, SMALL)
@@ -23,7 +38,15 @@ INVALID_REASONS = frozenset(
 )
 # reasons shown as an extra line under any refusal (offline limits, storage faults)
 DETAIL_REASONS = frozenset(
-    {"limit_amount", "limit_total", "limit_count", "stale_sync", "journal", "disk_full"}
+    {
+        "limit_amount",
+        "limit_total",
+        "limit_count",
+        "stale_sync",
+        "conflicts",
+        "journal",
+        "disk_full",
+    }
 )
 
 
@@ -36,7 +59,7 @@ def compose_result(outcome: Outcome, lang: str) -> Frame:
     if word == "charged":
         details = [outcome.service_name] if outcome.service_name else []
         return _accepted("head.charged", outcome, lang, details, detail_lines=2)
-    if word == "cancelled" and outcome.kind == "cancel":
+    if word == Word.CANCELLED and outcome.kind == RequestKind.CANCEL:
         return _accepted("head.cancelled", outcome, lang, [_when("cancelled_at", outcome, lang)])
     if word == "conflict":
         return _message(
@@ -50,7 +73,12 @@ def compose_result(outcome: Outcome, lang: str) -> Frame:
 
 
 def _receipt_accepted(outcome: Outcome, lang: str) -> Frame:
-    if outcome.word == "checked_offline":
+    match = outcome.amount_match
+    if match is not None and match.services:
+        if match.matched:
+            return _amount_matched(outcome, match, lang)
+        return _amount_mismatch(outcome, match, lang)
+    if outcome.word == Word.CHECKED_OFFLINE:
         details = [outcome.venue_name, i18n.text("checked_offline", lang)]
         return _accepted("head.accepted", outcome, lang, details, right_icon="offline")
     details = [outcome.venue_name, _when("paid_at", outcome, lang)]
@@ -121,3 +149,98 @@ def _message(icon: str, head: str, lang: str, main: list[str], details: list[str
     blocks += [Block(d, (SMALL,), max_lines=2) for d in details if d]
     frame.lines += fit(blocks, BODY)
     return frame
+
+
+# --- the amount against the price list ---------------------------------------------------
+
+
+def _amount_matched(outcome: Outcome, match: AmountMatch, lang: str) -> Frame:
+    """Accepted, with the service(s) the amount pays for instead of the studio's name."""
+    offline = outcome.word == "checked_offline"
+    frame = Frame()
+    header(
+        frame,
+        "check",
+        i18n.text("head.accepted", lang),
+        size=HEAD,
+        right_icon="offline" if offline else None,
+    )
+    blocks: list[Block] = []
+    if outcome.amount_cents is not None:
+        amount = i18n.format_amount(outcome.amount_cents, lang)
+        blocks.append(Block(amount, AMOUNT_SIZES, bold=True))
+    first, *rest = match.services
+    if not rest:
+        blocks.append(Block(first.name, max_lines=2))
+    elif rest[0] == first:
+        blocks.append(Block(i18n.text("amount.twice", lang, name=first.name), max_lines=2))
+    else:  # two services, one line each, shortened in the middle to keep "60 min"
+        blocks += [Block(first.name), Block(f"+ {rest[0].name}")]
+    extra = i18n.text("checked_offline", lang) if offline else _when("paid_at", outcome, lang)
+    frame.lines += _fit_optional(blocks, [Block(extra)] if extra else [], BODY)
+    return frame
+
+
+def _amount_mismatch(outcome: Outcome, match: AmountMatch, lang: str) -> Frame:
+    """Checked, but the amount matches no service: the nearest one and the difference."""
+    frame = Frame()
+    right = "offline" if outcome.word == "checked_offline" else None
+    top = header(frame, "alert", i18n.text("head.check_amount", lang), right_icon=right)
+    nearest = match.services[0]
+    diff = _money(match.difference_cents, lang)
+    diff = f"+{diff}" if match.difference_cents > 0 else diff
+    price = _money(nearest.price_cents, lang)
+    paid = []
+    if outcome.amount_cents is not None:
+        text = i18n.text("amount.paid", lang, amount=_money(outcome.amount_cents, lang))
+        paid.append(Block(text, (16, SMALL), bold=True))
+    difference = Block(i18n.text("amount.difference", lang, diff=diff), bold=True)
+    box = Box(1, top, WIDTH - 2, 64 - top)
+    service = i18n.text("amount.nearest", lang, name=nearest.name, price=price)
+    lines = fit([*paid, Block(service, max_lines=2), difference], box)
+    if any(ln.cut for ln in lines):  # the price and difference matter more than a long name
+        room = box.w - text_width(f": {price}", SMALL)
+        name = _middle(Block(nearest.name), room).text
+        service = i18n.text("amount.nearest", lang, name=name, price=price)
+        lines = [
+            replace(ln, cut=True) if name in ln.text else ln
+            for ln in fit([*paid, Block(service), difference], box)
+        ]
+    frame.lines += lines
+    return frame
+
+
+def _money(cents: int, lang: str) -> str:
+    """An amount that never wraps between its number and its currency sign."""
+    return i18n.format_amount(cents, lang).replace(" ", "\u00a0")
+
+
+def _fit_optional(blocks: list[Block], optional: list[Block], box: Box) -> list[Line]:
+    """*blocks* and *optional* when all fit uncut, else *blocks* alone.
+
+    Single-line blocks too wide for *box* are shortened in the middle (marked cut).
+    """
+    shortened = [_middle(b, box.w) for b in blocks]
+    lines = fit(shortened + optional, box)
+    if any(ln.cut for ln in lines) and optional:
+        lines = fit(shortened, box)
+    cut = {s.text for s, b in zip(shortened, blocks, strict=True) if s.text != b.text}
+    return [replace(ln, cut=True) if ln.text in cut else ln for ln in lines]
+
+
+def _middle(block: Block, width: int) -> Block:
+    """*block* with its text cut in the middle when one line is too narrow for it."""
+    size = block.sizes[-1]
+    text = block.text
+    if block.max_lines > 1 or text_width(text, size, block.bold) <= width:
+        return block
+    words = text.split(" ")
+    tail = " ".join(words[-2:]) if len(words) > 2 else ""
+    room = width - text_width(f"{ELLIPSIS} {tail}", size, block.bold)
+    if not tail or room < width // 3:
+        return replace(block, text=ellipsize(text, size, block.bold, width))
+    head = " ".join(words[:-2])
+    cut = len(head)
+    while cut > 1 and text_width(head[:cut].rstrip() + ELLIPSIS, size, block.bold) > room:
+        cut -= 1
+    return replace(block, text=f"{head[:cut].rstrip()}{ELLIPSIS} {tail}")

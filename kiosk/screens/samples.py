@@ -11,7 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk import views
-from kiosk.views import Outcome, Result, Service
+from kiosk.amounts import match_amount
+from kiosk.venue import Service
+from kiosk.views import Outcome, Result
+from kiosk.vocabulary import RequestKind, Word
 
 DEFAULT_NOW = datetime(2025, 5, 14, 14, 5, tzinfo=ZoneInfo("Europe/Helsinki"))
 VENUE = "Hierontastudio Helmi"
@@ -33,20 +36,32 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
     earlier = now - timedelta(hours=2, minutes=20)
 
     def result(word: str, kind: str = "receipt", **kw: Any) -> views.View:
-        return Result(Outcome(word, kind, tx="tx_sample", **kw))
+        return Result(Outcome(Word(word), RequestKind(kind), tx="tx_sample", **kw))
 
     receipt: dict[str, Any] = {"amount_cents": 6500, "venue_name": VENUE, "at": paid}
+
+    def priced(word: str, cents: int) -> views.View:
+        match = match_amount(cents, SERVICES)
+        return result(word, amount_cents=cents, venue_name=VENUE, at=paid, amount_match=match)
+
     out: list[tuple[str, views.View]] = [
         ("ready", views.Ready(now=now)),
         ("ready_offline", views.Ready(now=now, offline=True, clock_warning=True, pending=3)),
         ("ready_pending", views.Ready(now=now, pending=128, idle_seconds=150.0)),
         ("ready_shifted", views.Ready(now=now, offline=True, idle_seconds=6 * 60.0)),
-        ("checking_receipt", views.Checking("receipt")),
-        ("checking_charge", views.Checking("charge")),
-        ("checking_cancel", views.Checking("cancel")),
+        ("checking_receipt", views.Checking(RequestKind.RECEIPT)),
+        ("checking_charge", views.Checking(RequestKind.CHARGE)),
+        ("checking_cancel", views.Checking(RequestKind.CANCEL)),
+        ("still_charging", views.StillCharging(amount_cents=6500)),
         ("checked", result("checked", **receipt)),
         ("checked_large", result("checked", amount_cents=123450, venue_name=VENUE, at=paid)),
         ("checked_offline", result("checked_offline", **receipt)),
+        ("amount_matched", priced("checked", 6500)),
+        ("amount_matched_offline", priced("checked_offline", 5500)),
+        ("amount_matched_two", priced("checked", 6500 + 3500)),
+        ("amount_matched_twice", priced("checked", 2 * 3500)),
+        ("amount_mismatch", priced("checked", 6000)),
+        ("amount_mismatch_offline", priced("checked_offline", 9900)),
         (
             "charged",
             result(
@@ -77,6 +92,7 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         "limit_total",
         "limit_count",
         "stale_sync",
+        "conflicts",
         "journal",
         "disk_full",
     ):
@@ -88,12 +104,38 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("service_menu_empty", views.ServiceMenu(())),
         ("confirm_charge", views.ConfirmCharge(SERVICES[0])),
         ("cancel_confirm", views.CancelConfirm("tx_sample", 6500, at=paid)),
+        ("pin_first", views.PinPrompt(entered=0, digit=0)),
+        ("pin_third", views.PinPrompt(entered=2, digit=7)),
+        ("pin_done", views.PinPrompt(entered=4, digit=0)),
+        ("pin_last", views.PinPrompt(entered=7, digit=9)),
+        ("pin_wrong", views.PinWrong(tries_left=2)),
+        ("pin_locked", views.PinLocked(seconds_left=4 * 60 + 5)),
+        ("cancel_off", views.CancelUnavailable("off")),
+        ("cancel_no_pin", views.CancelUnavailable("no_pin")),
         ("alarm_journal", views.Alarm("journal", detail="journal.db: disk I/O error")),
         ("alarm_disk_full", views.Alarm("disk_full")),
         ("alarm_scanner", views.Alarm("scanner", detail="/dev/ttyACM0")),
         (
             "tech_info",
             views.TechInfo("counter-1", "192.168.10.23", "0.1.0", 3, online=False, venue=VENUE),
+        ),
+        (
+            "tech_alarms",
+            views.TechInfo(
+                "counter-1",
+                "192.168.10.23",
+                "0.1.0",
+                14,
+                online=True,
+                venue=VENUE,
+                quarantined=2,
+                conflicts_24h=3,
+                offline_off=True,
+            ),
+        ),
+        (
+            "tech_quarantined",
+            views.TechInfo("counter-1", "192.168.10.23", "0.1.0", 5, online=True, quarantined=1),
         ),
         ("out_of_service", views.OutOfService()),
     ]

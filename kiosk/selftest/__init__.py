@@ -1,9 +1,10 @@
 """``kiosk selftest``: one PASS / FAIL / SKIP line per part, each FAIL saying what to do next.
 
-Parts, in order: scanner, camera, display, LED, buzzer, buttons, backend
-(reachability), auth (client id, secret and venue), JWKS, clock, journal,
-disk. ``SKIP`` is a part that is not fitted (a pin of -1, no camera when the
-scanner is serial) or a backend step that could not be reached.
+Parts, in order: scanner (one line per scanner source), camera, display,
+LED, buzzer, buttons, backend (reachability), auth (client id, secret and
+venue), JWKS, clock, journal, disk. ``SKIP`` is a part that is not fitted (a
+pin of -1, no camera when the scanner is serial) or a backend step that could
+not be reached.
 
 Every lower layer comes from :class:`Drivers` (R1): the defaults open the real
 devices named by the configuration; :func:`simulated` gives the twins (luma
@@ -35,6 +36,7 @@ from kiosk.selftest.devices import (
     check_display,
     check_led,
     check_scanner,
+    scanner_sources,
 )
 from kiosk.selftest.services import check_backend, check_clock, check_disk, check_journal
 
@@ -74,7 +76,10 @@ def run_selftest(cfg: Config, drivers: Drivers | None = None) -> list[PartResult
 def _hardware(cfg: Config, d: Drivers) -> list[PartResult]:
     results: list[PartResult] = []
     camera = _bounded("camera", lambda: check_camera(cfg, d), d.part_timeout)
-    results.append(_bounded("scanner", lambda: check_scanner(cfg, d, camera), d.part_timeout))
+    # One scanner line per scanner source (serial and hid together give two).
+    for source in scanner_sources(cfg) or (None,):
+        scanner = partial(check_scanner, cfg, d, camera, source)
+        results.append(_bounded("scanner", scanner, d.part_timeout))
     results.append(camera)
     checks: tuple[tuple[str, Callable[[Config, Drivers], PartResult]], ...] = (
         ("display", check_display),

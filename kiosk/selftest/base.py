@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from kiosk.config import Config
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
@@ -61,7 +61,7 @@ class PartResult:
 
 
 def _default_client(cfg: Config) -> BackendClient:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
     return BackendClient.from_config(cfg)
 
@@ -117,10 +117,9 @@ def _kernel_clock_synced() -> bool:
 def simulated(**overrides: Any) -> Drivers:
     """Drivers for ``--simulate``: the hardware twins; backend, clock, journal, disk real."""
     import numpy as np
-    from gpiozero.pins.mock import MockFactory, MockPWMPin
-    from luma.core.device import dummy
 
     from hardware.camera import ReplaySource
+    from kiosk.rig import display_device, pin_factory
 
     def camera(cfg: Any) -> Any:
         return ReplaySource([np.full((cfg.height, cfg.width), 128, dtype=np.uint8)])
@@ -129,8 +128,8 @@ def simulated(**overrides: Any) -> Drivers:
         "serial_port": "loop://",
         "scanner_twin": True,
         "camera": camera,
-        "display_device": lambda cfg: dummy(width=128, height=64, rotate=cfg.rotate, mode="1"),
-        "pin_factory": MockFactory(pin_class=MockPWMPin),
+        "display_device": lambda cfg: display_device(cfg.rotate),
+        "pin_factory": pin_factory(),
         "simulated": True,
     }
     values.update(overrides)

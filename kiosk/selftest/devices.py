@@ -23,16 +23,32 @@ from kiosk.selftest.base import (
     existing_parent,
 )
 
+CAMERA_SOURCES = ("camera", "replay")
 
-def check_scanner(cfg: Config, d: Drivers, camera: PartResult) -> PartResult:
-    sc = cfg.scanner
-    if sc.source == "camera":
+
+def scanner_sources(cfg: Config) -> tuple[str, ...]:
+    """The configured sources that are scanners (not the camera), in order."""
+    return tuple(s for s in cfg.scanner.sources if s not in CAMERA_SOURCES)
+
+
+def camera_source(cfg: Config) -> str | None:
+    """``camera`` or ``replay`` when one of the sources is the camera pipeline."""
+    return next((s for s in cfg.scanner.sources if s in CAMERA_SOURCES), None)
+
+
+def check_scanner(
+    cfg: Config, d: Drivers, camera: PartResult, source: str | None = None
+) -> PartResult:
+    """Scanner *source* (default: the first configured); the camera's result when the
+    camera is the only source."""
+    source = source or (scanner_sources(cfg) or cfg.scanner.sources)[0]
+    if source in CAMERA_SOURCES:
         return PartResult("scanner", camera.status, f"camera decodes the codes: {camera.detail}")
-    if sc.source == "serial":
+    if source == "serial":
         return _check_serial(cfg, d)
     if d.scanner_twin:
-        return _check_script_scanner(sc.source)
-    if sc.source == "stdin":
+        return _check_script_scanner(source)
+    if source == "stdin":
         return PartResult("scanner", SKIP, "source stdin: codes are typed in; nothing to open")
     return _check_hid(cfg, d)
 
@@ -108,8 +124,12 @@ def _check_script_scanner(source: str) -> PartResult:
 
 
 def check_camera(cfg: Config, d: Drivers) -> PartResult:
-    if cfg.scanner.source != "camera":
-        return PartResult("camera", SKIP, f"not used ([scanner] source = {cfg.scanner.source})")
+    which = camera_source(cfg)
+    if which is None:
+        used = ", ".join(cfg.scanner.sources)
+        return PartResult("camera", SKIP, f"not used ([scanner] source = {used})")
+    if which == "replay":
+        return _check_replay(cfg)
     source = d.camera(cfg.camera)
     try:
         frame = source.read(FRAME_WAIT_S)
@@ -124,6 +144,24 @@ def check_camera(cfg: Config, d: Drivers) -> PartResult:
         )
     h, w = frame.pixels.shape[:2]
     return PartResult("camera", PASS, f"camera opens and gives {w}x{h} frames")
+
+
+def _check_replay(cfg: Config) -> PartResult:
+    from hardware.camera import ReplaySource
+
+    folder = cfg.camera.replay_dir
+    try:
+        replay = ReplaySource(Path(folder), fps=cfg.camera.fps)
+    except (OSError, ValueError) as exc:
+        return PartResult("camera", FAIL, f"replay folder {folder}: {exc}; set camera.replay_dir")
+    try:
+        frame = replay.read(FRAME_WAIT_S)
+    finally:
+        replay.close()
+    if frame is None:
+        return PartResult("camera", FAIL, f"replay folder {folder} gave no frame")
+    h, w = frame.pixels.shape[:2]
+    return PartResult("camera", PASS, f"replay folder {folder} gives {w}x{h} frames")
 
 
 def check_display(cfg: Config, d: Drivers) -> PartResult:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiosk._wire import format_time
+from kiosk.backend._wire import format_time
 from kiosk.config import Config
 from kiosk.errors import (
     BackendAuthError,
@@ -19,7 +19,7 @@ from kiosk.errors import (
 )
 
 if TYPE_CHECKING:
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
 
 from kiosk.selftest.base import (
     FAIL,

@@ -23,10 +23,10 @@ from hardware.camera import (
     ReplaySource,
     camera_controls_for,
 )
-from hardware.events import Scan, ScanFault
 from kiosk.config import CameraConfig
 from kiosk.decode import Decoder, make_decoder
 from kiosk.errors import DeviceNotFound, HardwareError
+from kiosk.events import Scan, ScanFault
 
 TEXT = "123456789012"
 

@@ -6,8 +6,8 @@ import io
 import os
 import queue
 
-from hardware.events import Scan, ScanFault
 from hardware.scanners import ScriptScanner, StdinScanner
+from kiosk.events import Scan, ScanFault
 
 
 def test_script_scanner_reports_at_once() -> None:

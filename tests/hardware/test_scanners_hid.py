@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hardware.events import Scan, ScanFault
 from hardware.hid_scanner import HidScanner
 from hardware.keymaps import KEY, KeyParser
 from kiosk.errors import DeviceNotFound
+from kiosk.events import Scan, ScanFault
 from kiosk.tokens import kid_for, sign_receipt
 
 DOWN, UP = 1, 0

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hardware.events import Scan, ScanFault
 from hardware.serial_scanner import MAX_LINE_BYTES, LineFramer, SerialScanner, check_line
+from kiosk.events import Scan, ScanFault
 
 
 class Pty:

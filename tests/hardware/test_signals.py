@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from hardware.events import Press
 from hardware.signals import KINDS, PATTERNS, Buttons, Indicators
 from kiosk.config import SignalsConfig
 from kiosk.errors import HardwareError
+from kiosk.events import Press
 
 LED, BUZZER, R, G, B = 17, 18, 22, 23, 24
 UP, DOWN, OK = 5, 6, 13
@@ -49,6 +49,16 @@ def states(factory: MockFactory, pin: int) -> list[object]:
     return [s.state for s in factory.pin(pin).states]
 
 
+def assert_timeline(factory: MockFactory, pin: int, expected: list[tuple[float, object]]) -> None:
+    """The pin went through exactly these states, each after its delay.
+
+    gpiozero's assert_states_and_times zips the lists without comparing their
+    lengths, so a pin that never changed would pass it: compare the states first.
+    """
+    assert states(factory, pin) == [state for _, state in expected]
+    factory.pin(pin).assert_states_and_times(expected)
+
+
 def play(ind: Indicators, kind: str) -> None:
     ind.signal(kind)
     assert ind.wait(5.0), f"{kind} did not finish"
@@ -60,8 +70,8 @@ def test_accepted_is_green_and_one_beep_with_its_timing(factory: MockFactory) ->
         for pin in (LED, BUZZER):
             factory.pin(pin).clear_states()
         play(ind, "accepted")
-    factory.pin(BUZZER).assert_states_and_times([(0.0, False), (0.0, True), (0.15, False)])
-    factory.pin(LED).assert_states_and_times([(0.0, False), (0.0, True), (1.2, False)])
+    assert_timeline(factory, BUZZER, [(0.0, False), (0.0, True), (0.15, False)])
+    assert_timeline(factory, LED, [(0.0, False), (0.0, True), (1.2, False)])
 
 
 def test_offline_acceptance_beeps_twice(factory: MockFactory) -> None:
@@ -69,10 +79,40 @@ def test_offline_acceptance_beeps_twice(factory: MockFactory) -> None:
     with Indicators(cfg, pin_factory=factory) as ind:
         factory.pin(BUZZER).clear_states()
         play(ind, "accepted_offline")
-    factory.pin(BUZZER).assert_states_and_times(
-        [(0.0, False), (0.0, True), (0.08, False), (0.08, True), (0.08, False)]
+    assert_timeline(
+        factory, BUZZER, [(0.0, False), (0.0, True), (0.08, False), (0.08, True), (0.08, False)]
     )
     assert states(factory, LED) == [False, True, False]
+
+
+def test_check_amount_is_amber_with_a_high_then_low_beep(factory: MockFactory) -> None:
+    cfg = SignalsConfig(led_pin=LED, buzzer_pin=BUZZER)
+    with Indicators(cfg, pin_factory=factory) as ind:
+        for pin in (LED, BUZZER):
+            factory.pin(pin).clear_states()
+        play(ind, "check_amount")
+    assert_timeline(
+        factory, BUZZER, [(0.0, False), (0.0, True), (0.15, False), (0.1, True), (0.15, False)]
+    )
+    assert_timeline(factory, LED, [(0.0, False), (0.0, True), (1.6, False)])
+
+
+def test_check_amount_sounds_high_then_low_in_amber(pwm_factory: MockFactory) -> None:
+    with Indicators(
+        SignalsConfig(rgb_pins=(R, G, B)), pin_factory=pwm_factory, time_scale=FAST
+    ) as ind:
+        play(ind, "check_amount")
+        assert states(pwm_factory, R) == [0.0, 1.0, 0.0]
+        assert states(pwm_factory, G) == [0.0, 0.5, 0.0]
+        assert states(pwm_factory, B) == [0.0]
+    cfg = SignalsConfig(buzzer_pin=BUZZER, buzzer_kind="passive")
+    with Indicators(cfg, pin_factory=pwm_factory, time_scale=FAST) as ind:
+        pin = pwm_factory.pin(BUZZER)
+        pin.frequencies.clear()
+        pin.clear_states()
+        play(ind, "check_amount")
+    assert [f for f in pin.frequencies if f] == [1760.0, 440.0]
+    assert [s.state for s in pin.states] == [0.0, 0.5, 0.0, 0.5, 0.0]
 
 
 def test_refusal_is_one_long_tone_and_no_green(factory: MockFactory) -> None:
@@ -80,7 +120,7 @@ def test_refusal_is_one_long_tone_and_no_green(factory: MockFactory) -> None:
     with Indicators(cfg, pin_factory=factory) as ind:
         factory.pin(BUZZER).clear_states()
         play(ind, "refused")
-    factory.pin(BUZZER).assert_states_and_times([(0.0, False), (0.0, True), (0.6, False)])
+    assert_timeline(factory, BUZZER, [(0.0, False), (0.0, True), (0.6, False)])
     assert states(factory, LED) == [False]
 
 
@@ -97,7 +137,7 @@ def test_scan_is_a_short_tick_without_light(factory: MockFactory) -> None:
     with Indicators(cfg, pin_factory=factory) as ind:
         factory.pin(BUZZER).clear_states()
         play(ind, "scan")
-    factory.pin(BUZZER).assert_states_and_times([(0.0, False), (0.0, True), (0.04, False)])
+    assert_timeline(factory, BUZZER, [(0.0, False), (0.0, True), (0.04, False)])
     assert states(factory, LED) == [False]
 
 
@@ -160,7 +200,14 @@ def test_unknown_kind_and_nothing_fitted(factory: MockFactory) -> None:
             play(ind, kind)
         with pytest.raises(ValueError, match="accepted_offline"):
             ind.signal("party")
-    assert set(KINDS) == {"scan", "accepted", "accepted_offline", "refused", "error"}
+    assert set(KINDS) == {
+        "scan",
+        "accepted",
+        "accepted_offline",
+        "check_amount",
+        "refused",
+        "error",
+    }
     assert set(PATTERNS) == set(KINDS)
 
 

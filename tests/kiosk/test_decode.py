@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +239,85 @@ def test_cli_failures_exit_1_without_traceback(
     assert f"{blank}: no code found" in captured.err
     assert f"{broken}: not a readable image" in captured.err
     assert "Traceback" not in captured.err
+
+
+# --- hostile image files ----------------------------------------------------------------------
+
+
+def _png_header_only_bomb(side: int) -> bytes:
+    """A valid PNG header declaring a *side* x *side* 1-bit image, with a few rows of data.
+
+    A few hundred bytes on disk; decoded in full it would take side**2 pixels of memory.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    rows = (b"\x00" + b"\x00" * ((side + 7) // 8)) * 4
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _hostile_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (path, the words its one error line must carry)."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only_bomb(30_000))  # 900 Mpx: past Pillow's error limit
+    big = tmp_path / "big.png"
+    big.write_bytes(_png_header_only_bomb(10_000))  # 100 Mpx: past Pillow's warning limit only
+    noise = np.random.default_rng(7).integers(0, 256, (300, 300), dtype=np.uint8)
+    whole = io.BytesIO()
+    Image.fromarray(noise).save(whole, format="PNG")
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
+    unknown = tmp_path / "notes.png"
+    unknown.write_text("this is a shopping list, not an image\n")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    return {
+        "bomb": (bomb, "image too large to decode safely (900,000,000 pixels)"),
+        "big": (big, "image too large to decode safely (100,000,000 pixels)"),
+        "truncated": (truncated, "not a readable image (image file is truncated)"),
+        "unknown": (unknown, "not a readable image (cannot identify image file"),
+        "empty": (empty, "not a readable image"),
+        "folder": (folder, "is a directory"),
+        "missing": (tmp_path / "missing.png", "no such file"),
+        "under_a_file": (unknown / "child.png", "not a readable image"),
+    }
+
+
+def test_hostile_files_raise_decoder_error(
+    zxing: Decoder, tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    for name, (path, words) in _hostile_files(tmp_path).items():
+        with pytest.raises(DecoderError) as caught:
+            decode_file(path, zxing)
+        assert str(caught.value).startswith(f"{path}: "), name
+        assert words in str(caught.value), (name, str(caught.value))
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_cli_hostile_files_give_one_line_each_and_others_are_decoded(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from kiosk.cli import main
+
+    hostile = _hostile_files(tmp_path)
+    good = DATA / "qrcode-2-qr-inv-1.webp"
+    paths = [str(p) for p, _ in hostile.values()]
+    status = main(["decode", paths[0], str(good), *paths[1:]])
+    captured = capfd.readouterr()
+    assert status == 1
+    assert captured.out == f"{good}: https://beeline.co/pages/app\n"
+    lines = captured.err.splitlines()
+    assert len(lines) == len(hostile), captured.err  # one line per file, nothing else
+    for line, (path, words) in zip(lines, hostile.values(), strict=True):
+        assert line.startswith(f"kiosk decode: {path}: ") and words in line, line
+    assert "Traceback" not in captured.err and "Warning" not in captured.err

@@ -41,8 +41,8 @@ from kiosk.cli import main
 from kiosk.config import load_config
 from kiosk.errors import ConfigError, JournalError
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE
 from kiosk.views import Alarm, Result
+from refbackend import DEMO_VENUE
 
 NOBODY = 65534
 

@@ -39,14 +39,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hardware.events import Scan, ScanFault
 from hardware.serial_scanner import MAX_LINE_BYTES, LineFramer
 from kiosk import screens, tokens
+from kiosk.events import Scan, ScanFault
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE
-from kiosk.refbackend.keys import key_path_for, load_or_create
 from kiosk.tokens import BareCode, KeySet, Paycode, Receipt, Scanned, Unrecognised, classify
 from kiosk.views import OUTCOME_WORDS, Alarm, Outcome, Result, TechInfo
+from refbackend import DEMO_VENUE
+from refbackend.keys import key_path_for, load_or_create
 
 DEFAULT_BUDGET = 5000
 BUDGET = int(os.environ.get("KIOSK_FUZZ_EXAMPLES", DEFAULT_BUDGET))

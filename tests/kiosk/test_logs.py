@@ -138,6 +138,32 @@ def test_journald_handler_sends_structured_fields():
     assert "eyJ" not in repr(fields)
 
 
+def test_every_journal_entry_names_the_device_and_venue():
+    pytest.importorskip("systemd.journal", reason="systemd-python is in the systemd extra")
+    sent: list[dict[str, Any]] = []
+    setup_logging(
+        "info",
+        journald=True,
+        journal_send=lambda message, /, **fields: sent.append(fields),
+        device="counter-1",
+        venue="0f6c0b7e-5a4d-4c2e-9d51-3f1a2b3c4d5e",
+    )
+    logging.getLogger("kiosk.service").info("ready")
+    event(logging.getLogger("kiosk.engine"), "checked", tx="rcp_9", outcome="checked")
+    assert len(sent) == 2
+    for fields in sent:
+        assert fields["KIOSK_DEVICE"] == "counter-1"
+        assert fields["KIOSK_VENUE"] == "0f6c0b7e-5a4d-4c2e-9d51-3f1a2b3c4d5e"
+    assert sent[1]["KIOSK_TX"] == "rcp_9" and sent[1]["KIOSK_OUTCOME"] == "checked"
+    assert "KIOSK_TX" not in sent[0]
+    # Set up again without them (other commands): no identity fields.
+    sent.clear()
+    setup_logging("info", journald=True, journal_send=lambda m, /, **f: sent.append(f))
+    logging.getLogger("kiosk").info("plain")
+    assert len(sent) == 1
+    assert not {"KIOSK_DEVICE", "KIOSK_VENUE"} & set(sent[0])
+
+
 def test_journald_is_chosen_only_when_stderr_is_the_journal_stream(tmp_path):
     pytest.importorskip("systemd.journal", reason="systemd-python is in the systemd extra")
     probe = (

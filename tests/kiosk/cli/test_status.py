@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 CONTRACT_KEYS = {"online", "pending", "offline_exposure_cents", "last_sync", "clock_synced"}
 
@@ -126,3 +126,36 @@ def test_json_commands_print_one_document_only(
     decoder = json.JSONDecoder()
     doc, end = decoder.raw_decode(out)
     assert isinstance(doc, dict) and out[end:].strip() == ""
+
+
+def test_status_reports_each_source_as_the_service_last_saw_it(
+    cli: Any, kiosk_toml: Callable[..., Path]
+) -> None:
+    from kiosk.config import load_config
+    from kiosk.source_states import SourceReport
+
+    config = kiosk_toml(scanner={"source": ["camera", "serial"]})
+    fresh = status_json(cli, config)
+    assert (fresh["sources"], fresh["sources_at"]) == ([], None)  # kiosk run never ran here
+    report = SourceReport(load_config(config), clock=lambda: 1_764_480_000.0)
+    both_ok = [
+        {"name": "camera", "ok": True, "detail": ""},
+        {"name": "serial", "ok": True, "detail": ""},
+    ]
+    report.report(both_ok)
+    assert status_json(cli, config)["sources"] == both_ok
+    unplugged = {"name": "serial", "ok": False, "detail": "/dev/ttyACM0 not connected (unplugged?)"}
+    report.report([both_ok[0], unplugged])
+    doc = status_json(cli, config)
+    assert doc["sources"] == [both_ok[0], unplugged]
+    assert doc["sources_at"] == "2025-11-30T05:20:00Z"
+    code, out, _ = cli("status", "--config", str(config))
+    assert code == 0
+    assert "source:    camera ok" in out
+    assert "source:    serial FAIL: /dev/ttyACM0 not connected" in out
+    report.close()  # kiosk run stops: no source is read any more
+    stopped = status_json(cli, config)["sources"]
+    assert [(s["name"], s["ok"], s["detail"]) for s in stopped] == [
+        ("camera", False, "kiosk run is stopped"),
+        ("serial", False, "kiosk run is stopped"),
+    ]

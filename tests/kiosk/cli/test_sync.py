@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 
 def backend_status(backend: ReferenceBackend, client: tuple[str, str], tx: str) -> dict:

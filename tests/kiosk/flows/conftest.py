@@ -9,15 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
-from luma.core.device import dummy
 
-from hardware.display import Display
-from hardware.events import Press, Scan
 from kiosk.config import Config, parse_config
-from kiosk.counter import Counter
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from kiosk.events import Press, Scan
+from kiosk.rig import SimulatedRig
 from kiosk.views import Outcome, View
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 WAIT_S = 15.0
 
@@ -52,34 +49,46 @@ def kiosk_config(
             "button_ok": 13,
         },
         "journal": {"path": str(tmp_path / "journal.db"), "min_free_mb": 0},
+        "metrics": {"textfile": ""},  # never node_exporter's folder of this machine
     }
     for name, values in sections.items():
         raw.setdefault(name, {}).update(values)
     return parse_config(raw)
 
 
+class SteppedClock:
+    """A monotonic clock that runs with real time and can be stepped forward by tests."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        self._offset += seconds
+
+
 class Sim:
     """Drives a running Counter like a customer and a studio would."""
 
     def __init__(self, cfg: Config, backend: ReferenceBackend, *, buttons: bool = True) -> None:
-        from hardware.signals import Indicators
-
         self.cfg = cfg
         self.backend = backend
+        self.clock = SteppedClock()
         self.outcomes: queue.Queue[Outcome] = queue.Queue()
         self.views: queue.Queue[View] = queue.Queue()
-        self.factory = MockFactory(pin_class=MockPWMPin)
-        self.display = Display(device=dummy(width=128, height=64, mode="1"))
-        self.indicators = Indicators(cfg.signals, pin_factory=self.factory)
-        self.counter = Counter(
+        self.rig = SimulatedRig(cfg.signals)
+        self.factory = self.rig.factory
+        self.display = self.rig.display
+        self.indicators = self.rig.indicators
+        self.counter = self.rig.counter(
             cfg,
-            display=self.display,
-            indicators=self.indicators,
             has_buttons=buttons,
-            clock_synced=lambda: True,
             on_outcome=self.outcomes.put,
             on_view=self.views.put,
             sync_interval=0.5,
+            monotonic=self.clock,
         )
 
     def start(self) -> None:
@@ -87,18 +96,21 @@ class Sim:
 
     def stop(self) -> None:
         self.counter.stop()
-        self.indicators.close()
-        self.display.close()
+        self.rig.close()
 
     def scan(self, text: str, source: str = "script") -> Outcome:
         self.submit_scan(text, source)
         return self.outcome()
 
     def submit_scan(self, text: str, source: str = "script") -> None:
-        self.counter.submit(Scan(text, source, time.monotonic()))
+        self.counter.submit(Scan(text, source, self.clock()))
 
     def press(self, button: str, long: bool = False) -> None:
-        self.counter.submit(Press(button, time.monotonic(), long=long))
+        self.counter.submit(Press(button, self.clock(), long=long))
+
+    def advance(self, seconds: float) -> None:
+        """Step the counter's clock (repeat windows, menu and result timeouts)."""
+        self.clock.advance(seconds)
 
     def outcome(self, timeout: float = WAIT_S) -> Outcome:
         return self.outcomes.get(timeout=timeout)

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 SEED = int(os.environ.get("KIOSK_CRASH_SEED", "20251126"))
 ROUNDS = 7
@@ -256,6 +256,9 @@ min_free_mb = 0
 max_amount_cents = 8000
 max_total_cents = 1000000
 max_count = 1000
+
+[metrics]
+textfile = ""
 
 [log]
 level = "info"

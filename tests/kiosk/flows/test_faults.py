@@ -15,17 +15,19 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from kiosk.backend_client import BackendClient
+from kiosk.backend import bodies
+from kiosk.backend.client import BackendClient
 from kiosk.config import Secret
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Alarm
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 Sim = Any
 Client = tuple[str, str]
@@ -124,7 +126,7 @@ def test_backend_down_accepts_offline_and_uploads_each_once(
         tx, token = sim.backend.mint_receipt(DEMO_VENUE, cents)
         assert sim.scan(token).word == "checked_offline"
         txs.append(tx)
-    time.sleep(0.35)
+    sim.advance(0.35)
     assert sim.scan(token).word == "already_checked"  # rescan while still offline: local answer
     sim.backend.resume()
     assert_exactly_once(sim, demo_client[0], txs)
@@ -147,7 +149,7 @@ def test_slow_backend_unknown_outcome_is_resent_never_doubled(
     assert json.loads(req["body"])["offline"] is False  # maybe delivered: never rewritten
     sim.backend.faults.delay_s = 0.0
     assert_exactly_once(sim, demo_client[0], [tx])
-    time.sleep(0.35)
+    sim.advance(0.35)
     assert sim.scan(token).word == "already_checked"
 
 
@@ -161,7 +163,7 @@ def test_dropped_answers_after_commit_replay_the_first_answer(
     assert (outcome.word, outcome.tx) == ("checked", tx)
     (req,) = journal_rows(sim, "SELECT * FROM requests WHERE tx = ?", (tx,))
     assert (req["attempts"], req["maybe_delivered"], req["status"]) == (1, 1, "checked")
-    time.sleep(0.35)
+    sim.advance(0.35)
     assert sim.scan(token).word == "already_checked"  # from the journal, no second request
     assert_exactly_once(sim, demo_client[0], [tx])
 
@@ -203,7 +205,7 @@ def test_garbage_answers_never_become_an_accept(make_sim: Any, demo_client: Clie
     sim.backend.faults.garbage = 0
     assert_exactly_once(sim, demo_client[0], [tx])
     assert tx_state(sim.backend, tx2) == "checked"
-    time.sleep(0.35)
+    sim.advance(0.35)
     again = sim.scan(token2)  # the customer tries again: our own check, shown now
     assert (again.word, again.tx) == ("checked", tx2)
     assert_exactly_once(sim, demo_client[0], [tx, tx2])
@@ -236,13 +238,12 @@ def test_request_left_by_a_killed_kiosk_is_resent_unchanged(
     warm_up(first)
     first.stop()
     tx, token = first.backend.mint_receipt(DEMO_VENUE, 3100)
-    body = {
-        "token": token,
-        "venue": DEMO_VENUE,
-        "device": "counter-1",
-        "scanned_at": "2026-11-26T10:00:00Z",
-        "offline": False,
-    }
+    body = bodies.receipt_check(
+        token,
+        venue=DEMO_VENUE,
+        device="counter-1",
+        scanned_at=datetime(2026, 11, 26, 10, 0, tzinfo=UTC),
+    )
     with Journal.open(first.cfg.journal.path) as journal:
         request = journal.begin("receipt", body, tx=tx, amount_cents=3100)
     with BackendClient(
@@ -326,7 +327,7 @@ def test_disk_full_refuses_new_scans_and_keeps_every_entry(
     with Journal.open(sim.cfg.journal.path) as journal:
         assert kept in {o.tx for o in journal.outcomes()}  # what was stored is still there
         assert [r.tx for r in journal.open_requests()] == [late]  # and resent from there
-    time.sleep(0.35)
+    sim.advance(0.35)
     assert sim.scan(token).word == "checked"
     again = sim.scan(late_token)
     assert (again.word, again.tx) == ("checked", late)  # our own check, not already_checked
@@ -393,13 +394,9 @@ def test_charge_left_by_a_killed_kiosk_is_never_given_up(
     first.scan(first.backend.mint_paycode(100)["code"])  # menu cached (insufficient funds)
     first.stop()
     code = first.backend.mint_paycode(20000)
-    body = {
-        "paycode": code["token"],
-        "venue": DEMO_VENUE,
-        "device": "counter-1",
-        "service": "classic-60",
-        "amount_cents": 6500,
-    }
+    body = bodies.charge(
+        code["token"], venue=DEMO_VENUE, device="counter-1", service="classic-60", amount_cents=6500
+    )
     with Journal.open(first.cfg.journal.path) as journal:
         request = journal.begin("charge", body, ref=code["jti"], amount_cents=6500)
     with BackendClient(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any as Sim
 
 import requests
 
 from kiosk.journal import Journal
-from kiosk.refbackend import DEMO_VENUE, ReferenceBackend
 from kiosk.views import Alarm, Result
+from refbackend import DEMO_VENUE, ReferenceBackend
 
 
 def backend_history(backend: ReferenceBackend, client: tuple[str, str]) -> list[dict]:
@@ -34,7 +33,7 @@ def test_receipt_checked_then_rescan_answered_from_journal(sim: Sim) -> None:
     assert first.venue_name == "Hierontastudio Demo"
     assert isinstance(sim.counter.presenter.last_view, Result)
     sim.backend.pause()  # a rescan needs no network
-    time.sleep(0.35)  # past the repeat window
+    sim.advance(0.35)  # past the repeat window
     again = sim.scan(token)
     assert again.word == "already_checked"
     assert again.checked_by == "counter-1" and again.checked_at is not None
@@ -110,7 +109,7 @@ def test_offline_conflict_is_recorded_not_dropped(sim: Sim, demo_client) -> None
     sim.backend.pause()
     assert sim.scan(token).word == "checked_offline"
     # Meanwhile another counter checks the same receipt online.
-    from kiosk.backend_client import BackendClient
+    from kiosk.backend.client import BackendClient
     from kiosk.config import Secret
 
     other_id, other_secret = sim.backend.create_client(DEMO_VENUE)
@@ -163,7 +162,7 @@ def test_offline_limits_refuse_with_reason(make_sim) -> None:  # type: ignore[no
     assert (count.word, count.reason) == ("needs_network", "limit_count")
     # A refused receipt was never sent: once online it is checked normally.
     sim.backend.resume()
-    time.sleep(0.35)  # past the repeat window of the first read of this receipt
+    sim.advance(0.35)  # past the repeat window of the first read of this receipt
     assert sim.scan(fresh).word == "checked"
 
 

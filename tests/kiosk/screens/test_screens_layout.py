@@ -18,7 +18,7 @@ HKI = ZoneInfo("Europe/Helsinki")
 PAID = datetime(2025, 5, 14, 14, 2, tzinfo=HKI)
 SAMPLES = screens.samples()
 # samples whose data (not a translation) is longer than a line, by design
-DATA_MAY_BE_CUT = {"service_menu", "service_menu_scrolled"}
+DATA_MAY_BE_CUT = {"service_menu", "service_menu_scrolled", "amount_matched_two"}
 
 
 def texts(view: views.View, lang: str) -> str:
@@ -295,3 +295,15 @@ def test_contact_sheet_holds_every_screen_in_every_language() -> None:
     rows = (len(SAMPLES) + 1) // 2
     assert sheet.width == 2 * (3 * (256 + 8) + 8)
     assert sheet.height > rows * 128
+
+
+def test_a_long_word_is_split_into_the_fullest_lines_and_ellipsized_at_the_edge() -> None:
+    word = "Hyvinvointikeskus" * 20
+    lines = layout.wrap(word, 12, False, 126)
+    assert "".join(lines) == word
+    assert all(layout.text_width(ln, 12, False) <= 126 for ln in lines)
+    assert all(len(ln) == 21 for ln in lines[:-1])  # 6-pixel cells: 21 to a line
+    short = layout.ellipsize(word, 12, True, 126)
+    assert short == word[:20] + "…" and layout.text_width(short, 12, True) <= 126
+    assert layout.ellipsize("ab " + "c" * 40, 12, False, 30) == "ab c…"
+    assert layout.ellipsize("ab " + "c" * 40, 12, False, 29) == "ab…"  # no space before …

@@ -1,0 +1,102 @@
+"""The journal's health figures, read the same way by ``kiosk status`` and the metrics.
+
+One function per figure, each a single read of the journal, so that a figure the
+journal learns to keep itself (a quarantine state, a conflict tally) replaces
+one function body here and both consumers follow.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from kiosk.flows.context import LAST_SYNC_META
+from kiosk.journal import Journal
+from kiosk.journal.schema import translated
+
+QUARANTINED_STATE = "quarantined"
+"""``requests.state`` of a request set aside for a person to look at (never re-sent)."""
+
+DAY_S = 86400.0
+
+
+@dataclass(frozen=True)
+class JournalFigures:
+    """A consistent-enough snapshot of the journal for status and metrics."""
+
+    pending: int
+    quarantined: int
+    oldest_pending_at: float | None  # Unix time of the oldest unanswered request
+    last_sync: float | None  # Unix time of the last successful exchange with the backend
+    offline_count: int
+    offline_exposure_cents: int
+    conflicts: int  # offline checks the backend later found already checked, all time
+    conflicts_24h: int
+    journal_bytes: int
+    disk_free_bytes: int  # free space on the journal's file system
+    outcomes: dict[str, int] = field(default_factory=dict)  # outcome word -> scans
+
+
+def read_figures(journal: Journal, *, now: float | None = None) -> JournalFigures:
+    """Every figure of :class:`JournalFigures`, read from *journal*. Raises JournalError."""
+    now = time.time() if now is None else now
+    count, total = journal.offline_exposure()
+    return JournalFigures(
+        pending=journal.pending_count(),
+        quarantined=quarantined_count(journal),
+        oldest_pending_at=oldest_pending_at(journal),
+        last_sync=last_sync(journal),
+        offline_count=count,
+        offline_exposure_cents=total,
+        conflicts=conflicts_since(journal, 0.0),
+        conflicts_24h=conflicts_since(journal, now - DAY_S),
+        journal_bytes=journal.size_bytes(),
+        disk_free_bytes=journal.free_bytes(),
+        outcomes=outcome_counts(journal),
+    )
+
+
+def outcome_counts(journal: Journal) -> dict[str, int]:
+    """Scans that reached a result, by outcome word (the rows ``history --local`` lists).
+
+    An offline check that the backend later finds already checked moves from
+    ``checked_offline`` to ``conflict``; rows older than the retention are pruned.
+    """
+    with translated():
+        rows = journal.conn.execute(
+            "SELECT outcome, COUNT(*) FROM outcomes GROUP BY outcome ORDER BY outcome"
+        ).fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def oldest_pending_at(journal: Journal) -> float | None:
+    with translated():
+        row = journal.conn.execute(
+            "SELECT MIN(created_at) FROM requests WHERE state = 'pending'"
+        ).fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def quarantined_count(journal: Journal) -> int:
+    """Requests in the quarantine state (none until the journal sets any aside)."""
+    with translated():
+        row = journal.conn.execute(
+            "SELECT COUNT(*) FROM requests WHERE state = ?", (QUARANTINED_STATE,)
+        ).fetchone()
+    return int(row[0])
+
+
+def conflicts_since(journal: Journal, since: float) -> int:
+    with translated():
+        row = journal.conn.execute(
+            "SELECT COUNT(*) FROM outcomes WHERE outcome = 'conflict' AND at >= ?", (since,)
+        ).fetchone()
+    return int(row[0])
+
+
+def last_sync(journal: Journal) -> float | None:
+    text = journal.get_meta(LAST_SYNC_META)
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None

@@ -1,0 +1,301 @@
+"""The journal's SQLite schema, its migrations, row types and error translation.
+
+Every sqlite3 error of the journal is translated here into JournalError,
+JournalFull or JournalCorrupt; :mod:`kiosk.journal` holds the operations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kiosk.errors import JournalCorrupt, JournalError, JournalFull
+from kiosk.vocabulary import AmountCheck, RequestKind, RequestState, Word, resolved_word
+
+_E = TypeVar("_E", RequestKind, RequestState, Word, AmountCheck)
+
+SCHEMA_VERSION = 3
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        idem_key TEXT NOT NULL UNIQUE,
+        tx TEXT,
+        ref TEXT,
+        body TEXT NOT NULL,
+        amount_cents INTEGER,
+        created_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        offline INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        status TEXT,
+        http_status INTEGER,
+        response TEXT,
+        settled_at REAL
+    );
+    CREATE INDEX requests_open ON requests(state, id);
+    CREATE INDEX requests_tx ON requests(tx);
+    CREATE INDEX requests_ref ON requests(ref);
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        request_id INTEGER REFERENCES requests(id),
+        kind TEXT NOT NULL,
+        tx TEXT,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        amount_cents INTEGER,
+        at REAL NOT NULL,
+        synced INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX outcomes_tx ON outcomes(tx);
+    CREATE INDEX outcomes_at ON outcomes(at);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    2: """
+    ALTER TABLE outcomes ADD COLUMN shown_accepted INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN last_error TEXT;
+    ALTER TABLE requests ADD COLUMN maybe_delivered INTEGER NOT NULL DEFAULT 0;
+    """,
+    # What an accepted scan paid for: the charged service, or a checked receipt's amount
+    # against the price list (the matched service(s), or the nearest one and the difference).
+    3: """
+    ALTER TABLE outcomes ADD COLUMN service TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outcomes ADD COLUMN amount_check TEXT;
+    ALTER TABLE outcomes ADD COLUMN amount_difference_cents INTEGER;
+    """,
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One journaled POST: resend ``text`` verbatim with ``key`` until answered.
+
+    ``text`` is the body's canonical JSON as stored; ``body`` is the same, parsed.
+    """
+
+    id: int
+    kind: RequestKind
+    key: str
+    tx: str | None  # receipt tx, or the transaction a cancel targets
+    ref: str | None  # paycode id or code for charges
+    body: dict[str, Any]
+    text: str
+    amount_cents: int | None
+    created_at: float
+    state: RequestState
+    offline: bool
+    attempts: int
+    maybe_delivered: bool = False
+    status: str | None = None
+    response: dict[str, Any] | None = None
+    settled_at: float | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """One scan that reached a result, as ``history --local`` shows it."""
+
+    id: int
+    request_id: int | None
+    kind: RequestKind
+    tx: str | None
+    outcome: Word
+    reason: str
+    amount_cents: int | None
+    at: float
+    synced: bool
+    shown_accepted: bool
+    service: str = ""  # the charged service; a checked receipt's matched or nearest one(s)
+    amount_check: AmountCheck | None = None  # a checked receipt against the price list
+    amount_difference_cents: int | None = None  # amount minus the nearest service's price
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    with translated():
+        conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=True)
+        try:
+            conn.row_factory = sqlite3.Row
+            _refuse_foreign(conn, path)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
+    """Tables without a schema version: another program's database. Leave it untouched
+    (not even switched to WAL) rather than add the journal's tables to it."""
+    if int(conn.execute("PRAGMA user_version").fetchone()[0]) != 0:
+        return
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 3").fetchall()
+    if rows:
+        names = ", ".join(str(r[0]) for r in rows)
+        raise JournalError(
+            f"{path} is another program's database (tables {names}); move it away"
+            " or set journal.path to a new file"
+        )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise JournalError(
+            f"journal schema {version} is newer than this kiosk ({SCHEMA_VERSION});"
+            " install the newer release again or move the journal aside"
+        )
+    if version < SCHEMA_VERSION:
+        conn.execute("PRAGMA integrity_check")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another thread may have migrated between our read and our write lock.
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= target:
+                conn.execute("COMMIT")
+                continue
+            for statement in MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    # A cheap read of every table surfaces a damaged file now rather than mid-scan.
+    conn.execute("SELECT COUNT(*) FROM requests").fetchone()
+    conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        text = str(exc).lower()
+        if code == sqlite3.SQLITE_FULL or "disk is full" in text:
+            raise JournalFull(
+                "the disk holding the journal is full; free space (old logs) — stored"
+                " entries are kept"
+            ) from exc
+        if (
+            code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+            or "malformed" in text
+            or ("not a database" in text)
+        ):
+            raise JournalCorrupt(f"journal file is damaged ({exc})") from exc
+        raise JournalError(f"journal cannot be used: {exc}") from exc
+
+
+def request_row(r: sqlite3.Row) -> Request:
+    return Request(
+        id=r["id"],
+        kind=_typed(RequestKind, r["kind"]),
+        key=r["idem_key"],
+        tx=r["tx"],
+        ref=r["ref"],
+        body=json.loads(r["body"]),
+        text=r["body"],
+        amount_cents=r["amount_cents"],
+        created_at=r["created_at"],
+        state=_typed(RequestState, r["state"]),
+        offline=bool(r["offline"]),
+        attempts=r["attempts"],
+        maybe_delivered=bool(r["maybe_delivered"]),
+        status=r["status"],
+        response=json.loads(r["response"]) if r["response"] else None,
+        settled_at=r["settled_at"],
+    )
+
+
+def outcome_row(r: sqlite3.Row) -> OutcomeRow:
+    return OutcomeRow(
+        id=r["id"],
+        request_id=r["request_id"],
+        kind=_typed(RequestKind, r["kind"]),
+        tx=r["tx"],
+        outcome=_typed(Word, r["outcome"]),
+        reason=r["reason"],
+        amount_cents=r["amount_cents"],
+        at=r["at"],
+        synced=bool(r["synced"]),
+        shown_accepted=bool(r["shown_accepted"]),
+        service=r["service"],
+        amount_check=_typed(AmountCheck, r["amount_check"]) if r["amount_check"] else None,
+        amount_difference_cents=r["amount_difference_cents"],
+    )
+
+
+def _typed(enum: type[_E], value: str) -> _E:
+    try:
+        return enum(value)
+    except ValueError:
+        raise JournalCorrupt(f"journal holds an unknown {enum.__name__} {value!r}") from None
+
+
+def open_file(path: Path, *, recover: bool) -> tuple[sqlite3.Connection, Path | None]:
+    """Open or create the journal at *path*; ``(connection, where a corrupt file went)``.
+
+    A corrupt file is moved aside (``<name>.corrupt-<time>``) and a fresh journal
+    started when *recover* is true. Raises JournalError when the file cannot be
+    created (a read-only disk is named as such).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"cannot create {path.parent}: {exc.strerror}") from exc
+    try:
+        return connect(path), None
+    except JournalCorrupt:
+        if not recover:
+            raise
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(path) + suffix)
+            if src.exists():
+                src.replace(Path(str(aside) + suffix))
+        return connect(path), aside
+    except JournalError as exc:
+        if read_only(path.parent):
+            raise JournalError(
+                f"read-only disk: the journal in {path.parent} cannot be written;"
+                " check the disk, then remount it read-write"
+            ) from exc
+        raise
+
+
+def resolve_waiting(conn: sqlite3.Connection, request_id: int, word: Word, tx: str | None) -> None:
+    """Rows that waited for *request_id* take the word :func:`resolved_word` gives them."""
+    waiting = conn.execute(
+        "SELECT id, outcome FROM outcomes WHERE request_id = ? AND synced = 0", (request_id,)
+    ).fetchall()
+    for row_id, shown in waiting:
+        try:
+            new = resolved_word(Word(shown), word)
+        except ValueError:
+            new = word
+        conn.execute(
+            "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?), outcome = ? WHERE id = ?",
+            (tx, new, row_id),
+        )

@@ -1,0 +1,398 @@
+"""The kiosk's local journal: a durable outbox of requests and a record of outcomes.
+
+SQLite in WAL mode with ``synchronous=FULL``: a row is on disk before the
+request it describes leaves the kiosk, and an answer is on disk before the
+screen shows it.
+
+Two tables:
+
+``requests``
+    One row per POST the kiosk sends (receipt check, charge, cancel), with its
+    ``Idempotency-Key`` and the exact JSON body. ``state`` is ``pending`` (may
+    or may not have reached the backend; resend verbatim until a definite
+    answer), ``done`` (answered; ``status`` holds the status word) or ``void``
+    (never delivered and given up: refused at the counter while the backend
+    was unreachable).
+``outcomes``
+    One row per scan that reached a result, with the outcome word shown at the
+    counter. ``history --local`` reads these. ``synced`` is false while the
+    request behind it still waits for the backend.
+
+Each thread opens its own :class:`Journal` (SQLite connections are not shared
+across threads). Every sqlite3 error is translated into JournalError,
+JournalFull or JournalCorrupt here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kiosk.backend.bodies import encode
+from kiosk.errors import JournalError
+from kiosk.journal.schema import (
+    SCHEMA_VERSION,
+    OutcomeRow,
+    Request,
+    open_file,
+    outcome_row,
+    request_row,
+    resolve_waiting,
+    translated,
+)
+from kiosk.vocabulary import ACCEPTED, AmountCheck, RequestKind, RequestState, Word
+
+_ACCEPTED_SQL = ", ".join(f"'{w.value}'" for w in sorted(ACCEPTED))
+
+
+class Journal:
+    """The journal file; open one per thread with :meth:`open`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, moved_aside: Path | None) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self.path = path
+        self.moved_aside = moved_aside  # set when a corrupt journal was moved away on open
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str, *, recover: bool = True) -> Journal:
+        """Open or create the journal at *path*, migrating its schema.
+
+        A corrupt file is moved aside (``<name>.corrupt-<time>``) and a fresh
+        journal started when *recover* is true; ``moved_aside`` then says where
+        the old one went. Raises JournalError when the file cannot be created.
+        """
+        path = Path(path)
+        conn, aside = open_file(path, recover=recover)
+        return cls(conn, path, moved_aside=aside)
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError("journal is closed")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        with translated():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # SQLite already rolled back on SQLITE_FULL
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with translated():
+            return list(self.conn.execute(sql, args))
+
+    # --- requests --------------------------------------------------------------------------
+
+    def begin(
+        self,
+        kind: RequestKind,
+        body: Mapping[str, Any] | str,
+        *,
+        tx: str | None = None,
+        ref: str | None = None,
+        amount_cents: int | None = None,
+        offline: bool = False,
+        now: float | None = None,
+    ) -> Request:
+        """Durably record a request before it is sent; mints its Idempotency-Key.
+
+        *body* is stored as its canonical text (:func:`kiosk.backend.bodies.encode`),
+        which every resend carries verbatim. Raises ValueError for an unsendable body.
+        """
+        key = str(uuid.uuid4())
+        created = time.time() if now is None else now
+        text = encode(body)
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO requests (kind, idem_key, tx, ref, body, amount_cents, created_at,"
+                " offline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, key, tx, ref, text, amount_cents, created, int(offline)),
+            )
+            rid = cur.lastrowid
+        assert rid is not None
+        return self.request(rid)
+
+    def request(self, rid: int) -> Request:
+        rows = self._query("SELECT * FROM requests WHERE id = ?", (rid,))
+        if not rows:
+            raise JournalError(f"request {rid} is not in the journal")
+        return request_row(rows[0])
+
+    def go_offline(self, rid: int, body: Mapping[str, Any] | str) -> Request:
+        """Mark a never-delivered receipt check as accepted offline, with its upload body.
+
+        Only for a request that provably never reached the backend (connection
+        refused or not established), so the key was never seen and the body may change.
+        """
+        text = encode(body)
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE requests SET body = ?, offline = 1 WHERE id = ? AND state = ?"
+                " AND maybe_delivered = 0",
+                (text, rid, RequestState.PENDING),
+            )
+        return self.request(rid)
+
+    def distrust_unanswered(self) -> int:
+        """Mark every pending request as possibly delivered; returns how many changed.
+
+        For a new run of the kiosk: an earlier run may have sent a request and
+        ended (crash, power cut) before it could note the attempt, so its body
+        must never be rewritten nor the request voided.
+        """
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE requests SET maybe_delivered = 1 WHERE state = ? AND maybe_delivered = 0",
+                (RequestState.PENDING,),
+            )
+            return cur.rowcount
+
+    def attempted(self, rid: int, error: str, *, maybe_delivered: bool) -> None:
+        """Record a send attempt that got no definite answer.
+
+        *maybe_delivered* is true when the request may have reached the backend
+        (timeout, dropped connection, 5xx); from then on only the same key and
+        body may ever be sent for it.
+        """
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE requests SET attempts = attempts + 1, last_error = ?,"
+                " maybe_delivered = MAX(maybe_delivered, ?) WHERE id = ?",
+                (error[:200], int(maybe_delivered), rid),
+            )
+
+    def settle(
+        self,
+        rid: int,
+        status: str,
+        http_status: int,
+        response: dict[str, Any],
+        *,
+        word: Word,
+        tx: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Record the backend's definite answer. Returns False if it was already settled.
+
+        In the same transaction, outcome rows that waited for this answer are
+        resolved with the outcome *word* (see :meth:`resolve`).
+        """
+        settled = time.time() if now is None else now
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE requests SET state = ?, status = ?, http_status = ?, response = ?,"
+                " settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state = ?",
+                (
+                    RequestState.DONE,
+                    status,
+                    http_status,
+                    json.dumps(response, default=str),
+                    settled,
+                    tx,
+                    rid,
+                    RequestState.PENDING,
+                ),
+            )
+            resolve_waiting(conn, rid, word, tx)
+            return cur.rowcount == 1
+
+    def void(self, rid: int, reason: str) -> None:
+        """Give up a request that never reached the backend."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE requests SET state = ?, status = ?, settled_at = ?"
+                " WHERE id = ? AND state = ? AND maybe_delivered = 0",
+                (RequestState.VOID, reason, time.time(), rid, RequestState.PENDING),
+            )
+
+    def open_requests(self, kind: RequestKind | None = None) -> list[Request]:
+        """Requests still waiting for a definite answer, oldest first."""
+        sql = "SELECT * FROM requests WHERE state = ?"
+        args: tuple[Any, ...] = (RequestState.PENDING,)
+        if kind is not None:
+            sql += " AND kind = ?"
+            args = (RequestState.PENDING, kind)
+        return [request_row(r) for r in self._query(sql + " ORDER BY id", args)]
+
+    def open_request_for(
+        self, kind: RequestKind, *, tx: str | None = None, ref: str | None = None
+    ) -> Request | None:
+        column, value = ("tx", tx) if tx is not None else ("ref", ref)
+        rows = self._query(
+            f"SELECT * FROM requests WHERE state = ? AND kind = ? AND {column} = ?"
+            " ORDER BY id LIMIT 1",
+            (RequestState.PENDING, kind, value),
+        )
+        return request_row(rows[0]) if rows else None
+
+    def last_request_for(self, kind: RequestKind, tx: str) -> Request | None:
+        rows = self._query(
+            "SELECT * FROM requests WHERE kind = ? AND tx = ? AND state != ?"
+            " ORDER BY id DESC LIMIT 1",
+            (kind, tx, RequestState.VOID),
+        )
+        return request_row(rows[0]) if rows else None
+
+    # --- outcomes --------------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: RequestKind,
+        outcome: Word,
+        *,
+        tx: str | None = None,
+        amount_cents: int | None = None,
+        reason: str = "",
+        request_id: int | None = None,
+        synced: bool = True,
+        shown_accepted: bool = False,
+        now: float | None = None,
+        service: str = "",
+        amount_check: AmountCheck | None = None,
+        amount_difference_cents: int | None = None,
+    ) -> int:
+        """Record the result of one scan (before the screen shows it).
+
+        *service* names what was paid for (the charged service; for a checked receipt
+        the matched service(s), or the nearest one when *amount_check* is a mismatch).
+        """
+        at = time.time() if now is None else now
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO outcomes (request_id, kind, tx, outcome, reason, amount_cents, at,"
+                " synced, shown_accepted, service, amount_check, amount_difference_cents)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request_id,
+                    kind,
+                    tx,
+                    outcome,
+                    reason,
+                    amount_cents,
+                    at,
+                    int(synced),
+                    int(shown_accepted),
+                    service,
+                    amount_check,
+                    amount_difference_cents,
+                ),
+            )
+            rid = cur.lastrowid
+        assert rid is not None
+        return rid
+
+    def resolve(self, request_id: int, word: Word, *, tx: str | None = None) -> None:
+        """The backend answered a request whose outcome rows were waiting: mark them synced.
+
+        *word* is the outcome word of the backend's answer; each waiting row
+        takes :func:`kiosk.vocabulary.resolved_word` of its shown word and *word*.
+        """
+        with self._write() as conn:
+            resolve_waiting(conn, request_id, word, tx)
+
+    def receipt_history(self, tx: str) -> list[OutcomeRow]:
+        rows = self._query(
+            "SELECT * FROM outcomes WHERE tx = ? AND kind = ? ORDER BY id",
+            (tx, RequestKind.RECEIPT),
+        )
+        return [outcome_row(r) for r in rows]
+
+    def outcomes(self, since: float | None = None, limit: int = 10_000) -> list[OutcomeRow]:
+        rows = self._query(
+            "SELECT * FROM outcomes WHERE at >= ? ORDER BY id DESC LIMIT ?",
+            (since or 0.0, limit),
+        )
+        return [outcome_row(r) for r in rows]
+
+    def last_accepted(self, since: float) -> OutcomeRow | None:
+        """The newest checked or charged transaction since *since* (for cancel-last)."""
+        rows = self._query(
+            "SELECT * FROM outcomes WHERE at >= ? AND tx IS NOT NULL"
+            f" AND outcome IN ({_ACCEPTED_SQL}) ORDER BY id DESC LIMIT 1",
+            (since,),
+        )
+        return outcome_row(rows[0]) if rows else None
+
+    # --- offline exposure, status ----------------------------------------------------------
+
+    def offline_exposure(self) -> tuple[int, int]:
+        """(count, total cents) of receipts accepted offline and not yet uploaded."""
+        rows = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM outcomes"
+            " WHERE outcome = ? AND synced = 0",
+            (Word.CHECKED_OFFLINE,),
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    def pending_count(self) -> int:
+        rows = self._query("SELECT COUNT(*) FROM requests WHERE state = ?", (RequestState.PENDING,))
+        return int(rows[0][0])
+
+    def conflicts(self) -> list[OutcomeRow]:
+        rows = self._query("SELECT * FROM outcomes WHERE outcome = ? ORDER BY id", (Word.CONFLICT,))
+        return [outcome_row(r) for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def size_bytes(self) -> int:
+        return sum(
+            Path(str(self.path) + s).stat().st_size
+            for s in ("", "-wal")
+            if Path(str(self.path) + s).exists()
+        )
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.path.parent).free
+
+    def prune(self, retention_days: int, *, now: float | None = None) -> int:
+        """Delete answered requests and synced outcomes older than the retention."""
+        cutoff = (time.time() if now is None else now) - retention_days * 86400
+        with self._write() as conn:
+            n = conn.execute("DELETE FROM outcomes WHERE synced = 1 AND at < ?", (cutoff,)).rowcount
+            conn.execute(
+                "DELETE FROM requests WHERE state != ? AND created_at < ? AND id NOT IN"
+                " (SELECT request_id FROM outcomes WHERE request_id IS NOT NULL)",
+                (RequestState.PENDING, cutoff),
+            )
+        return n
+
+
+__all__ = ["SCHEMA_VERSION", "Journal", "OutcomeRow", "Request"]

@@ -1,0 +1,203 @@
+"""The metrics writer: its own registry, atomic writes every interval and at stop, owned thread."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import prometheus_client
+from prometheus_client.parser import text_string_to_metric_families
+
+from kiosk.config import MetricsConfig, parse_config
+from kiosk.journal import Journal
+from kiosk.metrics import KioskMetrics, TextfileWriter, writer_for
+from kiosk.service import run
+from refbackend import DEMO_VENUE, ReferenceBackend
+
+
+def values(path: Path) -> dict[str, float]:
+    return {
+        s.name: s.value
+        for family in text_string_to_metric_families(path.read_text())
+        for s in family.samples
+        if not s.labels
+    }
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_own_registry_not_the_global_one(tmp_path: Path) -> None:
+    metrics = KioskMetrics(tmp_path / "journal.db", clock_synced=lambda: False)
+    try:
+        text = prometheus_client.generate_latest(metrics.registry).decode()
+        assert "kiosk_journal_pending 0.0" in text
+        # Absent, not zero, when there is nothing to date: an alert on age must not fire.
+        assert "\nkiosk_journal_oldest_pending_timestamp_seconds " not in text
+        assert "\nkiosk_last_sync_timestamp_seconds " not in text
+        assert "kiosk_" not in prometheus_client.generate_latest().decode()
+    finally:
+        metrics.close()
+
+
+def test_writer_writes_every_interval_and_at_stop(tmp_path: Path) -> None:
+    journal_path = tmp_path / "journal.db"
+    path = tmp_path / "kiosk.prom"
+    metrics = KioskMetrics(journal_path, clock_synced=lambda: True)
+    writer = TextfileWriter(metrics, path, interval=0.05)
+    writer.start()
+    try:
+        wait_for(lambda: writer.writes >= 3)
+        assert values(path)["kiosk_journal_pending"] == 0
+        with Journal.open(journal_path) as journal:
+            journal.begin("receipt", {"token": "t"}, tx="rcp_1", amount_cents=100)
+        wait_for(lambda: values(path)["kiosk_journal_pending"] == 1)
+    finally:
+        writer.stop(timeout=5.0)
+    assert writer._thread is None
+    before = writer.writes
+    writer.stop()  # twice is harmless
+    assert writer.writes == before
+    # Nothing but the final file in the folder: the temporary file was renamed over it.
+    assert sorted(p.name for p in tmp_path.iterdir() if "kiosk.prom" in p.name) == ["kiosk.prom"]
+
+
+def test_file_is_readable_by_node_exporter_despite_the_services_umask(tmp_path: Path) -> None:
+    metrics = KioskMetrics(tmp_path / "journal.db")
+    path = tmp_path / "kiosk.prom"
+    old = os.umask(0o077)  # as kiosk.service sets it
+    try:
+        metrics.write(path)
+        metrics.write(path)
+    finally:
+        os.umask(old)
+        metrics.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir() if "prom" in p.name) == ["kiosk.prom"]
+
+
+def test_final_write_at_stop_with_long_interval(tmp_path: Path) -> None:
+    journal_path = tmp_path / "journal.db"
+    path = tmp_path / "kiosk.prom"
+    writer = TextfileWriter(KioskMetrics(journal_path), path, interval=3600.0)
+    writer.start()
+    wait_for(lambda: writer.writes == 1)
+    with Journal.open(journal_path) as journal:
+        journal.record("receipt", "checked", tx="rcp_1", amount_cents=100)
+    started = time.monotonic()
+    writer.stop(timeout=5.0)
+    assert time.monotonic() - started < 5.0
+    assert writer.writes == 2
+    text = path.read_text()
+    assert 'kiosk_scans_total{outcome="checked"} 1.0' in text
+
+
+def test_unwritable_folder_is_logged_once_and_the_kiosk_goes_on(
+    tmp_path: Path, caplog: Any
+) -> None:
+    missing = tmp_path / "no-node-exporter" / "kiosk.prom"
+    writer = TextfileWriter(KioskMetrics(tmp_path / "journal.db"), missing, interval=60.0)
+    with caplog.at_level(logging.WARNING, logger="kiosk.metrics"):
+        assert writer.write_once() is False
+        assert writer.write_once() is False
+    warnings = [r.getMessage() for r in caplog.records if r.name == "kiosk.metrics"]
+    assert len(warnings) == 1 and str(missing) in warnings[0]
+    missing.parent.mkdir()
+    assert writer.write_once() is True and missing.exists()
+    writer.metrics.close()
+
+
+def test_histograms_time_scans_and_decodes(tmp_path: Path) -> None:
+    from kiosk.events import Scan
+
+    now = [100.0]
+    metrics = KioskMetrics(tmp_path / "journal.db", monotonic=lambda: now[0])
+    seen: list[Any] = []
+    on_event = metrics.watch_scans(seen.append)
+    on_event(Scan("code", "serial", 100.0))
+    now[0] = 100.7
+    metrics.scan_finished(object())
+    metrics.scan_finished(object())  # no scan waiting: nothing observed
+
+    class Decoder:
+        name = "zxing"
+
+        def decode(self, pixels: Any) -> list[str]:
+            return [str(pixels)]
+
+    timed = metrics.timed_decoder(Decoder())
+    assert timed.decode(5) == ["5"] and timed.name == "zxing"
+    path = tmp_path / "kiosk.prom"
+    metrics.write(path)
+    metrics.close()
+    got = values(path)
+    assert len(seen) == 1
+    assert got["kiosk_scan_result_seconds_count"] == 1
+    assert abs(got["kiosk_scan_result_seconds_sum"] - 0.7) < 1e-9
+    assert got["kiosk_decode_seconds_count"] == 1
+
+
+def test_empty_textfile_in_the_metrics_section_writes_nothing(tmp_path: Path) -> None:
+    off = writer_for(MetricsConfig(textfile=""), KioskMetrics(tmp_path / "j.db"), lambda: True)
+    off.start()
+    assert off._thread is None and off.write_once() is False
+    off.stop()
+    assert list(tmp_path.iterdir()) == []
+    on = writer_for(
+        MetricsConfig(textfile=str(tmp_path / "kiosk.prom"), interval=5.0),
+        KioskMetrics(tmp_path / "j.db"),
+        lambda: True,
+    )
+    assert on.path == tmp_path / "kiosk.prom" and on.interval == 5.0
+    assert on.metrics.backend_up() is True
+
+
+def test_kiosk_run_writes_the_textfile(
+    tmp_path: Path, refbackend: ReferenceBackend, demo_client: tuple[str, str]
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text(demo_client[1])
+    secret.chmod(0o600)
+    cfg = parse_config(
+        {
+            "device": {"id": "counter-1", "venue": DEMO_VENUE},
+            "backend": {
+                "url": refbackend.url,
+                "client_id": demo_client[0],
+                "client_secret_file": str(secret),
+                "issuer": refbackend.issuer,
+            },
+            "scanner": {"source": "serial", "port": str(tmp_path / "no-scanner")},
+            "display": {"driver": "none"},
+            "signals": {"led_pin": -1, "buzzer_pin": -1, "button_ok": -1},
+            "journal": {"path": str(tmp_path / "journal.db"), "min_free_mb": 0},
+        }
+    )
+    textfile = tmp_path / "node-exporter" / "kiosk.prom"
+    textfile.parent.mkdir()
+    with_metrics = dataclasses.replace(
+        cfg, metrics=dataclasses.replace(cfg.metrics, textfile=str(textfile), interval=0.2)
+    )
+    stop = threading.Event()
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(run(with_metrics, stop=stop)))
+    thread.start()
+    try:
+        wait_for(textfile.exists)
+        wait_for(lambda: values(textfile).get("kiosk_backend_up") == 1)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert result == [0]
+    got = values(textfile)
+    assert got["kiosk_journal_pending"] == 0 and got["kiosk_offline_exposure_cents"] == 0

@@ -1,0 +1,69 @@
+"""The vocabulary's rules: backend status -> outcome word, accepted sets, conflicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk.views import Outcome
+from kiosk.vocabulary import (
+    ACCEPTED,
+    ACCEPTED_HERE,
+    OFFLINE,
+    CancelStatus,
+    ChargeStatus,
+    CheckStatus,
+    RequestKind,
+    Word,
+    answer_word,
+    resolved_word,
+)
+
+
+@pytest.mark.parametrize("status", list(CheckStatus))
+def test_every_check_status_is_its_own_outcome_word(status: CheckStatus) -> None:
+    assert answer_word(RequestKind.RECEIPT, status) == Word(status.value)
+
+
+@pytest.mark.parametrize("status", list(ChargeStatus))
+def test_every_charge_status_is_its_own_outcome_word(status: ChargeStatus) -> None:
+    assert answer_word(RequestKind.CHARGE, status) == Word(status.value)
+
+
+def test_cancel_answers_are_cancelled_or_invalid() -> None:
+    assert answer_word(RequestKind.CANCEL, CancelStatus.CANCELLED) is Word.CANCELLED
+    assert answer_word(RequestKind.CANCEL, CancelStatus.NOT_CANCELLABLE) is Word.INVALID
+    assert answer_word(RequestKind.CANCEL, CancelStatus.NOT_FOUND) is Word.INVALID
+
+
+@pytest.mark.parametrize("kind", list(RequestKind))
+def test_an_unknown_status_is_invalid(kind: RequestKind) -> None:
+    assert answer_word(kind, "gift_redeemed") is Word.INVALID
+    # a charge word is not a receipt word and the other way round
+    assert answer_word(RequestKind.RECEIPT, "charged") is Word.INVALID
+    assert answer_word(RequestKind.CHARGE, "checked") is Word.INVALID
+
+
+def test_the_accepted_sets() -> None:
+    assert {Word.CHECKED, Word.CHECKED_OFFLINE, Word.CHARGED} == ACCEPTED
+    assert {Word.CHECKED, Word.CHECKED_OFFLINE, Word.CONFLICT} == ACCEPTED_HERE
+    assert {Word.CHECKED_OFFLINE, Word.CONFLICT} == OFFLINE
+
+
+def test_offline_acceptance_checked_elsewhere_becomes_a_conflict() -> None:
+    assert resolved_word(Word.CHECKED_OFFLINE, Word.ALREADY_CHECKED) is Word.CONFLICT
+    assert resolved_word(Word.CHECKED_OFFLINE, Word.CHECKED) is Word.CHECKED_OFFLINE
+    assert resolved_word(Word.CHECKED_OFFLINE, Word.INVALID) is Word.CHECKED_OFFLINE
+    assert resolved_word(Word.NEEDS_NETWORK, Word.CHARGED) is Word.CHARGED
+    assert resolved_word(Word.NEEDS_NETWORK, Word.ALREADY_CHECKED) is Word.ALREADY_CHECKED
+
+
+def test_outcome_types_its_words_and_refuses_unknown_ones() -> None:
+    outcome = Outcome("checked", "receipt")  # type: ignore[arg-type]
+    assert outcome.word is Word.CHECKED and outcome.kind is RequestKind.RECEIPT
+    assert outcome.accepted
+    assert Outcome(Word.CANCELLED, RequestKind.CANCEL).accepted
+    assert not Outcome(Word.CANCELLED, RequestKind.RECEIPT).accepted
+    with pytest.raises(ValueError, match="unknown outcome word"):
+        Outcome("gift_redeemed", "receipt")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown outcome kind"):
+        Outcome("checked", "voucher")  # type: ignore[arg-type]

@@ -62,11 +62,12 @@ installed() { # PACKAGE|ALTERNATIVE...: one of them is installed
     return 1
 }
 
-scanner_source() {
+scanner_sources() { # one configured scanner source a line ([scanner] source: a word or a list)
     python3 - "$SRC/kiosk.toml" <<'PY' 2>/dev/null || true
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
-    print(tomllib.load(f).get("scanner", {}).get("source", "serial"))
+    source = tomllib.load(f).get("scanner", {}).get("source", "serial")
+print("\n".join(source if isinstance(source, list) else [source]))
 PY
 }
 
@@ -75,7 +76,7 @@ apt_packages() {
     if grep -qs 'Raspberry Pi' /proc/device-tree/model; then
         want+=(python3-lgpio)
     fi
-    if [[ -f $SRC/kiosk.toml && $(scanner_source) == camera ]]; then
+    if [[ -f $SRC/kiosk.toml ]] && scanner_sources | grep -qx camera; then
         want+=(python3-picamera2)
     fi
     for p in "${want[@]}"; do

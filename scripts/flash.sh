@@ -13,7 +13,7 @@
 # The image is copied (or decompressed) to --out, or written to --device. Then the
 # FAT boot partition gets, through mtools (no mounting; no root for image files):
 #   user-data       cloud-init: technician user `tech` with the SSH key only (password
-#                   login off), hostname, apt packages, first-boot install
+#                   login off), hostname, first-boot install (no apt package list)
 #   meta-data       instance-id
 #   network-config  Wi-Fi and wired Ethernet (netplan v2), only with --wifi-ssid
 #   config.txt      I2C and camera enabled (config/config.txt appended)

@@ -1,9 +1,9 @@
 """The reference backend on the host, reached by the VM over HTTPS with a test CA.
 
-``kiosk backend --dev`` serves plain HTTP on loopback; :class:`TlsFront` terminates
-TLS in front of it with a certificate for the guest's forwarded backend address,
-signed by a CA made here. When ``kiosk backend --tls-cert/--tls-key`` is available,
-:meth:`HttpsBackend.start` passes the certificate to it instead (``TLS_IN_BACKEND``).
+A CA made here signs a certificate for the guest's forwarded backend address (and
+127.0.0.1). ``kiosk backend --dev --tls-cert --tls-key`` serves HTTPS with it
+(``TLS_IN_BACKEND``); with ``TLS_IN_BACKEND = False`` the backend speaks plain HTTP on
+loopback and :class:`TlsFront` terminates TLS in front of it instead.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-TLS_IN_BACKEND = False  # True once `kiosk backend --tls-cert FILE --tls-key FILE` exists
+# True: `kiosk backend --tls-cert FILE --tls-key FILE` serves HTTPS itself; False: TlsFront.
+TLS_IN_BACKEND = True
 VENUE = "ven_demo0000000000"
 
 
-def make_ca(dir: Path, ip: str) -> tuple[Path, Path, Path]:
-    """A test CA and a server certificate for *ip*: (ca.pem, server.pem, server.key)."""
+def make_ca(dir: Path, ips: list[str]) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate for *ips*: (ca.pem, server.pem, server.key)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Kiosk device test CA")])
@@ -54,14 +55,15 @@ def make_ca(dir: Path, ip: str) -> tuple[Path, Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ips[0])]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=7))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(i)) for i in ips]),
+            critical=False,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
@@ -170,15 +172,20 @@ class TlsFront:
 
 
 class HttpsBackend:
-    """`kiosk backend --dev` (state in *dir*) behind HTTPS for the guest."""
+    """`kiosk backend --dev` (state in *dir*) behind HTTPS for the guest.
+
+    The harness itself uses :attr:`url` on loopback (dev endpoints, history); the guest
+    reaches :attr:`https_port` through QEMU's forward. :meth:`down` makes HTTPS refuse
+    connections (the backend's state stays), :meth:`up` brings it back on the same port.
+    """
 
     def __init__(self, kiosk: Path, dir: Path, guest_ip: str) -> None:
         self.kiosk = kiosk
         self.dir = dir
-        self.ca, self.cert, self.key = make_ca(dir, guest_ip)
+        self.ca, self.cert, self.key = make_ca(dir, [guest_ip, "127.0.0.1"])
         self.proc: subprocess.Popen[str] | None = None
         self.front: TlsFront | None = None
-        self.http_port = 0
+        self.port = 0  # the backend process's own port
         self.https_port = 0
         self.http = requests.Session()
         self.client_id = ""
@@ -188,59 +195,65 @@ class HttpsBackend:
     @property
     def url(self) -> str:
         """Where the harness talks to the backend (dev endpoints, history)."""
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"{'https' if TLS_IN_BACKEND else 'http'}://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
-        argv = [
-            str(self.kiosk),
-            "backend",
-            "--dev",
-            "--db",
-            str(self.dir / "backend.db"),
-            "--port",
-            "0",
-        ]
+    def _launch(self, port: int) -> None:
+        argv = [str(self.kiosk), "backend", "--dev", "--db", str(self.dir / "backend.db"),
+                "--port", str(port)]  # fmt: skip
         if TLS_IN_BACKEND:
             argv += ["--tls-cert", str(self.cert), "--tls-key", str(self.key)]
-        log = (self.dir / "backend.log").open("a")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
+        with (self.dir / "backend.log").open("a") as log:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         m = re.search(r"serving https?://127\.0\.0\.1:(\d+)", line)
         if not m:
             raise RuntimeError(f"kiosk backend did not start: {line!r}; see {self.dir}/backend.log")
-        self.http_port = int(m.group(1))
-        if TLS_IN_BACKEND:
-            self.https_port = self.http_port
-        else:
-            self.up()
+        self.port = int(m.group(1))
 
-    def up(self) -> None:
-        """HTTPS reachable again (after :meth:`down`), on the same port."""
-        if TLS_IN_BACKEND:
-            return
-        self.front = TlsFront(self.cert, self.key, self.http_port)
-        self.front.start(self.https_port)
-        self.https_port = self.front.port
-
-    def down(self) -> None:
-        """HTTPS unreachable: the guest's connections are refused."""
-        if self.front is not None:
-            self.front.stop()
-            self.front = None
-
-    def stop(self) -> None:
-        self.down()
+    def _terminate(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
             self.proc = None
 
+    def start(self) -> None:
+        self._launch(0)
+        if TLS_IN_BACKEND:
+            self.https_port = self.port
+        else:
+            self.up()
+
+    def up(self) -> None:
+        """HTTPS reachable again (after :meth:`down`), on the same port."""
+        if TLS_IN_BACKEND:
+            if self.proc is None:
+                self._launch(self.https_port)
+            return
+        self.front = TlsFront(self.cert, self.key, self.port)
+        self.front.start(self.https_port)
+        self.https_port = self.front.port
+
+    def down(self) -> None:
+        """HTTPS refuses connections; the backend's state is kept."""
+        if TLS_IN_BACKEND:
+            self._terminate()
+        elif self.front is not None:
+            self.front.stop()
+            self.front = None
+
+    def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
+            self.front = None
+        self._terminate()
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = self.http.post(self.url + path, json=body, timeout=10)
+        resp = self.http.post(self.url + path, json=body, timeout=10, verify=str(self.ca))
         resp.raise_for_status()
         answer: dict[str, Any] = resp.json()
         return answer
@@ -262,6 +275,7 @@ class HttpsBackend:
                 data={"grant_type": "client_credentials"},
                 auth=(self.client_id, self.client_secret),
                 timeout=10,
+                verify=str(self.ca),
             )
             resp.raise_for_status()
             self._token = resp.json()["access_token"]
@@ -276,6 +290,7 @@ class HttpsBackend:
                 params=params,
                 headers={"Authorization": f"Bearer {self._token}"},
                 timeout=10,
+                verify=str(self.ca),
             )
             if resp.status_code == 401:
                 self._token = ""

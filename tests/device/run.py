@@ -537,12 +537,12 @@ class DeviceTest:
 
     def power_cut(self) -> None:
         vm, r, be = self.vm, self.r, self.backend
+        minted = [be.mint_receipt(1000 + i) for i in range(7)]
         be.down()
         # Let the kiosk notice its kept-alive connection is gone, so that the burst meets
         # a backend that refuses connections (scans accepted offline), not one request
         # lost in flight.
         time.sleep(3)
-        minted = [be.mint_receipt(1000 + i) for i in range(7)]
         for _tx, token in minted[:5]:
             vm.scan(token)
             time.sleep(1.5)

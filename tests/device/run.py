@@ -538,11 +538,13 @@ class DeviceTest:
     def power_cut(self) -> None:
         vm, r, be = self.vm, self.r, self.backend
         minted = [be.mint_receipt(1000 + i) for i in range(7)]
+        # The outage: the backend stops and the kiosk's route to it goes, as when the
+        # studio's uplink fails. (QEMU's user networking accepts a forwarded connection
+        # before the host side is tried, so a stopped backend alone looks to the kiosk
+        # like a connection reset in the TLS handshake: outcome unknown, retried.)
         be.down()
-        # Let the kiosk notice its kept-alive connection is gone, so that the burst meets
-        # a backend that refuses connections (scans accepted offline), not one request
-        # lost in flight.
-        time.sleep(3)
+        vm.root(f"ip route add unreachable {BACKEND_IP}/32")
+        time.sleep(2)
         for _tx, token in minted[:5]:
             vm.scan(token)
             time.sleep(1.5)
@@ -551,7 +553,7 @@ class DeviceTest:
             time.sleep(0.3)
         vm.power_cut()
         r.info(f"power cut (kill -9 of QEMU) after {len(minted)} scans with the backend down")
-        be.up()
+        be.up()  # the route is gone with the reboot
         vm.backend_port = be.https_port
         vm.power_on()
         ready = vm.wait_ssh(240) and vm.wait_active(240)
@@ -571,35 +573,30 @@ class DeviceTest:
             "journal integrity check after the power cut",
             (integrity.stdout + integrity.stderr).strip()[-300:],
         )
-        # After the sync: nothing left to upload.
-        deadline = time.monotonic() + 120
-        status = ""
-        while time.monotonic() < deadline:
-            status = vm.unit("StatusText").get("StatusText", "")
-            if status.startswith("online, 0 pending"):
-                break
-            time.sleep(2)
         burst = {tx for tx, _ in minted}
         local = self.kiosk_json("history --local --json")["items"]
         seen = sorted((i["tx"], i["outcome"]) for i in local if i["tx"] in burst)
-        r.info(f"kiosk journal after the power cut and sync ({status}): {seen}")
         accepted = {tx for tx, outcome in seen if outcome in ("checked", "checked_offline")}
         offline = {tx for tx, outcome in seen if outcome == "checked_offline"}
-        items = [i for i in be.history() if i["tx"] in burst]
+        r.info(f"accepted before the power cut, in the kiosk's journal: {seen}")
+        be.checked(accepted, timeout=120)  # the sync uploads them
         by_tx: dict[str, list[dict[str, Any]]] = {}
-        for i in items:
-            by_tx.setdefault(i["tx"], []).append(i)
+        for i in be.history():
+            if i["tx"] in burst:
+                by_tx.setdefault(i["tx"], []).append(i)
         once = all(
             [(i["status"], i["conflict"]) for i in by_tx.get(tx, [])] == [("checked", False)]
             for tx in accepted
         )
+        twice = {tx for tx, lst in by_tx.items() if len(lst) > 1 or lst[0]["conflict"]}
         remote = {tx for tx, lst in by_tx.items() if any(i["status"] == "checked" for i in lst)}
         r.line(
-            bool(offline) and once and remote == accepted,
+            bool(offline) and once and not twice and accepted <= remote,
             "power cut in a burst: every receipt the kiosk accepted is checked exactly once",
             f"accepted {len(accepted)} of {len(burst)} ({len(offline)} offline), checked at "
-            f"the backend {len(remote)}, extra {sorted(remote - accepted)}, "
-            f"missing {sorted(accepted - remote)}",
+            f"the backend {len(remote)}, twice or in conflict {sorted(twice)}, "
+            f"missing {sorted(accepted - remote)}, "
+            f"checked but not accepted before the cut {sorted(remote - accepted)}",
         )
 
     def reboot(self) -> None:

@@ -76,8 +76,13 @@ if [[ -n $staging ]]; then
 fi
 [[ $timeout =~ ^[0-9]+$ && $timeout -gt 0 ]] || usage "--timeout must be a positive number of seconds"
 [[ $settle =~ ^[0-9]+$ ]] || usage "--settle must be a number of seconds"
-if [[ $mode != rollback ]]; then
-    [[ -n $wheelhouse ]] || usage "--wheelhouse is required"
+if [[ $mode != rollback && -z $wheelhouse ]]; then
+    # --wheel alone (older callers): the dependencies come from the package index.
+    [[ -n $wheel ]] || usage "--wheelhouse (or --wheel) is required"
+    [[ -f $wheel ]] || die "--wheel $wheel: no such file" 2
+    [[ $(basename "$wheel") =~ $NAME_RE ]] || die "--wheel $wheel: unexpected file name" 2
+    [[ -z $units || -f $units/$UNIT ]] || die "--units $units: no $UNIT there" 2
+elif [[ $mode != rollback ]]; then
     [[ -f $wheelhouse/requirements.lock ]] || die "--wheelhouse $wheelhouse: no requirements.lock there" 2
     while IFS= read -r name; do
         [[ $name =~ $NAME_RE ]] || die "--wheelhouse $wheelhouse: unexpected file name '$name'" 2
@@ -135,10 +140,16 @@ install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION from the 
         return 1
     }
     printf 'numpy==%s\n' "$numpy" >"$dir/constraints.txt"
-    log "installing $(basename "$2") from the wheelhouse (offline, hashes checked; numpy $numpy from the system)"
-    "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --no-cache-dir \
-        --no-index --find-links "$wheelhouse" --require-hashes \
-        --constraint "$dir/constraints.txt" --requirement "$wheelhouse/requirements.lock" || return 1
+    if [[ -n $wheelhouse ]]; then
+        log "installing $(basename "$2") from the wheelhouse (offline, hashes checked; numpy $numpy from the system)"
+        "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --no-cache-dir \
+            --no-index --find-links "$wheelhouse" --require-hashes \
+            --constraint "$dir/constraints.txt" --requirement "$wheelhouse/requirements.lock" || return 1
+    else
+        log "installing $(basename "$2") with its dependencies from the package index (no wheelhouse given: needs the network; numpy $numpy from the system)"
+        "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --prefer-binary \
+            --constraint "$dir/constraints.txt" "$2" || return 1
+    fi
     "$dir/bin/kiosk" --version >/dev/null || return 1
     sync # the whole venv is on the card before anything points at it
 }

@@ -65,9 +65,12 @@ echo "venv-python $*" >>"$FAKE_STATE/calls"
 [[ $1 == - ]] && exec /usr/bin/python3 "$@"
 if [[ $1 == -c ]]; then echo 1.24.2; exit 0; fi
 [[ $1 == -m && $2 == pip && $3 == install ]] || exit 9
-# Only offline installs from a locked wheelhouse are accepted.
-[[ " $* " == *" --no-index "* && " $* " == *" --require-hashes "* ]] ||
-  { echo "fake pip: not offline" >&2; exit 9; }
+if [[ " $* " != *" --no-index "* ]]; then
+  wheel=${!#}  # pip install ... WHEEL: dependencies from the index
+  echo "pip-from-index $(basename "$wheel")" >>"$FAKE_STATE/calls"
+else
+# An offline install from a locked wheelhouse: the kiosk wheel's hash must be locked.
+[[ " $* " == *" --require-hashes "* ]] || { echo "fake pip: no --require-hashes" >&2; exit 9; }
 links=""; lock=""
 while (($#)); do
   case $1 in --find-links) links=$2; shift ;; --requirement) lock=$2; shift ;; esac
@@ -77,6 +80,7 @@ done
 wheel=$(ls "$links"/smartum_kiosk-*.whl)
 grep -q "^smartum-kiosk==.* --hash=sha256:$(sha256sum "$wheel" | cut -d' ' -f1)" "$lock" ||
   { echo "fake pip: hash of $wheel not in $lock" >&2; exit 9; }
+fi
 version=$(basename "$wheel" | cut -d- -f2)
 cat >"$dir/bin/kiosk" <<KIOSK
 #!/bin/bash

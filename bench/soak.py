@@ -3,7 +3,7 @@
     python bench/soak.py [--duration 180] [--day-hours 8] [--fsync-ms 0] [--json FILE]
 
 One process runs the reference backend (loopback) and a kiosk ``Counter`` fed by
-``CameraReader`` over a ``ReplaySource`` of 640x480 frames at 10 fps: an empty
+``CameraReader`` over a replay of 640x480 frames at 10 fps (drawn as they are due): an empty
 counter (fresh sensor noise every frame) with, every few seconds, a phone
 showing a QR code for about a second — real receipts minted by the backend,
 some payment codes, some foreign QR codes. The backend goes away now and then
@@ -47,14 +47,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import counter_scene, phone_frame
 from _fsync import delay_under, rerun_with_delay
 
-from hardware.camera import CameraReader, ReplaySource
+from hardware.camera import CameraReader, Frame
 from hardware.display import Display, make_device
 from kiosk.config import Config, parse_config
 from kiosk.counter import Counter
 from kiosk.decode import make_decoder
 from kiosk.journal import Journal
+from kiosk.service import _return_freed_memory as return_freed_memory
 from kiosk.views import Outcome
-from refbackend import DEMO_VENUE, ReferenceBackend
 
 FPS = 10.0
 WARMUP_FRACTION = 0.25
@@ -130,7 +130,7 @@ def kiosk_config(work: Path, backend: BackendProcess, client: tuple[str, str]) -
     secret.chmod(0o600)
     return parse_config(
         {
-            "device": {"id": "soak-1", "venue": DEMO_VENUE, "default_service": "classic-60"},
+            "device": {"id": "soak-1", "venue": backend.venue, "default_service": "classic-60"},
             "backend": {
                 "url": backend.url,
                 "client_id": client[0],
@@ -162,7 +162,7 @@ class BackendProcess:
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve_backend, args=(str(db), child), daemon=True)
         self._proc.start()
-        self.url, self.issuer = self.call("info")
+        self.url, self.issuer, self.venue = self.call("info")
 
     def call(self, name: str, *args: Any) -> Any:
         self._conn.send((name, args))
@@ -181,6 +181,8 @@ class BackendProcess:
 
 
 def _serve_backend(db: str, conn: Any) -> None:
+    from refbackend import DEMO_VENUE, ReferenceBackend  # here only: not in the kiosk's process
+
     with ReferenceBackend(Path(db), host="127.0.0.1", port=0, dev=True) as backend:
         while True:
             name, args = conn.recv()
@@ -189,7 +191,7 @@ def _serve_backend(db: str, conn: Any) -> None:
                     conn.send((True, None))
                     return
                 if name == "info":
-                    value: Any = (backend.url, backend.issuer)
+                    value: Any = (backend.url, backend.issuer, DEMO_VENUE)
                 else:
                     value = getattr(backend, name)(*args)
                 conn.send((True, value))
@@ -198,40 +200,90 @@ def _serve_backend(db: str, conn: Any) -> None:
 
 
 class Timeline:
-    """Which frame the camera sees at each tick: empty counter, or a phone with a code."""
+    """Which frame the camera sees at each tick: empty counter, or a phone with a code.
+
+    Frames are drawn when the camera reaches them, not stored: a day's worth of
+    phone frames held in this process would count in the RSS measured for the kiosk.
+    Only a few empty-counter frames and the phone frame on show are kept.
+    """
+
+    EMPTY_FRAMES = 4
 
     def __init__(self, texts: list[str], *, duration: float, code_every: float) -> None:
         self.total = int(duration * FPS)
-        self.empty = [counter_scene(seed) for seed in range(12)]
-        self.codes: list[np.ndarray] = []
+        self.empty = [counter_scene(seed) for seed in range(self.EMPTY_FRAMES)]
+        self.texts: list[str] = []
         self.starts: list[int] = []
         hold = int(FPS)  # a phone is held up for about a second
         for k, text in enumerate(texts):
             start = int((k + 0.5) * code_every * FPS)
             if start + hold >= self.total:
                 break
-            self.codes.append(phone_frame(text, seed=k, scale=4, angle=(k % 7) * 4.0 - 12.0))
+            self.texts.append(text)
             self.starts.append(start)
         self._hold = hold
+        self._shown: tuple[int, np.ndarray] | None = None
+        self._lock = threading.Lock()
 
-    def frames(self, first: int, last: int) -> list[np.ndarray]:
-        out = []
-        for i in range(first, last):
-            code = self._code_at(i)
-            out.append(code if code is not None else self.empty[i % len(self.empty)])
-        return out
-
-    def _code_at(self, i: int) -> np.ndarray | None:
-        for start, frame in zip(self.starts, self.codes, strict=True):
+    def frame(self, i: int) -> np.ndarray:
+        """The frame at tick *i*."""
+        for k, start in enumerate(self.starts):
             if start <= i < start + self._hold:
-                return frame
+                return self._phone(k)
+        return self.empty[i % len(self.empty)]
+
+    def _phone(self, k: int) -> np.ndarray:
+        with self._lock:
+            if self._shown is None or self._shown[0] != k:
+                angle = (k % 7) * 4.0 - 12.0
+                self._shown = (k, phone_frame(self.texts[k], seed=k, scale=4, angle=angle))
+            return self._shown[1]
+
+
+class TimelineSource:
+    """Ticks *first* to *last* of a timeline as a live camera at FPS (a FrameSource).
+
+    Like a real sensor, ``read`` returns the newest frame, skipping ticks that went
+    by while the reader was busy; after *last* it returns None, like a hung camera.
+    """
+
+    def __init__(self, timeline: Timeline, first: int, last: int) -> None:
+        self._timeline = timeline
+        self._first, self._last = first, last
+        self._start: float | None = None
+        self._next = first
+        self._closed = threading.Event()
+
+    def read(self, timeout: float) -> Frame | None:
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        deadline = now + max(0.0, timeout)
+        while not self._closed.is_set():
+            current = self._first + int((now - self._start) * FPS)
+            if current >= self._last:
+                self._closed.wait(max(0.0, deadline - now))
+                return None
+            if current >= self._next:
+                self._next = current + 1
+                return Frame(pixels=self._timeline.frame(current), seq=current, at=now)
+            due = self._start + (self._next - self._first) / FPS
+            if due >= deadline:
+                self._closed.wait(max(0.0, deadline - now))
+                return None
+            if self._closed.wait(max(0.0, due - now)):
+                return None
+            now = time.monotonic()
         return None
+
+    def close(self) -> None:
+        self._closed.set()
 
 
 class Session:
     """One kiosk run: counter + camera reader over a slice of the timeline."""
 
-    def __init__(self, cfg: Config, frames: list[np.ndarray], on_outcome: Any) -> None:
+    def __init__(self, cfg: Config, source: TimelineSource, on_outcome: Any) -> None:
         self.display = Display(device=make_device(cfg.display))
         self.counter = Counter(
             cfg,
@@ -243,9 +295,10 @@ class Session:
             sync_interval=5.0,
         )
         self.counter.start()
-        self.source = ReplaySource(frames, fps=FPS)
+        self.source = source
         self.reader = CameraReader(self.source, make_decoder("zxing"), self.counter.submit)
         self.reader.start()
+        return_freed_memory()  # as `kiosk run` does once it is up
 
     def stop(self) -> int:
         self.reader.stop(5.0)
@@ -286,7 +339,7 @@ def run_soak(
     delay_under(work / "journal")
     backend = BackendProcess(work / "backend.db")
     try:
-        cfg = kiosk_config(work, backend, backend.call("create_client", DEMO_VENUE))
+        cfg = kiosk_config(work, backend, backend.call("create_client", backend.venue))
         texts, receipts = [], {}
         for k in range(int(duration / code_every) + 2):
             if k % 10 == 7:
@@ -294,7 +347,7 @@ def run_soak(
             elif k % 10 == 9:
                 texts.append(f"https://example.com/menu?table={k}")  # someone else's QR
             else:
-                tx, token = backend.call("mint_receipt", DEMO_VENUE, 1000 + 50 * (k % 40))
+                tx, token = backend.call("mint_receipt", backend.venue, 1000 + 50 * (k % 40))
                 receipts[tx] = token
                 texts.append(token)
         timeline = Timeline(texts, duration=duration, code_every=code_every)
@@ -313,7 +366,7 @@ def run_soak(
         next_outage, outage_end = outage_every / 2, None
         next_sample = 0.0
         boundary = min(int(next_restart * FPS), timeline.total)
-        session = Session(cfg, timeline.frames(0, boundary), on_outcome)
+        session = Session(cfg, TimelineSource(timeline, 0, boundary), on_outcome)
         phase = "online"
         while True:
             now = time.monotonic() - t0
@@ -332,9 +385,8 @@ def run_soak(
                 frame_at = int(now * FPS)
                 next_restart = now + restart_every
                 boundary = min(int(next_restart * FPS), timeline.total)
-                session = Session(
-                    cfg, timeline.frames(frame_at, max(boundary, frame_at + 1)), on_outcome
-                )
+                source = TimelineSource(timeline, frame_at, max(boundary, frame_at + 1))
+                session = Session(cfg, source, on_outcome)
             if now >= next_sample:
                 samples.append(_sample(now, duration, day_hours, phase, cfg, len(outcomes)))
                 if verbose:

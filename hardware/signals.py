@@ -140,9 +140,6 @@ class Indicators:
     def __init__(
         self, cfg: SignalsConfig, *, pin_factory: object | None = None, time_scale: float = 1.0
     ) -> None:
-        from gpiozero import LED, RGBLED, Buzzer, TonalBuzzer
-        from gpiozero.tones import Tone
-
         self._devices: list[Any] = []
         self._led: Any = None
         self._rgb: Any = None
@@ -154,6 +151,11 @@ class Indicators:
         self._closed = False
         if cfg.rgb_pins and len(cfg.rgb_pins) != 3:
             raise ValueError("[signals] rgb_pins needs three pins: red, green, blue")
+        if not (cfg.rgb_pins or _fitted(cfg.led_pin) or _fitted(cfg.buzzer_pin)):
+            return  # nothing fitted: gpiozero (some MB of memory) is not even imported
+        from gpiozero import LED, RGBLED, Buzzer, TonalBuzzer
+        from gpiozero.tones import Tone
+
         try:
             if cfg.rgb_pins:
                 red, green, blue = cfg.rgb_pins

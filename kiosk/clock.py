@@ -4,14 +4,26 @@
 returns ``TIME_ERROR`` while the kernel's clock is not synchronised (no NTP
 sync since boot, or sync lost). Paycode expiry is judged only when this says
 yes; receipts never expire, so they do not depend on it.
+
+A Pi has no real-time clock: after a reboot without NTP the wall clock can be
+days behind or ahead. Intervals that guard money (how long ago the last sync
+was) are therefore measured, within one boot, on the kernel's boot-time clock
+(``CLOCK_BOOTTIME``: never set, counts suspend), tagged with the kernel's boot
+id so that a reading from an earlier boot is never compared with this one.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
 TIME_ERROR = 5
 
@@ -36,3 +48,62 @@ def kernel_clock_synced() -> bool:
 
 
 ClockCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class BootTime:
+    """A reading of the boot-time clock: which boot, and seconds since it began."""
+
+    boot_id: str
+    seconds: float
+
+
+BootClock = Callable[[], "BootTime | None"]
+
+
+@functools.cache
+def _boot_id(path: Path = BOOT_ID_PATH) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def boot_time() -> BootTime | None:
+    """Now on the boot-time clock; None where the kernel gives no boot id (not Linux)."""
+    boot = _boot_id()
+    if not boot:
+        return None
+    clock_id = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+    return BootTime(boot, time.clock_gettime(clock_id))
+
+
+def elapsed_since(
+    wall: float,
+    boot: BootTime | None,
+    *,
+    now: float,
+    now_boot: BootTime | None,
+    clock_synced: bool,
+) -> float | None:
+    """Seconds from an event to now that no wall-clock jump can shorten; None if unknown.
+
+    The event was seen at wall time *wall* and boot-time reading *boot*. In the
+    same boot the boot-time clock answers. Otherwise the wall clock answers only
+    while it is synchronised, and an event dated in the future is unknown (a
+    clock that was or is wrong), never a negative age.
+    """
+    if boot is not None and now_boot is not None and boot.boot_id == now_boot.boot_id:
+        age = now_boot.seconds - boot.seconds
+        return age if age >= 0 else None
+    if not clock_synced:
+        return None
+    age = now - wall
+    return age if age >= 0 else None
+
+
+def due(last: float, now: float, every: float) -> bool:
+    """True when *every* seconds have passed since *last*, or *last* lies in the future
+    (it was taken with a clock that was wrong, so it proves nothing)."""
+    age = now - last
+    return age < 0 or age >= every

@@ -88,7 +88,12 @@ class Counter:
         self.venue = VenueCache()
         self.health = Reachability()
         self.presenter = Presenter(display, cfg.display.language, on_view=on_view)
-        self.sync = SyncWorker(self.open_context, interval=sync_interval, monotonic=monotonic)
+        self.sync = SyncWorker(
+            lambda: self.open_context(recover=False),
+            interval=sync_interval,
+            monotonic=monotonic,
+            on_damaged=lambda: self.engine.journal_damaged(),
+        )
         settings = EngineSettings(
             result_seconds=cfg.display.result_seconds,
             dim_after=cfg.display.dim_after,
@@ -108,8 +113,12 @@ class Counter:
         )
         self._started = False
 
-    def open_context(self) -> FlowContext:
-        """A journal connection and backend client for the calling thread."""
+    def open_context(self, recover: bool = True) -> FlowContext:
+        """A journal connection and backend client for the calling thread.
+
+        Only the engine opens with *recover* (moves a damaged journal aside); the
+        sync worker waits for it.
+        """
         return open_context(
             self.cfg,
             client_factory=self._client_factory,
@@ -120,6 +129,7 @@ class Counter:
             monotonic=self._monotonic,
             clock_synced=self._clock_synced,
             wake_sync=self.sync.wake,
+            recover=recover,
         )
 
     def submit(self, event: Any) -> None:

@@ -20,9 +20,11 @@ from typing import Any, TextIO
 
 from kiosk.config import Config, parse_config
 from kiosk.events import Press, Scan
+from kiosk.staff_pin import hash_pin
 from kiosk.views import Outcome, ServiceMenu, View
 
 STEP_TIMEOUT_S = 20.0
+DEMO_PIN = "1234"  # the demo's staff PIN for cancelling at the counter
 
 
 @dataclass
@@ -109,6 +111,7 @@ def _config(
             "button_ok": 13,
         },
         "journal": {"path": str(journal), "min_free_mb": 1},
+        "counter": {"cancel": "pin", "pin_hash": hash_pin(DEMO_PIN)},
     }
     return parse_config(raw, source="demo")
 
@@ -238,9 +241,15 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
     pay("Payment code: hot stone massage", "hotstone-60", "not_eligible")
 
     s.drain()
-    s.press("ok", long=True)
-    from kiosk.views import CancelConfirm
+    s.press("ok", long=True)  # cancel-last: staff only, the PIN first
+    from kiosk.views import CancelConfirm, PinPrompt
 
+    s.wait_view(PinPrompt)
+    for digit in DEMO_PIN:  # each digit: up to its value, then OK; long OK submits
+        for _ in range(int(digit)):
+            s.press("up")
+        s.press("ok")
+    s.press("ok", long=True)
     confirm = s.wait_view(CancelConfirm)
     s.press("ok")
     outcome = s.wait_outcome()

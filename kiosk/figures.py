@@ -11,13 +11,12 @@ import time
 from dataclasses import dataclass, field
 
 from kiosk.flows.context import LAST_SYNC_META
+from kiosk.flows.offline import SyncStamp, conflicts_24h
 from kiosk.journal import Journal
 from kiosk.journal.schema import translated
 
 QUARANTINED_STATE = "quarantined"
 """``requests.state`` of a request set aside for a person to look at (never re-sent)."""
-
-DAY_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class JournalFigures:
     offline_count: int
     offline_exposure_cents: int
     conflicts: int  # offline checks the backend later found already checked, all time
-    conflicts_24h: int
+    conflicts_24h: int  # of the last 24 h and after the last clear: these turn offline off
     journal_bytes: int
     disk_free_bytes: int  # free space on the journal's file system
     outcomes: dict[str, int] = field(default_factory=dict)  # outcome word -> scans
@@ -49,7 +48,7 @@ def read_figures(journal: Journal, *, now: float | None = None) -> JournalFigure
         offline_count=count,
         offline_exposure_cents=total,
         conflicts=conflicts_since(journal, 0.0),
-        conflicts_24h=conflicts_since(journal, now - DAY_S),
+        conflicts_24h=conflicts_24h(journal, now),
         journal_bytes=journal.size_bytes(),
         disk_free_bytes=journal.free_bytes(),
         outcomes=outcome_counts(journal),
@@ -95,8 +94,5 @@ def conflicts_since(journal: Journal, since: float) -> int:
 
 
 def last_sync(journal: Journal) -> float | None:
-    text = journal.get_meta(LAST_SYNC_META)
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
+    stamp = SyncStamp.parse(journal.get_meta(LAST_SYNC_META))
+    return None if stamp is None else stamp.wall

@@ -49,6 +49,7 @@ class Limits:
     offline_total_cents: int
     offline_count: int
     min_free_bytes: int
+    conflicts_per_day: int = 3
 
     @classmethod
     def of(cls, cfg: Config) -> Limits:
@@ -56,6 +57,7 @@ class Limits:
             offline_total_cents=cfg.offline.max_total_cents,
             offline_count=cfg.offline.max_count,
             min_free_bytes=cfg.journal.min_free_mb * 1024 * 1024,
+            conflicts_per_day=cfg.offline.max_conflicts_per_day,
         )
 
 
@@ -117,6 +119,11 @@ class JournalCollector(Collector):
         )
         conflicts.add_metric([], f.conflicts)
         yield conflicts
+        yield _gauge(
+            "kiosk_offline_conflicts_24h",
+            "Conflicts of the last 24 h that count (after the last clear-conflicts)",
+            f.conflicts_24h,
+        )
         yield _gauge("kiosk_backend_up", "1 while the backend answers", int(self._backend_up()))
         yield _gauge(
             "kiosk_clock_synced",
@@ -140,6 +147,11 @@ class JournalCollector(Collector):
                 "kiosk_offline_limit_checks",
                 "[offline] max_count: offline checks at which offline checks stop",
                 lim.offline_count,
+            )
+            yield _gauge(
+                "kiosk_offline_limit_conflicts",
+                "[offline] max_conflicts_per_day: conflicts in 24 h that turn offline checks off",
+                lim.conflicts_per_day,
             )
             yield _gauge(
                 "kiosk_journal_min_free_bytes",
@@ -172,6 +184,7 @@ class KioskMetrics:
         self.backend_up = backend_up
         self._monotonic = monotonic
         self._journal: Journal | None = None
+        self._file_id: tuple[int, int] | None = None
         self._scan_at: float | None = None
         self._lock = threading.Lock()
         self.scan_result_seconds = Histogram(
@@ -207,9 +220,12 @@ class KioskMetrics:
 
     def figures(self) -> JournalFigures:
         """Read the journal (one connection, opened on first use by the writing thread)."""
+        if self._journal is not None and _file_id(self.journal_path) != self._file_id:
+            self.close()  # the service moved a damaged journal aside: read the new one
         if self._journal is None:
             # Never recover here: moving a damaged journal aside is the service's decision.
             self._journal = Journal.open(self.journal_path, recover=False)
+            self._file_id = _file_id(self.journal_path)
         return read_figures(self._journal)
 
     def close(self) -> None:
@@ -338,3 +354,12 @@ def writer_for(
     journal)."""
     metrics.backend_up = backend_up
     return TextfileWriter(metrics, section.textfile or None, section.interval)
+
+
+def _file_id(path: Path | str) -> tuple[int, int] | None:
+    """Which file is at *path* now (device, inode), or None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

@@ -169,20 +169,23 @@ class BackendClient:
 
     # --- the API ----------------------------------------------------------------------------
 
-    def fetch_jwks(self) -> dict[str, Any]:
+    def fetch_jwks(self, *, within: float | None = None) -> dict[str, Any]:
         """GET /.well-known/jwks.json (no auth), checked to hold usable keys."""
-        return self._guarded(self._jwks)
+        return self._guarded(self._jwks, within)
 
     def get_venue(self, venue: str) -> Venue:
         """GET /v1/venues/{venue}. 403 wrong_venue raises BackendAuthError."""
         path = f"/v1/venues/{quote(venue, safe='')}"
         return self._guarded(lambda d: decode_venue(self._get_json(path, None, d), venue))
 
-    def check_receipt(self, idempotency_key: str, body: Body) -> CheckResult:
+    def check_receipt(
+        self, idempotency_key: str, body: Body, *, within: float | None = None
+    ) -> CheckResult:
         """POST /v1/receipts/check. Every documented answer is a CheckResult.
 
         *body* is built by :func:`kiosk.backend.bodies.receipt_check`, or its
-        journaled text, which is sent verbatim.
+        journaled text, which is sent verbatim. *within* (seconds) shortens the
+        call's total deadline, token fetch included (a scan's budget).
         """
         text, doc = _body(body)
         result = self._post(
@@ -190,11 +193,14 @@ class BackendClient:
             idempotency_key,
             text,
             lambda st, answer: decode_check(st, answer, doc),
+            within=within,
         )
         log.info("receipt %s: %s", result.tx or "-", result.status)
         return result
 
-    def charge(self, idempotency_key: str, body: Body) -> ChargeResult:
+    def charge(
+        self, idempotency_key: str, body: Body, *, within: float | None = None
+    ) -> ChargeResult:
         """POST /v1/charges. Every documented answer is a ChargeResult."""
         text, doc = _body(body)
         result = self._post(
@@ -202,11 +208,14 @@ class BackendClient:
             idempotency_key,
             text,
             lambda st, answer: decode_charge(st, answer, doc),
+            within=within,
         )
         log.info("charge %s: %s", result.tx or "-", result.status)
         return result
 
-    def cancel(self, tx: str, idempotency_key: str, body: Body) -> CancelResult:
+    def cancel(
+        self, tx: str, idempotency_key: str, body: Body, *, within: float | None = None
+    ) -> CancelResult:
         """POST /v1/transactions/{tx}/cancel; 404 not_found is a value here."""
         if not isinstance(tx, str) or not TX_SHAPE.fullmatch(tx):
             raise ValueError(f"not a transaction id: {str(tx)[:40]!r}")
@@ -217,6 +226,7 @@ class BackendClient:
             text,
             lambda st, answer: decode_cancel(st, answer, tx),
             allow_404=True,
+            within=within,
         )
         log.info("cancel %s: %s", tx, result.status)
         return result
@@ -266,6 +276,7 @@ class BackendClient:
         decode: Callable[[int, dict[str, Any]], _T],
         *,
         allow_404: bool = False,
+        within: float | None = None,
     ) -> _T:
         if not isinstance(key, str) or not _KEY_SHAPE.fullmatch(key):
             raise ValueError("Idempotency-Key must be 8..200 visible ASCII characters")
@@ -279,7 +290,7 @@ class BackendClient:
                 )
             return decode(status, doc)
 
-        return self._guarded(call)
+        return self._guarded(call, within)
 
     def _get_json(
         self, path: str, params: Mapping[str, str] | None, deadline: float, *, auth: bool = True
@@ -364,12 +375,14 @@ class BackendClient:
 
     # --- one HTTP exchange ------------------------------------------------------------------
 
-    def _guarded(self, call: Callable[[float], _T]) -> _T:
-        """Run *call* under the lock with this call's deadline; log contract breaches."""
+    def _guarded(self, call: Callable[[float], _T], within: float | None = None) -> _T:
+        """Run *call* under the lock with this call's deadline (``Timeouts.total``, or
+        *within* seconds if that is shorter); log contract breaches."""
+        total = self._timeouts.total if within is None else min(self._timeouts.total, within)
         with self._lock:
             self._check_open()
             try:
-                return call(time.monotonic() + self._timeouts.total)
+                return call(time.monotonic() + total)
             except BackendProtocolError as exc:
                 log.warning("backend answer outside the contract: %s", exc)
                 raise

@@ -29,6 +29,7 @@ COMMANDS = (
     "sync",
     "history",
     "cancel",
+    "offline",
     "screens",
     "selftest",
 )

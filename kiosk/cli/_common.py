@@ -39,11 +39,24 @@ def load(args: argparse.Namespace) -> Config:
 
 @contextmanager
 def flow_context(cfg: Config) -> Iterator[FlowContext]:
-    """A journal connection and backend client for a one-shot command."""
+    """A journal connection and backend client for a one-shot command.
+
+    A damaged journal is reported (JournalCorrupt, exit 1) and left in place: the
+    running service may have it open, and only the service moves it aside.
+    """
     from kiosk.clock import kernel_clock_synced
+    from kiosk.errors import JournalCorrupt
     from kiosk.flows.context import default_client, open_context
 
-    ctx = open_context(cfg, client_factory=default_client, clock_synced=kernel_clock_synced)
+    try:
+        ctx = open_context(
+            cfg, client_factory=default_client, clock_synced=kernel_clock_synced, recover=False
+        )
+    except JournalCorrupt as exc:
+        raise JournalCorrupt(
+            f"{exc}; {cfg.journal.path} is left in place: restart the service"
+            " (systemctl restart kiosk) to move it aside and start a fresh journal"
+        ) from exc
     try:
         yield ctx
     finally:

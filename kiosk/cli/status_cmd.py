@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.cli._common import flow_context, iso, load, print_json
     from kiosk.errors import BackendError
     from kiosk.figures import read_figures
+    from kiosk.flows.offline import clears
 
     cfg = load(args)
     with flow_context(cfg) as ctx:
@@ -32,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         count, total = figures.offline_count, figures.offline_exposure_cents
         conflicts = ctx.journal.conflicts()
         sources, sources_at = _sources(ctx.journal)
+        cleared = clears(ctx.journal)
+        offline_off = ctx.policy.conflicts_reached(figures.conflicts_24h)
         doc: dict[str, Any] = {
             "device": cfg.device.id,
             "venue": cfg.device.venue,
@@ -44,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
             "offline_count": count,
             "offline_exposure_cents": total,
             "conflicts_24h": figures.conflicts_24h,
+            "max_conflicts_per_day": cfg.offline.max_conflicts_per_day,
+            "offline_off_for_conflicts": offline_off,
+            "conflicts_cleared_at": iso(cleared[-1].at) if cleared else None,
             "last_sync": iso(figures.last_sync),
             "clock_synced": ctx.clock_synced(),
             "journal_path": str(ctx.journal.path),
@@ -61,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"pending:   {doc['pending']} upload(s), oldest {doc['oldest_pending'] or '-'}")
     print(f"quarantined: {doc['quarantined']} request(s)")
     print(f"offline:   {count} check(s), {total / 100:.2f} EUR not yet uploaded")
+    limit = cfg.offline.max_conflicts_per_day
+    line = f"conflicts: {figures.conflicts_24h} in 24 h (limit {limit})"
+    if offline_off:
+        line += ": offline acceptance OFF (kiosk offline clear-conflicts)"
+    if cleared:
+        line += f", last cleared {doc['conflicts_cleared_at']} by {cleared[-1].by}"
+    print(line)
     print(f"last sync: {doc['last_sync'] or 'never'}")
     print(f"clock:     {'synchronised' if doc['clock_synced'] else 'NOT synchronised (NTP)'}")
     print(f"journal:   {doc['journal_path']} ({doc['journal_bytes']} bytes)")
@@ -70,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if not sources:
         print("source:    no report (kiosk run has not started its sources yet)")
     if conflicts:
-        print(f"conflicts: {len(conflicts)} (see kiosk history --local)")
+        print(f"all conflicts: {len(conflicts)} (see kiosk history --local)")
         for c in conflicts:
             print(f"  {c.tx} at {iso(c.at)}")
     return 0

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kiosk.amounts import paid_for
+from kiosk.clock import BootClock, boot_time, due
 from kiosk.config import Config
 from kiosk.errors import JournalFull, TokenError
 from kiosk.flows.health import Reachability
-from kiosk.flows.offline import OfflinePolicy
+from kiosk.flows.offline import OfflinePolicy, SyncStamp, conflicts_24h, sync_age
 from kiosk.journal import Journal, Request
 from kiosk.tokens import KeySet, Scanned, Unrecognised, classify
 from kiosk.venue import Service
 from kiosk.views import Outcome
+from kiosk.vocabulary import RequestKind
 
 if TYPE_CHECKING:
     from kiosk.backend.client import BackendClient
@@ -30,6 +32,7 @@ JWKS_META = "jwks"
 VENUE_META = "venue"
 LAST_SYNC_META = "last_sync"
 UNKNOWN_KID_REFRESH_S = 60.0
+SCAN_RESERVE_S = 0.25  # of a scan's budget: journaling and showing the outcome
 
 
 class KeyStore:
@@ -76,7 +79,7 @@ class KeyStore:
         """
         with self._fetching:
             with self._lock:
-                if now - max(self._fetched_at, self._last_try) < min_age:
+                if not due(max(self._fetched_at, self._last_try), now, min_age):
                     return False
                 self._last_try = now
             try:
@@ -167,6 +170,7 @@ class FlowContext:
     sleep: Callable[[float], None] = time.sleep
     clock_synced: Callable[[], bool] = lambda: False
     wake_sync: Callable[[], None] = lambda: None
+    boot: BootClock = boot_time
     policy: OfflinePolicy = field(init=False)
     tz: ZoneInfo = field(init=False)
 
@@ -175,26 +179,50 @@ class FlowContext:
         self.tz = ZoneInfo(self.cfg.device.timezone)
 
     def last_sync(self) -> float | None:
-        text = self.journal.get_meta(LAST_SYNC_META)
-        try:
-            return float(text) if text else None
-        except ValueError:
-            return None
+        stamp = SyncStamp.parse(self.journal.get_meta(LAST_SYNC_META))
+        return None if stamp is None else stamp.wall
 
     def mark_synced(self) -> None:
         """Record a successful exchange with the backend (the offline age counts from here)."""
-        self.journal.set_meta(LAST_SYNC_META, repr(self.clock()))
+        self.journal.set_meta(LAST_SYNC_META, SyncStamp(self.clock(), self.boot()).encode())
+
+    def offline_refusal(self, amount_cents: int) -> str | None:
+        """Why a receipt of *amount_cents* may not be accepted offline now, or None."""
+        now = self.clock()
+        age = sync_age(
+            SyncStamp.parse(self.journal.get_meta(LAST_SYNC_META)),
+            now=now,
+            now_boot=self.boot(),
+            clock_synced=self.clock_synced(),
+        )
+        return self.policy.refusal(
+            amount_cents,
+            exposure=self.journal.offline_exposure(),
+            sync_age=age,
+            conflicts_24h=conflicts_24h(self.journal, now),
+        )
 
     def scan_deadline(self) -> float:
-        """How long a scan in hand may wait for the backend, retries included."""
+        """Until when a receipt in hand may wait for the backend, retries and token included.
+
+        ``backend.scan_budget`` from now, less what recording and showing the
+        outcome takes, so that the customer sees a result within the budget.
+        """
+        budget = self.cfg.backend.scan_budget
+        return self.monotonic() + max(budget - SCAN_RESERVE_S, budget / 2)
+
+    def charge_deadline(self) -> float:
+        """Until when a charge (or cancel) in hand may wait: one whole attempt, at least the
+        scan budget. Money may move, so a slow answer is worth waiting for."""
         b = self.cfg.backend
-        return self.monotonic() + b.connect_timeout + b.read_timeout + 1.0
+        return self.monotonic() + max(b.scan_budget, b.connect_timeout + b.read_timeout)
 
     def send(self, request: Request, *, deadline: float | None = None) -> Any:
         """Deliver a journaled request (see :func:`kiosk.flows.delivery.deliver`).
 
-        *deadline* defaults to the time a scan in hand may wait; pass ``monotonic()``
-        for a single attempt.
+        *deadline* defaults to the time a scan in hand may wait for the request's kind
+        (:meth:`scan_deadline` for a receipt, :meth:`charge_deadline` otherwise); pass
+        ``monotonic()`` for a single attempt with the client's own timeouts.
         """
         from kiosk.flows.delivery import deliver
 
@@ -203,11 +231,16 @@ class FlowContext:
             self.journal,
             request,
             health=self.health,
-            deadline=self.scan_deadline() if deadline is None else deadline,
+            deadline=self._deadline_for(request) if deadline is None else deadline,
             monotonic=self.monotonic,
             sleep=self.sleep,
             on_success=self.mark_synced,
         )
+
+    def _deadline_for(self, request: Request) -> float:
+        if request.kind == RequestKind.RECEIPT:
+            return self.scan_deadline()
+        return self.charge_deadline()
 
     def classify(self, text: str) -> Scanned:
         """What a scanned text is, against the trusted keys; an unknown ``kid`` triggers
@@ -270,6 +303,8 @@ def open_context(
     monotonic: Callable[[], float] = time.monotonic,
     clock_synced: Callable[[], bool] = lambda: False,
     wake_sync: Callable[[], None] = lambda: None,
+    recover: bool = True,
+    boot: BootClock = boot_time,
 ) -> FlowContext:
     """The one way to build a FlowContext: a journal connection and a backend client
     for the calling thread, with the shared caches (new ones for a one-shot command).
@@ -277,10 +312,12 @@ def open_context(
     The cached key set and services are loaded from the journal into caches that
     are still empty. The caller closes ``journal`` and ``client``. Raises
     JournalError (the journal cannot be opened) or what *client_factory* raises.
+    With *recover* false a damaged journal raises JournalCorrupt and stays where
+    it is (only the service's engine moves it aside).
     """
     from kiosk.journal import Journal
 
-    journal = Journal.open(cfg.journal.path)
+    journal = Journal.open(cfg.journal.path, recover=recover)
     try:
         client = client_factory(cfg)
         ctx = FlowContext(
@@ -294,6 +331,7 @@ def open_context(
             monotonic=monotonic,
             clock_synced=clock_synced,
             wake_sync=wake_sync,
+            boot=boot,
         )
     except BaseException:
         journal.close()

@@ -57,7 +57,9 @@ def deliver(
     while True:
         attempt += 1
         try:
-            result = _send(client, request)
+            # A deadline already past (a single attempt) leaves the client's own timeouts.
+            remaining = deadline - monotonic()
+            result = _send(client, request, within=remaining if remaining > 0 else None)
         except BackendAuthError:
             health.failure()
             raise
@@ -93,18 +95,22 @@ def deliver(
         return result
 
 
-def _send(client: BackendClient, request: Request) -> Result:
-    """One attempt with the journaled text, through the client's method for its kind."""
+def _send(client: BackendClient, request: Request, *, within: float | None) -> Result:
+    """One attempt with the journaled text, through the client's method for its kind.
+
+    The attempt (token fetch included) ends within *within* seconds when given: a
+    scan's deadline bounds every exchange, not only the waits between them.
+    """
     kind = request.kind
     match kind:
         case RequestKind.RECEIPT:
-            return client.check_receipt(request.key, request.text)
+            return client.check_receipt(request.key, request.text, within=within)
         case RequestKind.CHARGE:
-            return client.charge(request.key, request.text)
+            return client.charge(request.key, request.text, within=within)
         case RequestKind.CANCEL:
             if request.tx is None:
                 raise BackendProtocolError(f"cancel request {request.id} names no transaction")
-            return client.cancel(request.tx, request.key, request.text)
+            return client.cancel(request.tx, request.key, request.text, within=within)
         case _:
             assert_never(kind)
 

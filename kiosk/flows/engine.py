@@ -2,9 +2,13 @@
 
 Sources push events into a bounded inbox (:meth:`Engine.submit`); the engine
 thread is the inbox's only consumer and the only thread that touches its
-journal connection, its backend client, the display and the indicators. It
-handles one scan at a time; scans that queued up while it was busy are
-dropped in favour of the newest one (presses are kept). What the counter is
+journal connection, its backend client, the display and the indicators, but
+for two moments when it cannot: a full inbox beeps from the submitting thread
+(indicators serialise their patterns), and the still-charging screen is drawn
+by a timer while the engine waits for a charge (:mod:`kiosk.flows.notice`). It
+handles one scan at a time; what happens to events that queued up while it
+was busy (verified codes first, junk dropped with the error beep) is
+:mod:`kiosk.flows.inbox`'s policy. What the counter is
 doing between events is a :mod:`~kiosk.flows.modes` value; what a payment code
 leads to is decided by :func:`kiosk.flows.payment.start`.
 """
@@ -16,18 +20,21 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import assert_never
 
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
-from kiosk.flows import modes, payment
+from kiosk.flows import cancel_gate, inbox, modes, payment
 from kiosk.flows.context import FlowContext
+from kiosk.flows.notice import DelayedView
+from kiosk.flows.offline import conflicts_24h
 from kiosk.flows.outcomes import refusal
 from kiosk.flows.receipt import check_receipt
 from kiosk.flows.repeats import RepeatFilter
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
-from kiosk.tokens import BareCode, Paycode, Receipt
+from kiosk.tokens import BareCode, Paycode, Receipt, Scanned
 from kiosk.venue import Service
 from kiosk.views import (
     Alarm,
@@ -38,6 +45,8 @@ from kiosk.views import (
     Ready,
     Result,
     ServiceMenu,
+    StillCharging,
+    TechInfo,
     View,
 )
 from kiosk.vocabulary import RequestKind, Word
@@ -85,6 +94,8 @@ class Engine(Worker):
         self._ctx: FlowContext | None = None
         self._broken: KioskError | None = None  # journal or client could not be opened
         self._down: set[str] = set()  # sources that reported "unplugged" and not "replugged"
+        self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
+        self._gate = cancel_gate.CancelGate(monotonic=monotonic)  # one PIN lock per device
         self.pending = 0
         self.started = threading.Event()
 
@@ -97,8 +108,10 @@ class Engine(Worker):
     def submit(self, event: Event) -> None:
         """Hand an event to the engine (any thread, never blocks, never raises queue.Full).
 
-        When the inbox is full the oldest event is dropped; the lock keeps two
-        sources from racing for the one free place.
+        When the inbox is full, one event is dropped by :func:`inbox.victim` (junk
+        first, never a code in favour of junk), logged, and the error beep asks the
+        staff to scan again. The lock keeps two sources from racing for the one
+        free place.
         """
         with self._submitting:
             while True:
@@ -106,11 +119,16 @@ class Engine(Worker):
                     self.inbox.put_nowait(event)
                     return
                 except queue.Full:
-                    try:
-                        dropped = self.inbox.get_nowait()
-                    except queue.Empty:
-                        continue
-                    log.warning("inbox full: dropped the oldest event (%s)", type(dropped).__name__)
+                    dropped = inbox.make_room(self.inbox, event)
+                    if dropped is not None:
+                        log.warning("inbox full: dropped a %s", inbox.describe(dropped))
+                        self._signal("error")
+                        if dropped is event:
+                            return
+
+    def journal_damaged(self) -> None:
+        """The journal failed its check (any thread): reopen it, which moves it aside."""
+        self._damaged.set()
 
     @property
     def online(self) -> bool:
@@ -167,7 +185,18 @@ class Engine(Worker):
         if left:
             log.info("%d request(s) of the last run may have been sent: resend as is", left)
 
+    def _reopen(self) -> None:
+        """Close the journal and client, then open them again as at start."""
+        self._damaged.clear()
+        if self._ctx is not None:
+            log.error("journal damaged: moving it aside and starting a fresh one")
+            self._teardown()
+            self._ctx = None
+        self._setup()
+
     def _step(self) -> None:
+        if self._damaged.is_set():
+            self._reopen()
         ctx = self._ctx
         if ctx is None:  # no journal: every event is answered with the error signal
             try:
@@ -181,9 +210,10 @@ class Engine(Worker):
         except queue.Empty:
             self._tick()
             return
-        for event in self._newest(first):
+        batch = self._batch(ctx, first)
+        for event in batch.handle:
             try:
-                self._handle(ctx, event)
+                self._handle(ctx, event, batch.scanned.get(id(event)))
             except JournalFull as exc:
                 log.error("%s", exc)
                 self._show_alarm("disk_full", str(exc))
@@ -193,23 +223,32 @@ class Engine(Worker):
             except Exception:
                 log.exception("unexpected error while handling %s", type(event).__name__)
                 self._show_alarm("error", "internal error; see the log")
+        if batch.dropped:
+            self._signal("error")  # after the results: the staff scans the dropped code again
         try:
             self.pending = ctx.journal.pending_count()
         except JournalError as exc:
             log.error("journal: %s", exc)
 
-    def _newest(self, first: Event) -> list[Event]:
-        """Presses and faults in order, then only the newest scan."""
+    def _batch(self, ctx: FlowContext, first: Event) -> inbox.Batch:
+        """The events that queued up, chosen by :func:`inbox.select`; drops are logged
+        and beeped once the kept events are handled."""
         events = [first]
         while True:
             try:
                 events.append(self.inbox.get_nowait())
             except queue.Empty:
                 break
-        scans = [e for e in events if isinstance(e, Scan)]
-        for stale in scans[:-1]:
-            log.info("skipped a stale scan from %s", stale.source)
-        return [e for e in events if not isinstance(e, Scan)] + scans[-1:]
+        classified: dict[int, Scanned] = {}
+        if sum(1 for e in events if inbox.is_scan(e)) > 1:  # a lone scan is verified after
+            for event in events:  # its first feedback, in _handle_scan
+                if isinstance(event, Scan):
+                    classified[id(event)] = ctx.classify(event.text)
+        batch = inbox.select(events, classified)
+        for dropped in batch.dropped:
+            log.warning("busy: dropped a %s in favour of a newer or verified scan",
+                        inbox.describe(dropped))  # fmt: skip
+        return batch
 
     def _tick(self) -> None:
         now = self._now()
@@ -226,13 +265,13 @@ class Engine(Worker):
             except HardwareError as exc:
                 log.warning("display: %s", exc)
 
-    def _handle(self, ctx: FlowContext, event: Event) -> None:
+    def _handle(self, ctx: FlowContext, event: Event, scanned: Scanned | None = None) -> None:
         self._last_activity = self._now()
         if self._dimmed:
             self._dimmed = False
             self._screen.dim(False)
         if isinstance(event, Scan):
-            self._handle_scan(ctx, event)
+            self._handle_scan(ctx, event, scanned)
         elif isinstance(event, Press):
             self._handle_press(ctx, event)
         elif isinstance(event, ScanFault):
@@ -240,13 +279,14 @@ class Engine(Worker):
         else:
             assert_never(event)
 
-    def _handle_scan(self, ctx: FlowContext, scan: Scan) -> None:
+    def _handle_scan(self, ctx: FlowContext, scan: Scan, scanned: Scanned | None) -> None:
         if self._repeats.is_repeat(scan):
             log.debug("repeat of a recent scan ignored")
             return
         self._signal("scan")
         self._show(Checking(RequestKind.RECEIPT))
-        scanned = ctx.classify(scan.text)
+        if scanned is None:
+            scanned = ctx.classify(scan.text)
         if isinstance(scanned, Receipt):
             self._present(check_receipt(ctx, scanned))
         elif isinstance(scanned, Paycode | BareCode):
@@ -262,7 +302,9 @@ class Engine(Worker):
             self._present(decision)
         elif isinstance(decision, payment.Resend):
             self._show(Checking(RequestKind.CHARGE))
-            self._present(payment.send_charge(ctx, decision.request, decision.service_name))
+            with self._still_charging(ctx, decision.request.amount_cents):
+                outcome = payment.send_charge(ctx, decision.request, decision.service_name)
+            self._present(outcome)
         elif isinstance(decision, payment.Choose):
             self._mode = modes.Choosing(self._menu_until(), code, decision.services)
             self._show(ServiceMenu(decision.services, 0))
@@ -273,7 +315,13 @@ class Engine(Worker):
 
     def _charge(self, ctx: FlowContext, code: Paycode | BareCode, service: Service) -> None:
         self._show(Checking(RequestKind.CHARGE))
-        self._present(payment.charge(ctx, code, service))
+        with self._still_charging(ctx, service.price_cents):
+            outcome = payment.charge(ctx, code, service)
+        self._present(outcome)
+
+    def _still_charging(self, ctx: FlowContext, amount_cents: int | None) -> DelayedView:
+        """Shows StillCharging once the scan budget has passed without the charge's answer."""
+        return DelayedView(ctx.cfg.backend.scan_budget, self._show, StillCharging(amount_cents))
 
     def _menu_until(self) -> float:
         return self._now() + MENU_TIMEOUT_S
@@ -300,6 +348,8 @@ class Engine(Worker):
                 until = self._menu_until()
                 self._mode = modes.Choosing(until, mode.code, mode.services, mode.selected)
                 self._show(ServiceMenu(mode.services, mode.selected))
+        elif isinstance(mode, modes.PinAsk):
+            self._through_gate(ctx, self._gate.press(mode.entry, press.button, long=press.long))
         elif isinstance(mode, modes.CancelAsk):
             if ok:
                 self._show(Checking(RequestKind.CANCEL))
@@ -307,12 +357,34 @@ class Engine(Worker):
             else:
                 self._show_ready()
         elif press.long and press.button == "ok":
-            self._offer_cancel(ctx)
+            self._through_gate(ctx, self._gate.request(ctx.cfg.counter))
         elif press.long and self._settings.tech_info is not None:
             self._mode = modes.Tech(self._now() + TECH_SCREEN_S)
-            self._show(self._settings.tech_info())
+            self._show(self._tech_info(ctx, self._settings.tech_info()))
         else:
             self._show_ready()
+
+    def _through_gate(self, ctx: FlowContext, decision: cancel_gate.Decision) -> None:
+        """Cancel-last goes on only as ``[counter] cancel`` allows (staff PIN by default)."""
+        match decision:
+            case cancel_gate.Allowed():
+                self._offer_cancel(ctx)
+            case cancel_gate.Asking(entry, wrong):
+                self._mode = modes.PinAsk(self._menu_until(), entry)
+                self._show(entry.view())
+                if wrong:
+                    self._signal("refused")
+            case cancel_gate.Refused(view):
+                self._refuse_cancel(view)
+            case cancel_gate.Left():
+                self._show_ready()
+            case _:
+                assert_never(decision)
+
+    def _refuse_cancel(self, view: View) -> None:
+        self._mode = modes.Showing(self._now() + self._settings.result_seconds)
+        self._show(view)
+        self._signal("refused")
 
     def _offer_cancel(self, ctx: FlowContext) -> None:
         last = ctx.journal.last_accepted(since=payment.start_of_day(ctx))
@@ -323,6 +395,11 @@ class Engine(Worker):
         amount = last.amount_cents or 0
         self._mode = modes.CancelAsk(self._menu_until(), last.tx, amount)
         self._show(CancelConfirm(last.tx, amount, at))
+
+    def _tech_info(self, ctx: FlowContext, info: TechInfo) -> TechInfo:
+        """The technician screen with this device's conflicts of the last 24 h."""
+        count = conflicts_24h(ctx.journal, ctx.clock())
+        return replace(info, conflicts_24h=count, offline_off=ctx.policy.conflicts_reached(count))
 
     def _handle_fault(self, ctx: FlowContext, fault: ScanFault) -> None:
         if fault.reason == "unplugged":

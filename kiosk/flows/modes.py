@@ -8,10 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from kiosk.flows.pin_entry import PinEntry
 from kiosk.tokens import BareCode, Paycode
 from kiosk.venue import Service
 
-__all__ = ["Alarmed", "CancelAsk", "Choosing", "Confirming", "Idle", "Mode", "Showing", "Tech"]
+__all__ = [
+    "Alarmed",
+    "CancelAsk",
+    "Choosing",
+    "Confirming",
+    "Idle",
+    "Mode",
+    "PinAsk",
+    "Showing",
+    "Tech",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,14 @@ class Confirming:
 
 
 @dataclass(frozen=True)
+class PinAsk:
+    """The staff PIN is being entered before a cancel; ``entry`` holds the digits."""
+
+    until: float
+    entry: PinEntry
+
+
+@dataclass(frozen=True)
 class CancelAsk:
     """Asking whether to cancel the last transaction of the day."""
 
@@ -80,4 +99,4 @@ class Alarmed:
     until: float
 
 
-Mode = Idle | Showing | Choosing | Confirming | CancelAsk | Tech | Alarmed
+Mode = Idle | Showing | Choosing | Confirming | PinAsk | CancelAsk | Tech | Alarmed

@@ -93,7 +93,7 @@ def start(ctx: FlowContext, code: Paycode | BareCode, *, has_buttons: bool) -> S
 def reachable(ctx: FlowContext) -> bool:
     """After an outage, a cheap probe: charges need the network, so ask it now."""
     try:
-        ctx.client.fetch_jwks()
+        ctx.client.fetch_jwks(within=ctx.cfg.backend.scan_budget)
     except KioskError:
         return False
     ctx.health.success()

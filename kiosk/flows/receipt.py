@@ -148,12 +148,7 @@ def _accepted_here(ctx: FlowContext, receipt: Receipt) -> Outcome | None:
 
 
 def _refusal(ctx: FlowContext, receipt: Receipt) -> str | None:
-    refusal = ctx.policy.refusal(
-        receipt.amount_cents,
-        exposure=ctx.journal.offline_exposure(),
-        last_sync=ctx.last_sync(),
-        now=ctx.clock(),
-    )
+    refusal = ctx.offline_refusal(receipt.amount_cents)
     if refusal is None and ctx.journal.moved_aside is not None:
         refusal = "journal"  # the offline record of this device was lost: take no risk
     return refusal

@@ -17,10 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kiosk.errors import BackendError, JournalError, KioskError
+from kiosk.clock import due
+from kiosk.errors import BackendError, JournalCorrupt, JournalError, KioskError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.delivery import backoff
 from kiosk.journal import Request
+from kiosk.journal.integrity import CHECK_EVERY_S, quick_check
+from kiosk.journal.schema import translated
 from kiosk.worker import Worker
 
 log = logging.getLogger("kiosk.sync")
@@ -101,9 +104,12 @@ class SyncWorker(Worker):
         interval: float = 30.0,
         offline_probe: float = 3.0,
         monotonic: Callable[[], float] = time.monotonic,
+        on_damaged: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__("kiosk-sync", monotonic=monotonic)
         self._open_context = open_context
+        self._on_damaged = on_damaged  # the journal failed its daily check
+        self._checked_at = 0.0
         self._interval = interval
         self._offline_probe = offline_probe
         self._wake = threading.Event()
@@ -133,7 +139,33 @@ class SyncWorker(Worker):
                 log.error("sync worker cannot start: %s", exc)
                 self._pause(self._interval)
                 return
+            self._checked_at = self._monotonic()  # opening ran the check
+        if not self._journal_intact(self._ctx):
+            self._pause(self._interval)
+            return
         self._pause(self._round(self._ctx))
+
+    def _journal_intact(self, ctx: FlowContext) -> bool:
+        """Once a day, ``PRAGMA quick_check``; when it fails, let go of the journal and tell
+        the engine, which moves it aside (with the journal alarm) and starts a fresh one."""
+        if self._monotonic() - self._checked_at < CHECK_EVERY_S:
+            return True
+        try:
+            with translated():
+                problems = quick_check(ctx.journal.conn)
+        except JournalCorrupt as exc:
+            problems = [str(exc)]
+        except JournalError as exc:  # busy or I/O: try again next round
+            log.warning("journal check postponed: %s", exc)
+            return True
+        self._checked_at = self._monotonic()
+        if not problems:
+            log.info("journal passed its daily check")
+            return True
+        log.error("journal failed its daily check: %s", problems[0])
+        self._teardown()
+        self._on_damaged()
+        return False
 
     def _pause(self, seconds: float) -> None:
         """Wait for *seconds* or a wake-up, beating meanwhile: only a stuck round goes stale."""
@@ -169,12 +201,12 @@ class SyncWorker(Worker):
     def _upkeep(self, ctx: FlowContext) -> None:
         now = ctx.clock()
         probe = ctx.health.offline
-        if probe or now - ctx.keys.fetched_at >= KEYS_MAX_AGE_S:
+        if probe or due(ctx.keys.fetched_at, now, KEYS_MAX_AGE_S):
             if ctx.keys.refresh(ctx.client, ctx.journal, now=now):
                 ctx.health.success()
                 if ctx.journal.pending_count() == 0:
                     ctx.mark_synced()
             elif probe:
                 ctx.health.failure()
-        if not ctx.health.offline and now - ctx.venue.fetched_at >= VENUE_MAX_AGE_S:
+        if not ctx.health.offline and due(ctx.venue.fetched_at, now, VENUE_MAX_AGE_S):
             ctx.venue.refresh(ctx.client, ctx.journal, ctx.cfg.device.venue, now=now)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kiosk.errors import JournalCorrupt, JournalError, JournalFull
+from kiosk.journal.integrity import require_intact
 from kiosk.vocabulary import AmountCheck, RequestKind, RequestState, Word, resolved_word
 
 _E = TypeVar("_E", RequestKind, RequestState, Word, AmountCheck)
@@ -130,6 +131,7 @@ def connect(path: Path) -> sqlite3.Connection:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
             _migrate(conn)
+            require_intact(conn)
         except BaseException:
             conn.close()
             raise

@@ -43,3 +43,25 @@ def test_unknown_is_not_synced(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_asking_the_real_kernel_gives_an_answer() -> None:
     assert isinstance(clock.kernel_clock_synced(), bool)
+
+
+def test_boot_time_names_this_boot_and_only_moves_forward() -> None:
+    first = clock.boot_time()
+    if not clock.BOOT_ID_PATH.exists():
+        assert first is None
+        return
+    assert first is not None
+    assert first.boot_id == clock.BOOT_ID_PATH.read_text().strip()
+    second = clock.boot_time()
+    assert second is not None and second.boot_id == first.boot_id
+    assert second.seconds >= first.seconds > 0
+
+
+@pytest.mark.parametrize(
+    ("last", "now", "is_due"),
+    [(0.0, 99.0, False), (0.0, 100.0, True), (500.0, 100.0, True)],  # the last: in the future
+)
+def test_due_after_the_interval_or_when_the_last_time_is_in_the_future(
+    last: float, now: float, is_due: bool
+) -> None:
+    assert clock.due(last, now, 100.0) is is_due

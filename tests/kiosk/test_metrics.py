@@ -201,3 +201,42 @@ def test_kiosk_run_writes_the_textfile(
     assert result == [0]
     got = values(textfile)
     assert got["kiosk_journal_pending"] == 0 and got["kiosk_offline_exposure_cents"] == 0
+
+
+def test_conflicts_of_24h_follow_the_clear_and_a_replaced_journal_is_read_anew(
+    tmp_path: Path,
+) -> None:
+    from kiosk.flows.offline import clear_conflicts
+    from kiosk.metrics import Limits
+
+    path = tmp_path / "journal.db"
+    with Journal.open(path) as journal:
+        for i in range(2):
+            journal.record("receipt", "conflict", tx=f"tx_{i:016d}", now=time.time() - 60)
+    metrics = KioskMetrics(path, clock_synced=lambda: True, limits=Limits(1, 1, 0, 3))
+
+    def sample(name: str) -> float:
+        text = prometheus_client.generate_latest(metrics.registry).decode()
+        (value,) = [
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == name
+        ]
+        return value
+
+    try:
+        assert sample("kiosk_offline_conflicts_24h") == 2
+        assert sample("kiosk_offline_limit_conflicts") == 3
+        with Journal.open(path) as journal:
+            clear_conflicts(journal, now=time.time(), by="tech")
+        assert sample("kiosk_offline_conflicts_24h") == 0
+        assert sample("kiosk_offline_conflicts_total") == 2
+        # The service moved the journal aside and started a fresh one.
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{path}{suffix}").exists():
+                os.replace(f"{path}{suffix}", f"{path}.corrupt-1{suffix}")
+        Journal.open(path).close()
+        assert sample("kiosk_offline_conflicts_total") == 0
+    finally:
+        metrics.close()

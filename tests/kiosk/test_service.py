@@ -128,3 +128,93 @@ def test_replay_source_needs_a_folder() -> None:
     assert any(
         'camera.replay_dir: needed when scanner.source = "replay"' in p for p in info.value.problems
     )
+
+
+# --- what `kiosk run` loads --------------------------------------------------------------------
+
+# Run `python -m kiosk run`, then list every module it had loaded when it stopped.
+_RUN_AND_LIST_MODULES = """
+import atexit, runpy, sys
+out = sys.argv.pop()
+atexit.register(lambda: open(out, "w").write("\\n".join(sorted(sys.modules))))
+sys.argv = ["kiosk", *sys.argv[1:]]
+runpy.run_module("kiosk", run_name="__main__")
+"""
+# Camera decoding, the other decoder, the reference backend, GPIO without pins: none of it
+# belongs in a serial-scanner kiosk (each costs megabytes of memory).
+NOT_FOR_SERIAL = (
+    "numpy", "zxingcpp", "pyzbar", "kiosk.decode", "hardware.camera", "picamera2",
+    "refbackend", "waitress", "segno", "gpiozero", "evdev", "hardware.hid_scanner",
+)  # fmt: skip
+
+
+def test_serial_kiosk_run_loads_no_camera_decoder_backend_or_gpio(
+    tmp_path: Path, refbackend: ReferenceBackend, demo_client: tuple[str, str]
+) -> None:
+    import os
+    import pty
+    import queue
+    import signal
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    secret = tmp_path / "secret"
+    secret.write_text(demo_client[1])
+    secret.chmod(0o600)
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f'[device]\nid = "counter-1"\nvenue = "{DEMO_VENUE}"\n'
+        f'[backend]\nurl = "{refbackend.url}"\nclient_id = "{demo_client[0]}"\n'
+        f'client_secret_file = "{secret}"\nissuer = "{refbackend.issuer}"\n'
+        f'[scanner]\nsource = "serial"\nport = "{os.ttyname(slave)}"\n'
+        '[display]\ndriver = "none"\n'
+        "[signals]\nled_pin = -1\nbuzzer_pin = -1\nbutton_up = -1\nbutton_down = -1\n"
+        "button_ok = -1\n"
+        f'[journal]\npath = "{tmp_path / "journal.db"}"\nmin_free_mb = 0\n'
+        f'[metrics]\ntextfile = "{tmp_path / "kiosk.prom"}"\n'
+    )
+    modules = tmp_path / "modules.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN_AND_LIST_MODULES, "run", "--config", str(config), str(modules)],
+        env={**os.environ, "KIOSK_LOG_LEVEL": "info"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tx, token = refbackend.mint_receipt(DEMO_VENUE, 2000)
+    lines: queue.Queue[str] = queue.Queue()
+    stderr = proc.stderr
+    assert stderr is not None
+
+    def read() -> None:
+        for line in stderr:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + 30.0
+    scan_at = float("inf")
+    try:
+        while f"outcome checked tx={tx}" not in "".join(seen[-1:]):
+            now = time.monotonic()
+            assert now < deadline, "no outcome for the scanned receipt:\n" + "".join(seen)
+            if now >= scan_at:  # through the real pty; again if the port was not listening yet
+                os.write(master, token.encode() + b"\r\n")
+                scan_at = now + 4.0
+            try:
+                seen.append(lines.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            if " ready: " in seen[-1]:
+                scan_at = time.monotonic()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0
+    loaded = set(modules.read_text().split())
+    assert "kiosk.service" in loaded and "hardware.serial_scanner" in loaded
+    assert sorted(m for m in NOT_FOR_SERIAL if m in loaded) == []

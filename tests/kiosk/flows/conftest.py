@@ -69,6 +69,21 @@ class SteppedClock:
         self._offset += seconds
 
 
+class SignalLog:
+    """The rig's indicators, with the kinds of every signal they were asked to play."""
+
+    def __init__(self, indicators: Any) -> None:
+        self._indicators = indicators
+        self.kinds: list[str] = []
+
+    def signal(self, kind: str) -> None:
+        self.kinds.append(kind)
+        self._indicators.signal(kind)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._indicators, name)
+
+
 class Sim:
     """Drives a running Counter like a customer and a studio would."""
 
@@ -81,7 +96,9 @@ class Sim:
         self.rig = SimulatedRig(cfg.signals)
         self.factory = self.rig.factory
         self.display = self.rig.display
-        self.indicators = self.rig.indicators
+        self.signals = SignalLog(self.rig.indicators)
+        self.rig.indicators = self.signals
+        self.indicators = self.signals
         self.counter = self.rig.counter(
             cfg,
             has_buttons=buttons,
@@ -150,6 +167,16 @@ def make_sim(
     yield make
     for sim in sims:
         sim.stop()
+
+
+@pytest.fixture
+def make_config(tmp_path: Path, refbackend: ReferenceBackend, demo_client: tuple[str, str]) -> Any:
+    """``make_config(**sections) -> Config`` for flows driven without a running counter."""
+
+    def make(**sections: dict[str, Any]) -> Config:
+        return kiosk_config(tmp_path, refbackend, demo_client, **sections)
+
+    return make
 
 
 @pytest.fixture

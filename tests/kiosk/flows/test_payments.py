@@ -243,8 +243,9 @@ def test_charge_while_backend_down_needs_network_and_charges_nothing(
 
 
 def test_long_press_cancels_todays_charge_restores_the_balance_and_the_code_stays_used(
-    sim: Sim, demo_client: Any
+    make_sim: Any, demo_client: Any
 ) -> None:
+    sim = make_sim(counter={"cancel": "open"})
     code = sim.backend.mint_paycode(20000)
     charged = charge_with_buttons(sim, code["token"])
     assert charged.word == "charged"
@@ -262,7 +263,8 @@ def test_long_press_cancels_todays_charge_restores_the_balance_and_the_code_stay
     assert journal_outcomes(sim)[-1] == ("cancel", "cancelled", charged.tx)
 
 
-def test_long_press_with_a_different_button_backs_out_of_the_cancel(sim: Sim) -> None:
+def test_long_press_with_a_different_button_backs_out_of_the_cancel(make_sim: Any) -> None:
+    sim = make_sim(counter={"cancel": "open"})
     code = sim.backend.mint_paycode(20000)
     charged = charge_with_buttons(sim, code["token"])
     sim.press("ok", long=True)
@@ -275,7 +277,8 @@ def test_long_press_with_a_different_button_backs_out_of_the_cancel(sim: Sim) ->
     assert paycode_row(sim.backend, code["jti"])["used_by"] == charged.tx
 
 
-def test_cancel_last_with_nothing_today_is_refused(sim: Sim) -> None:
+def test_cancel_last_with_nothing_today_is_refused(make_sim: Any) -> None:
+    sim = make_sim(counter={"cancel": "open"})
     sim.press("ok", long=True)
     outcome = sim.outcome()
     assert (outcome.word, outcome.kind, outcome.reason) == (

@@ -1,0 +1,34 @@
+"""Damage a real journal file the way a failing SD card does: one scrambled index page."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+def scramble_index(path: Path, index: str = "outcomes_tx") -> int:
+    """Zero the cell count in the root page of *index*; returns that page's number.
+
+    The WAL is checkpointed into the main file first, so the page on disk is the
+    current one. A lookup through the index then finds nothing, without an error;
+    ``PRAGMA quick_check`` reports the page.
+    """
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        row = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND name = ?", (index,)
+        ).fetchone()
+        assert row is not None, f"no index {index} in {path}"
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+    root = int(row[0])
+    with path.open("r+b") as f:
+        f.seek((root - 1) * page_size)
+        header = bytearray(f.read(8))
+        assert header[0] == 0x0A, "the index root is not a leaf page: too many rows for this"
+        header[3:5] = b"\0\0"  # number of cells on the page
+        f.seek((root - 1) * page_size)
+        f.write(header)
+    return root

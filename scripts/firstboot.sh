@@ -1,19 +1,25 @@
 #!/bin/bash
 # First boot of a kiosk SD card prepared by scripts/flash.sh. Run once, as root, by
-# cloud-init (runcmd), after the apt packages from user-data are installed. Output
-# lands in /var/log/cloud-init-output.log.
+# cloud-init (runcmd). Output lands in /var/log/cloud-init-output.log.
 #
 # From <boot>/kiosk/ (the FAT boot partition) it:
+#   - asks apt only for the Debian packages this system lacks (none on a current
+#     Raspberry Pi OS Lite; python3-lgpio only on a Pi, python3-picamera2 only when
+#     the camera is the configured source); what cannot be installed is listed at the
+#     end, and the kiosk still serves a serial or HID scanner without the camera,
 #   - creates the kiosk account (sysusers.d) and loads i2c-dev at every boot,
-#   - places kiosk.toml in /etc/kiosk (root:kiosk 0640) and the client secret at
-#     /etc/kiosk/client_secret (kiosk:kiosk 0600), then deletes the secret from the
-#     boot partition - also when anything here fails,
-#   - installs the wheel as the first release (/opt/kiosk/<version>, `current`),
-#     installs kiosk.service, `kiosk-update` and a `kiosk` command in /usr/local/bin,
-#     enables and starts the service.
+#   - places kiosk.toml (and ca_bundle.pem) in /etc/kiosk (root:kiosk 0640), the client secret at
+#     /etc/kiosk/client_secret (kiosk:kiosk 0600), then deletes the secret and
+#     network-config (the Wi-Fi passphrase; cloud-init has applied it before this
+#     runs) from the boot partition - also when anything here fails,
+#   - installs the kiosk from the card's locked wheelhouse (kiosk/wheels: no PyPI,
+#     `pip install --no-index --require-hashes`) as the first release
+#     (/opt/kiosk/<version>, `current`), installs kiosk.service, `kiosk-update` and a
+#     `kiosk` command in /usr/local/bin, enables and starts the service.
 #
-# KIOSK_ROOT (default empty) prefixes target paths and KIOSK_BOOT_DIR names the boot
-# partition's mount point, for testing against directories.
+# KIOSK_ROOT (default empty) prefixes target paths, KIOSK_BOOT_DIR names the boot
+# partition's mount point and KIOSK_APT=0 skips the apt step, for testing against
+# directories.
 
 set -euo pipefail
 
@@ -21,18 +27,99 @@ ROOT=${KIOSK_ROOT:-}
 BOOT=${KIOSK_BOOT_DIR:-/boot/firmware}
 SRC=$BOOT/kiosk
 SECRET=$SRC/client_secret
+WHEELS=$SRC/wheels
+# Debian packages the kiosk uses; `a|b` takes whichever the release has (libzbar0 was
+# renamed libzbar0t64 in trixie).
+PACKAGES=(python3-venv python3-numpy python3-systemd "libzbar0t64|libzbar0" i2c-tools)
+REQUIRED=(python3-venv python3-numpy)
 
 log() { printf 'kiosk-firstboot: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-# The secret must not outlive this script on a partition anyone can read.
-trap 'rm -f "$SECRET"' EXIT
+# Secrets must not outlive this script on a partition anyone can read.
+# FAT overwrites in place, so shred leaves no copy in the freed clusters.
+wipe() { # FILE...
+    local f
+    for f in "$@"; do
+        [[ -f $f ]] || continue
+        shred --iterations=1 --zero --remove "$f" 2>/dev/null || rm -f "$f"
+    done
+}
+trap 'wipe "$SECRET" "$BOOT/network-config"' EXIT
 
 [[ -d $SRC ]] || die "$SRC is missing: prepare the card with scripts/flash.sh"
+[[ -f $WHEELS/requirements.lock ]] || die "$WHEELS/requirements.lock is missing: prepare the card with scripts/flash.sh"
 shopt -s nullglob
-wheels=("$SRC"/smartum_kiosk-*.whl)
+wheels=("$WHEELS"/smartum_kiosk-*.whl)
 shopt -u nullglob
-((${#wheels[@]} == 1)) || die "expected one smartum_kiosk wheel in $SRC, found ${#wheels[@]}"
+((${#wheels[@]} == 1)) || die "expected one smartum_kiosk wheel in $WHEELS, found ${#wheels[@]}"
+
+installed() { # PACKAGE|ALTERNATIVE...: one of them is installed
+    local p
+    for p in ${1//|/ }; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q ' installed$' && return 0
+    done
+    return 1
+}
+
+scanner_sources() { # one configured scanner source a line ([scanner] source: a word or a list)
+    python3 - "$SRC/kiosk.toml" <<'PY' 2>/dev/null || true
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    source = tomllib.load(f).get("scanner", {}).get("source", "serial")
+print("\n".join(source if isinstance(source, list) else [source]))
+PY
+}
+
+apt_packages() {
+    local want=("${PACKAGES[@]}") missing=() failed=() p alt chosen
+    if grep -qs 'Raspberry Pi' /proc/device-tree/model; then
+        want+=(python3-lgpio)
+    fi
+    if [[ -f $SRC/kiosk.toml ]] && scanner_sources | grep -qx camera; then
+        want+=(python3-picamera2)
+    fi
+    for p in "${want[@]}"; do
+        installed "$p" || missing+=("$p")
+    done
+    if ((${#missing[@]} == 0)); then
+        log "Debian packages: all present (${want[*]})"
+        return 0
+    fi
+    log "Debian packages missing: ${missing[*]}; asking apt (needs the network)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -q -o Acquire::Retries=2 -o Acquire::http::Timeout=20 update ||
+        log "apt-get update failed (no network or no mirror?)"
+    for p in "${missing[@]}"; do
+        chosen=""
+        for alt in ${p//|/ }; do
+            if apt-cache show --no-all-versions "$alt" >/dev/null 2>&1; then
+                chosen=$alt
+                break
+            fi
+        done
+        if [[ -z $chosen ]] || ! apt-get install -y -q --no-install-recommends "$chosen"; then
+            failed+=("$p")
+        fi
+    done
+    if ((${#failed[@]})); then
+        log "NOT INSTALLED: ${failed[*]} (apt could not get them; connect the kiosk to the Internet and run: sudo apt-get install ${failed[*]//|/ or })"
+        for p in "${failed[@]}"; do
+            case $p in
+                python3-picamera2) log "  without python3-picamera2 the camera cannot be used; a serial or HID scanner works" ;;
+                python3-lgpio) log "  without python3-lgpio the LED, buzzer and buttons stay off" ;;
+                libzbar*) log "  without libzbar the zbar decoder is unavailable; the default zxing decoder works" ;;
+            esac
+        done
+        for p in "${REQUIRED[@]}"; do
+            installed "$p" || die "$p is required and could not be installed"
+        done
+    fi
+}
+
+if [[ ${KIOSK_APT:-1} != 0 ]]; then
+    apt_packages
+fi
 
 log "creating the kiosk account"
 install -D -m 0644 "$SRC/kiosk.sysusers" "$ROOT/etc/sysusers.d/kiosk.conf"
@@ -51,16 +138,28 @@ if [[ -f $SRC/kiosk.toml ]]; then
     install -m 0640 -o 0 -g "$gid" "$SRC/kiosk.toml" "$ROOT/etc/kiosk/kiosk.toml"
     log "configuration placed at /etc/kiosk/kiosk.toml"
 fi
+if [[ -f $SRC/ca_bundle.pem ]]; then
+    install -m 0640 -o 0 -g "$gid" "$SRC/ca_bundle.pem" "$ROOT/etc/kiosk/ca_bundle.pem"
+    log "backend CA placed at /etc/kiosk/ca_bundle.pem"
+fi
 if [[ -f $SECRET ]]; then
     install -m 0600 -o "$uid" -g "$gid" "$SECRET" "$ROOT/etc/kiosk/client_secret"
-    rm -f "$SECRET"
+    sync # on the root file system before the card's copy goes
+    wipe "$SECRET"
     log "client secret placed at /etc/kiosk/client_secret and removed from the boot partition"
+fi
+if [[ -f $BOOT/network-config ]]; then
+    sync # the applied network settings are on the root file system before it goes
+    wipe "$BOOT/network-config"
+    log "network-config (Wi-Fi passphrase) removed from the boot partition; the applied copy is in /etc/netplan"
 fi
 
 install -D -m 0755 "$SRC/update-remote.sh" "$ROOT/usr/local/sbin/kiosk-update"
-log "installing ${wheels[0]##*/}"
+log "installing ${wheels[0]##*/} from the card's wheelhouse (offline)"
 KIOSK_ROOT=$ROOT "$ROOT/usr/local/sbin/kiosk-update" \
-    --first-install --wheel "${wheels[0]}" --units "$SRC" --settle "${KIOSK_SETTLE:-5}"
+    --first-install --wheelhouse "$WHEELS" --wheel "${wheels[0]}" --units "$SRC" \
+    --settle "${KIOSK_SETTLE:-5}"
 install -d "$ROOT/usr/local/bin"
 ln -sfn /opt/kiosk/current/bin/kiosk "$ROOT/usr/local/bin/kiosk"
+sync # all of the above survives a power cut right after the first boot
 log "done; check with: sudo -u kiosk kiosk status"

@@ -4,7 +4,8 @@
 #   flash.sh --image raspios.img[.xz] (--out kiosk.img | --device /dev/sdX)
 #            --hostname NAME --ssh-key KEY.pub
 #            [--wifi-ssid SSID --wifi-psk-file FILE --wifi-country FI]
-#            [--config kiosk.toml] [--client-secret-file FILE] [--wheel FILE]
+#            [--config kiosk.toml] [--client-secret-file FILE] [--ca-bundle FILE]
+#            [--wheel FILE [--target ARCH-cpXY ...] | --wheelhouse DIR]
 #            [--yes] [--dry-run]
 #            [--metrics [--metrics-listen ADDR:PORT]]
 #            [--log-server https://HOST[:PORT] --log-ca FILE [--log-cert FILE --log-key FILE]]
@@ -12,15 +13,25 @@
 # The image is copied (or decompressed) to --out, or written to --device. Then the
 # FAT boot partition gets, through mtools (no mounting; no root for image files):
 #   user-data       cloud-init: technician user `tech` with the SSH key only (password
-#                   login off), hostname, apt packages, first-boot install
+#                   login off), hostname, first-boot install (no apt package list)
 #   meta-data       instance-id
-#   network-config  Wi-Fi (netplan v2), only with --wifi-ssid
+#   network-config  Wi-Fi and wired Ethernet (netplan v2), only with --wifi-ssid
 #   config.txt      I2C and camera enabled (config/config.txt appended)
 #   cmdline.txt     Wi-Fi country (cfg80211.ieee80211_regdom)
 #   ssh             enables the SSH server
-#   kiosk/          the wheel, kiosk.toml, client_secret, kiosk.service,
+#   kiosk/          wheels/ (the locked wheelhouse: the kiosk wheel, every dependency
+#                   for the Pi and requirements.lock with their hashes), kiosk.toml,
+#                   client_secret, ca_bundle.pem (--ca-bundle: the CA of a backend
+#                   with a private CA; the config then says
+#                   ca_bundle = "/etc/kiosk/ca_bundle.pem"), kiosk.service,
 #                   kiosk.sysusers, firstboot.sh, update-remote.sh
-# On first boot scripts/firstboot.sh installs the kiosk and deletes kiosk/client_secret.
+# The wheelhouse is made by scripts/wheelhouse.sh (this needs PyPI, here, once; the
+# kiosk's first boot then installs offline): for --wheel (default: the newest
+# dist/smartum_kiosk-*.whl) and the Pi's targets aarch64-cp311 (bookworm) and
+# aarch64-cp313 (trixie), plus each --target. --wheelhouse DIR takes one made before,
+# so that every kiosk of a chain gets the same bits.
+# On first boot scripts/firstboot.sh installs the kiosk and deletes kiosk/client_secret
+# and network-config (the Wi-Fi passphrase).
 # Fleet options (Prometheus node_exporter, journal upload; scripts/_flash_fleet.sh):
 # kiosk/ also gets fleet-firstboot.sh, fleet.conf and log/ (certificates), and
 # user-data runs fleet-firstboot.sh after firstboot.sh.
@@ -34,11 +45,10 @@ PROG=flash.sh
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROJECT=$(dirname "$HERE")
 TECH_USER=tech
-PACKAGES=(python3-picamera2 python3-systemd python3-venv python3-lgpio python3-gpiozero
-    python3-numpy python3-pil python3-serial python3-requests libzbar0 i2c-tools)
 
 image="" out="" device="" hostname="" ssh_key="" wifi_ssid="" wifi_psk_file=""
-wifi_country="" config="" secret_file="" wheel="" yes=0 dry_run=0
+wifi_country="" config="" secret_file="" ca_bundle="" wheel="" wheelhouse="" yes=0 dry_run=0
+targets=()
 problems=()
 
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
@@ -64,7 +74,8 @@ while (($#)); do
             shift 2
             ;;
         --image | --out | --device | --hostname | --ssh-key | --wifi-ssid | --wifi-psk-file | \
-            --wifi-country | --config | --client-secret-file | --wheel)
+            --wifi-country | --config | --client-secret-file | --ca-bundle | --wheel | --wheelhouse | \
+            --target)
             need_value "$@"
             case $1 in
                 --image) image=$2 ;;
@@ -77,7 +88,10 @@ while (($#)); do
                 --wifi-country) wifi_country=$2 ;;
                 --config) config=$2 ;;
                 --client-secret-file) secret_file=$2 ;;
+                --ca-bundle) ca_bundle=$2 ;;
                 --wheel) wheel=$2 ;;
+                --wheelhouse) wheelhouse=$2 ;;
+                --target) targets+=("$2") ;;
             esac
             shift 2
             ;;
@@ -201,6 +215,14 @@ if [[ -n $secret_file ]]; then
     fi
 fi
 
+if [[ -n $ca_bundle ]]; then
+    if [[ ! -f $ca_bundle ]]; then
+        bad "--ca-bundle $ca_bundle: no such file"
+    elif ! grep -q -- '-----BEGIN CERTIFICATE-----' "$ca_bundle"; then
+        bad "--ca-bundle $ca_bundle: no PEM certificate in it (-----BEGIN CERTIFICATE-----)"
+    fi
+fi
+
 if [[ -n $wheel ]]; then
     if [[ ! -f $wheel ]]; then
         bad "--wheel $wheel: no such file"
@@ -210,6 +232,29 @@ if [[ -n $wheel ]]; then
         bad "--wheel $wheel: not a zip file"
     fi
 fi
+
+if [[ -n $wheelhouse ]]; then
+    if [[ -n $wheel || ${#targets[@]} -gt 0 ]]; then
+        bad "--wheelhouse $wheelhouse: give either --wheelhouse or --wheel/--target, not both"
+    elif [[ ! -f $wheelhouse/requirements.lock ]]; then
+        bad "--wheelhouse $wheelhouse: no requirements.lock there; make it with scripts/wheelhouse.sh"
+    else
+        shopt -s nullglob
+        kiosk_wheels=("$wheelhouse"/smartum_kiosk-*.whl)
+        shopt -u nullglob
+        if ((${#kiosk_wheels[@]} != 1)); then
+            bad "--wheelhouse $wheelhouse: expected one smartum_kiosk wheel, found ${#kiosk_wheels[@]}"
+        else
+            wheel=${kiosk_wheels[0]}
+        fi
+        while IFS= read -r name; do
+            [[ $name =~ ^[A-Za-z0-9._+-]+$ ]] || bad "--wheelhouse $wheelhouse: unexpected file name $name"
+        done < <(find "$wheelhouse" -mindepth 1 -maxdepth 1 -printf '%f\n')
+    fi
+fi
+for t in "${targets[@]}"; do
+    [[ $t =~ ^(aarch64|x86_64)-cp3[0-9]{2}$ ]] || bad "--target $t: expected ARCH-cpXY, e.g. x86_64-cp313"
+done
 
 if [[ -n $device ]]; then
     if [[ ! -b $device ]]; then
@@ -270,6 +315,20 @@ if [[ -z $wheel ]]; then
     fi
 fi
 
+# --- the wheelhouse (kiosk wheel + dependencies, locked with hashes) ------------------
+
+make_wheelhouse() { # DIR
+    local args=(--wheel "$wheel" --out "$1") t
+    if [[ -n $wheelhouse ]]; then
+        cp -p "$wheelhouse"/* "$1/"
+        return
+    fi
+    for t in aarch64-cp311 aarch64-cp313 "${targets[@]}"; do
+        args+=(--target "$t")
+    done
+    bash "$HERE/wheelhouse.sh" "${args[@]}" || die "making the wheelhouse failed (see above)"
+}
+
 # --- generated files -----------------------------------------------------------------
 
 yaml_single() { local s=${1//\'/\'\'}; printf "'%s'" "$s"; }
@@ -279,7 +338,6 @@ STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 
 write_user_data() {
-    local pkg
     {
         printf '#cloud-config\n'
         printf '# SmartumPay counter kiosk, prepared by scripts/flash.sh\n'
@@ -296,20 +354,17 @@ write_user_data() {
         printf '      - %s\n' "$(yaml_single "$ssh_key_line")"
         printf 'ssh_pwauth: false\n'
         printf 'disable_root: true\n'
-        printf 'package_update: true\n'
-        printf 'packages:\n'
-        for pkg in "${PACKAGES[@]}"; do
-            printf '  - %s\n' "$pkg"
-        done
+        # No `packages:`: firstboot.sh asks apt only for what the image lacks, and an
+        # unreachable mirror must not end cloud-init in error.
         printf 'runcmd:\n'
         printf '  - [systemctl, enable, --now, ssh]\n'
         printf '  - [bash, /boot/firmware/kiosk/firstboot.sh]\n'
         printf '  # firstboot.sh deletes it already; this also covers a firstboot.sh that never ran\n'
-        printf '  - [rm, -f, /boot/firmware/kiosk/client_secret]\n'
+        printf '  - [rm, -f, /boot/firmware/kiosk/client_secret, /boot/firmware/network-config]\n'
         # $UPTIME is expanded by cloud-init, not here.
         # shellcheck disable=SC2016
         printf 'final_message: "%s"\n' \
-            'kiosk first boot finished after $UPTIME s; see /var/log/cloud-init-output.log'
+            'cloud-init finished after $UPTIME s; the kiosk first boot is logged in /var/log/cloud-init-output.log'
     } >"$STAGE/user-data"
 }
 
@@ -322,6 +377,10 @@ write_network_config() {
     {
         printf 'network:\n'
         printf '  version: 2\n'
+        printf '  ethernets:\n'
+        printf '    eth0:\n'
+        printf '      dhcp4: true\n'
+        printf '      optional: true\n'
         printf '  wifis:\n'
         printf '    wlan0:\n'
         printf '      dhcp4: true\n'
@@ -352,7 +411,12 @@ if ((dry_run)); then
     fi
     say "would append $PROJECT/config/config.txt to config.txt (I2C, camera)"
     [[ -z $wifi_ssid ]] || say "would write network-config for Wi-Fi '$wifi_ssid' ($wifi_country) and set the country in cmdline.txt"
-    say "would write user-data, meta-data, ssh and kiosk/ ($(basename "$wheel")${config:+, kiosk.toml}${secret_file:+, client_secret}) to the boot partition"
+    if [[ -n $wheelhouse ]]; then
+        say "would copy the wheelhouse $wheelhouse ($(basename "$wheel"))"
+    else
+        say "would make the wheelhouse for $(basename "$wheel"): aarch64-cp311 aarch64-cp313 ${targets[*]}"
+    fi
+    say "would write user-data, meta-data, ssh and kiosk/ (wheels/${config:+, kiosk.toml}${secret_file:+, client_secret}) to the boot partition"
     fleet_dry_run
     say "user-data:"
     cat "$STAGE/user-data" >&2
@@ -361,6 +425,10 @@ if ((dry_run)); then
 fi
 
 # --- writing -----------------------------------------------------------------------
+
+# The wheelhouse first: it may need the network, and nothing is written if it fails.
+mkdir -p "$STAGE/kiosk/wheels"
+make_wheelhouse "$STAGE/kiosk/wheels"
 
 if [[ -n $device ]]; then
     if ((!yes)); then
@@ -422,12 +490,11 @@ if [[ -n $wifi_ssid ]]; then
     mv "$STAGE/cmdline.new" "$STAGE/cmdline.txt"
 fi
 
-mkdir "$STAGE/kiosk"
-cp "$wheel" "$STAGE/kiosk/"
 cp "$PROJECT/systemd/kiosk.service" "$PROJECT/systemd/kiosk.sysusers" "$STAGE/kiosk/"
 cp "$HERE/firstboot.sh" "$HERE/update-remote.sh" "$STAGE/kiosk/"
 [[ -z $config ]] || cp "$config" "$STAGE/kiosk/kiosk.toml"
 [[ -z $secret_file ]] || install -m 0600 "$secret_file" "$STAGE/kiosk/client_secret"
+[[ -z $ca_bundle ]] || cp "$ca_bundle" "$STAGE/kiosk/ca_bundle.pem"
 : >"$STAGE/ssh"
 fleet_stage "$STAGE/kiosk"
 

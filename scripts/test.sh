@@ -1,22 +1,44 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs, then run ruff, mypy and pytest.
-# Usage: scripts/test.sh [extra pytest arguments]
+# Install everything the test suite needs, then run ruff, mypy, pytest and the device
+# test (scripts/device-test.sh: the flashed card booted in QEMU).
+# Usage: scripts/test.sh [--device | --no-device] [extra pytest arguments]
+#   default      the device test runs after the unit tests; where QEMU cannot be
+#                installed it is skipped with one line saying so
+#   --device     the device test must run (missing QEMU is a failure)
+#   --no-device  unit tests only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+device=auto
+args=()
+for arg in "$@"; do
+    case $arg in
+        --device) device=yes ;;
+        --no-device) device=no ;;
+        *) args+=("$arg") ;;
+    esac
+done
+
 APT_PACKAGES=(libzbar0 mtools shellcheck dosfstools fdisk e2fsprogs systemd cloud-init
     libsystemd-dev pkg-config gcc python3-dev prometheus systemd-journal-remote)
+DEVICE_PACKAGES=(qemu-system-x86 mmdebstrap openssh-client)
 
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+apt_install() { # PACKAGE...: install those that are missing
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
     echo "Installing system packages: ${missing[*]}"
-    sudo_cmd=()
-    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get update -q
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q "${missing[@]}"
+    "${sudo_cmd[@]}" apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q "${missing[@]}"
+}
+apt_install "${APT_PACKAGES[@]}"
+device_skip=""
+if [ "$device" != no ] && ! apt_install "${DEVICE_PACKAGES[@]}" >/dev/null 2>&1; then
+    device_skip="QEMU/mmdebstrap cannot be installed here (apt-get install ${DEVICE_PACKAGES[*]} failed)"
 fi
 
 # shellcheck source=scripts/_venv.sh
@@ -31,9 +53,27 @@ echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
 status=0
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+.venv/bin/python -m pytest -q -p no:cacheprovider "${args[@]}" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: failing" >&2
     exit 1
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+[ "$device" != no ] || exit 0
+echo "== device test"
+if [ -n "$device_skip" ]; then
+    if [ "$device" = yes ]; then
+        echo "device test: FAILED to start: $device_skip" >&2
+        exit 1
+    fi
+    echo "device test: SKIPPED: $device_skip"
+    exit 0
+fi
+dstatus=0
+"${sudo_cmd[@]}" bash scripts/device-test.sh || dstatus=$?
+if [ "$dstatus" -eq 77 ] && [ "$device" != yes ]; then
+    echo "device test: SKIPPED (see the line above)"
+    exit 0
+fi
+exit "$dstatus"

@@ -1,28 +1,39 @@
 #!/bin/bash
 # Install a kiosk release on this Raspberry Pi, switch to it, roll back if it fails.
-# Runs as root on the Pi: started by scripts/update.sh over ssh, by first boot
-# (scripts/firstboot.sh), or by hand as `sudo kiosk-update ...`.
+# Runs as root on the Pi: started detached by scripts/update.sh (systemd-run, so a cut
+# SSH connection does not stop it), by first boot (scripts/firstboot.sh), or by hand
+# as `sudo kiosk-update ...`.
 #
-#   update-remote.sh --wheel FILE [--units DIR] [--timeout SEC] [--settle SEC]
-#   update-remote.sh --wheel FILE --first-install [--units DIR]
+#   update-remote.sh --wheelhouse DIR [--wheel FILE] [--units DIR] [--timeout SEC]
+#                    [--settle SEC] [--no-selftest] [--staging DIR]
+#   update-remote.sh --wheelhouse DIR [--wheel FILE] --first-install [--units DIR]
 #   update-remote.sh --rollback [--timeout SEC]
 #
-# Layout: /opt/kiosk/<version>/ is one venv per release (--system-site-packages, so
-# Debian's picamera2, libcamera, numpy and python3-systemd are used); `current` and
-# `previous` are symlinks switched with rename(2). The journal (/var/lib/kiosk) and
-# the config (/etc/kiosk) are never touched; a copy of journal.db is kept as
-# journal.db.before-<version> in case a rollback meets a newer journal schema.
+# DIR is a locked wheelhouse (scripts/wheelhouse.sh): the kiosk wheel (--wheel, default
+# the one smartum_kiosk wheel in it), its dependencies and requirements.lock. The
+# release is installed with `pip install --no-index --require-hashes`: nothing is
+# fetched from the Internet, and only the locked files are accepted.
 #
-# An update: install the wheel into a fresh venv (numpy pinned to the system's),
-# stop the service (camera and scanner are exclusive), run `kiosk selftest` from
-# the new venv as the kiosk user, switch `current`, start the service and wait
-# until it is active (READY=1) and stays so without restarts. Any failure switches
-# back to the previous release and starts it again. Exit: 0 updated, 1 failed
-# (rolled back), 2 bad usage.
+# Layout: /opt/kiosk/<version>/ is one venv per release (--system-site-packages, so
+# Debian's numpy - 1.24 on bookworm, 2.2 on trixie -, picamera2, libcamera and
+# python3-systemd are used); `current` and `previous` are symlinks switched with
+# rename(2). The journal (/var/lib/kiosk) and the config (/etc/kiosk) are never
+# changed; a consistent copy of journal.db is kept as journal.db.before-<version> in
+# case a rollback meets a newer journal schema.
+#
+# An update: install the wheelhouse into a fresh venv beside the running release
+# (numpy pinned to the system's); copy the journal; stop the service (camera and
+# scanner are exclusive); run `kiosk selftest` from the new venv as the kiosk user
+# (the network-dependent parts, backend and clock, are reported but do not stop the
+# update); install the unit; switch `current`; start the service and wait until it is
+# active (READY=1) and stays so without restarts. Any failure after the stop switches
+# back to the previous release, starts it and checks that it runs before saying so.
+# Exit: 0 updated, 1 failed (the previous release runs, or the message says it does
+# not), 2 bad usage. --staging DIR names the upload directory to delete at the end.
 #
 # KIOSK_ROOT (default empty) prefixes every path, for testing against a directory.
 
-set -Eeuo pipefail
+set -euo pipefail
 
 ROOT=${KIOSK_ROOT:-}
 OPT=$ROOT/opt/kiosk
@@ -30,29 +41,59 @@ UNIT=kiosk.service
 CONFIG=/etc/kiosk/kiosk.toml
 STATE=$ROOT/var/lib/kiosk
 PYTHON=${PYTHON:-python3}
+NAME_RE='^[A-Za-z0-9._+-]+$'
+# selftest parts that depend on the studio's network, not on the release
+ENVIRONMENT_PARTS="backend clock"
 
-wheel="" units="" timeout=90 settle=20 mode=update selftest=1
+wheel="" wheelhouse="" units="" staging="" timeout=90 settle=20 mode=update selftest=1
 
 log() { printf 'kiosk-update: %s\n' "$*" >&2; }
 die() { log "ERROR: $1"; exit "${2:-1}"; }
-usage() { die "$1 (usage: update-remote.sh --wheel FILE [--units DIR] [--timeout SEC] [--settle SEC] [--first-install] [--no-selftest] | --rollback)" 2; }
+usage() { die "$1 (usage: update-remote.sh --wheelhouse DIR [--wheel FILE] [--units DIR] [--timeout SEC] [--settle SEC] [--first-install] [--no-selftest] [--staging DIR] | --rollback)" 2; }
 
 while (($#)); do
     case $1 in
-        --wheel) wheel=${2:-}; shift 2 || usage "--wheel needs a file" ;;
-        --units) units=${2:-}; shift 2 || usage "--units needs a directory" ;;
-        --timeout) timeout=${2:-}; shift 2 || usage "--timeout needs seconds" ;;
-        --settle) settle=${2:-}; shift 2 || usage "--settle needs seconds" ;;
+        --wheel | --wheelhouse | --units | --timeout | --settle | --staging)
+            (($# >= 2)) || usage "$1 needs a value"
+            case $1 in
+                --wheel) wheel=$2 ;;
+                --wheelhouse) wheelhouse=$2 ;;
+                --units) units=$2 ;;
+                --timeout) timeout=$2 ;;
+                --settle) settle=$2 ;;
+                --staging) staging=$2 ;;
+            esac
+            shift 2
+            ;;
         --first-install) mode=first; shift ;;
         --rollback) mode=rollback; shift ;;
         --no-selftest) selftest=0; shift ;;
         *) usage "unknown option $1" ;;
     esac
 done
+if [[ -n $staging ]]; then
+    trap 'rm -rf -- "$staging"' EXIT
+fi
 [[ $timeout =~ ^[0-9]+$ && $timeout -gt 0 ]] || usage "--timeout must be a positive number of seconds"
 [[ $settle =~ ^[0-9]+$ ]] || usage "--settle must be a number of seconds"
-if [[ $mode != rollback ]]; then
-    [[ -n $wheel ]] || usage "--wheel is required"
+if [[ $mode != rollback && -z $wheelhouse ]]; then
+    # --wheel alone (older callers): the dependencies come from the package index.
+    [[ -n $wheel ]] || usage "--wheelhouse (or --wheel) is required"
+    [[ -f $wheel ]] || die "--wheel $wheel: no such file" 2
+    [[ $(basename "$wheel") =~ $NAME_RE ]] || die "--wheel $wheel: unexpected file name" 2
+    [[ -z $units || -f $units/$UNIT ]] || die "--units $units: no $UNIT there" 2
+elif [[ $mode != rollback ]]; then
+    [[ -f $wheelhouse/requirements.lock ]] || die "--wheelhouse $wheelhouse: no requirements.lock there" 2
+    while IFS= read -r name; do
+        [[ $name =~ $NAME_RE ]] || die "--wheelhouse $wheelhouse: unexpected file name '$name'" 2
+    done < <(find "$wheelhouse" -mindepth 1 -maxdepth 1 -printf '%f\n')
+    if [[ -z $wheel ]]; then
+        shopt -s nullglob
+        found=("$wheelhouse"/smartum_kiosk-*.whl)
+        shopt -u nullglob
+        ((${#found[@]} == 1)) || die "--wheelhouse $wheelhouse: expected one smartum_kiosk wheel, found ${#found[@]}" 2
+        wheel=${found[0]}
+    fi
     [[ -f $wheel ]] || die "--wheel $wheel: no such file" 2
     [[ -z $units || -f $units/$UNIT ]] || die "--units $units: no $UNIT there" 2
 fi
@@ -72,39 +113,58 @@ release_of() { # target of a symlink in $OPT, or nothing
     fi
 }
 
-point() { # point LINK at RELEASE atomically (rename over the old link)
-    ln -sfn "$2" "$OPT/.$1.new"
-    mv -T "$OPT/.$1.new" "$OPT/$1"
+point() { # point LINK at RELEASE atomically (rename over the old link), durably
+    ln -sfn "$2" "$OPT/.$1.new" && mv -T "$OPT/.$1.new" "$OPT/$1" && sync "$OPT"
 }
 
-install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION
+put() { # MODE SRC DEST: replace DEST atomically and durably (a power cut leaves the old
+    # or the new file, never an empty one, which systemd would take for a masked unit)
+    install -m "$1" "$2" "$3.new" && sync "$3.new" && mv -f "$3.new" "$3" && sync "$(dirname "$3")"
+}
+
+install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION from the wheelhouse
     local dir=$OPT/$1 numpy
     rm -rf "$dir"
     mkdir -p "$OPT"
     log "creating venv $dir"
-    "$PYTHON" -m venv --system-site-packages "$dir"
-    # Keep Debian's numpy: picamera2/simplejpeg are built against it; numpy 2 from
-    # PyPI over it breaks the camera. The constraint makes pip keep what is there.
-    numpy=$("$dir/bin/python" -c 'import numpy; print(numpy.__version__)') ||
-        die "numpy is not importable; install python3-numpy (apt) and try again"
+    if "$PYTHON" -c 'import pip' 2>/dev/null; then
+        # The system's pip (python3-pip) serves the venv: no copy of pip to unpack.
+        "$PYTHON" -m venv --system-site-packages --without-pip "$dir" || return 1
+    else
+        "$PYTHON" -m venv --system-site-packages "$dir" || return 1
+    fi
+    # Keep the system's numpy (whatever its major version): picamera2/simplejpeg are
+    # built against it. The constraint makes pip keep what is there.
+    numpy=$("$dir/bin/python" -c 'import numpy; print(numpy.__version__)') || {
+        log "numpy is not importable; install python3-numpy (apt) and try again"
+        return 1
+    }
     printf 'numpy==%s\n' "$numpy" >"$dir/constraints.txt"
-    log "installing $(basename "$2") (numpy pinned to $numpy)"
-    "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --prefer-binary \
-        --constraint "$dir/constraints.txt" "$2"
-    "$dir/bin/kiosk" --version >/dev/null
+    if [[ -n $wheelhouse ]]; then
+        log "installing $(basename "$2") from the wheelhouse (offline, hashes checked; numpy $numpy from the system)"
+        "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --no-cache-dir \
+            --no-index --find-links "$wheelhouse" --require-hashes \
+            --constraint "$dir/constraints.txt" --requirement "$wheelhouse/requirements.lock" || return 1
+    else
+        log "installing $(basename "$2") with its dependencies from the package index (no wheelhouse given: needs the network; numpy $numpy from the system)"
+        "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --prefer-binary \
+            --constraint "$dir/constraints.txt" "$2" || return 1
+    fi
+    "$dir/bin/kiosk" --version >/dev/null || return 1
+    sync # the whole venv is on the card before anything points at it
 }
 
 install_units() { # DIR: unit and sysusers files of the new release; old ones kept as .previous
     local sysd=$ROOT/etc/systemd/system sysu=$ROOT/etc/sysusers.d
-    mkdir -p "$sysd" "$sysu"
+    mkdir -p "$sysd" "$sysu" || return 1
     if [[ -f $sysd/$UNIT ]]; then
-        cp -p "$sysd/$UNIT" "$sysd/$UNIT.previous"
+        put 0644 "$sysd/$UNIT" "$sysd/$UNIT.previous" || return 1
     fi
-    install -m 0644 "$1/$UNIT" "$sysd/$UNIT"
+    put 0644 "$1/$UNIT" "$sysd/$UNIT" || return 1
     if [[ -f $1/kiosk.sysusers ]]; then
-        install -m 0644 "$1/kiosk.sysusers" "$sysu/kiosk.conf"
+        put 0644 "$1/kiosk.sysusers" "$sysu/kiosk.conf" || return 1
     fi
-    systemd-sysusers ${ROOT:+--root="$ROOT"}
+    systemd-sysusers ${ROOT:+--root="$ROOT"} || return 1
     systemctl daemon-reload
 }
 
@@ -112,8 +172,9 @@ restore_units() {
     local sysd=$ROOT/etc/systemd/system
     if [[ -f $sysd/$UNIT.previous ]]; then
         mv -f "$sysd/$UNIT.previous" "$sysd/$UNIT"
-        systemctl daemon-reload
+        sync "$sysd"
     fi
+    systemctl daemon-reload || true
 }
 
 prop() { # PROPERTY of the unit from `systemctl show`
@@ -121,11 +182,18 @@ prop() { # PROPERTY of the unit from `systemctl show`
 }
 
 wait_ready() { # active (READY=1 for Type=notify) within $timeout, then $settle s unchanged
-    local deadline=$((SECONDS + timeout)) state since="" base=""
+    local deadline=$((SECONDS + timeout)) state since="" base="" first
+    first=$(prop NRestarts)
     while ((SECONDS < deadline)) || [[ -n $since ]]; do
         state=$(systemctl is-active "$UNIT" || true)
         if [[ $state == failed ]]; then
             log "$UNIT failed: $(prop SubState); see journalctl -u kiosk -n 100"
+            return 1
+        fi
+        if [[ -z $since && $(prop NRestarts) != "$first" ]]; then
+            # It ended before READY=1 and systemd restarts it: no need to wait for
+            # the start limit before going back.
+            log "$UNIT ended before it was ready (restarted by systemd); see journalctl -u kiosk -n 100"
             return 1
         fi
         if [[ $state == active ]]; then
@@ -150,11 +218,22 @@ wait_ready() { # active (READY=1 for Type=notify) within $timeout, then $settle 
     return 1
 }
 
-backup_journal() {
+backup_journal() { # VERSION: a consistent copy (SQLite backup API) while the kiosk runs
     local db=$STATE/journal.db
     [[ -f $db ]] || return 0
     rm -f "$STATE"/journal.db.before-*
-    cp -p "$db" "$STATE/journal.db.before-$1"
+    "$PYTHON" - "$db" "$STATE/journal.db.before-$1" <<'PY'
+import sqlite3, sys
+src = sqlite3.connect(sys.argv[1], timeout=30)
+dst = sqlite3.connect(sys.argv[2])
+with dst:
+    src.backup(dst)
+dst.close()
+src.close()
+PY
+    chmod 0600 "$STATE/journal.db.before-$1"
+    chown --reference="$db" "$STATE/journal.db.before-$1"
+    sync "$STATE/journal.db.before-$1"
 }
 
 prune() { # keep current and previous only
@@ -167,33 +246,56 @@ prune() { # keep current and previous only
     done
 }
 
-run_selftest() { # VERSION
+run_selftest() { # VERSION: fails on any FAIL except the network-dependent parts
+    local out
     log "selftest of $1"
-    runuser -u kiosk -- "$OPT/$1/bin/kiosk" selftest --config "$CONFIG"
+    out=$(runuser -u kiosk -- "$OPT/$1/bin/kiosk" selftest --json --config "$CONFIG") || true
+    "$OPT/$1/bin/python" - "$ENVIRONMENT_PARTS" "$out" <<'PY'
+import json, sys
+env = set(sys.argv[1].split())
+try:
+    results = json.loads(sys.argv[2])["results"]
+except (ValueError, KeyError, TypeError):
+    sys.exit("kiosk-update: the selftest gave no report")
+bad = 0
+for r in results:
+    line = f"kiosk-update:   {r['status']:<4} {r['part']:<8} {r['detail']}"
+    if r["status"] == "FAIL" and r["part"] in env:
+        line += "  (network; does not stop the update)"
+    elif r["status"] == "FAIL":
+        bad += 1
+    print(line, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
 }
 
-switch_back() { # OLD OLDER: make OLD current again (and OLDER previous), start it, wait
+start_and_check() { # LABEL: start the unit and tell whether it runs
+    systemctl reset-failed "$UNIT" 2>/dev/null || true
+    systemctl restart --no-block "$UNIT" || true
+    if wait_ready; then
+        log "running the previous release $1 (checked: $UNIT active)"
+    else
+        log "ERROR: the previous release $1 does not run either: see journalctl -u kiosk -n 100"
+    fi
+}
+
+switch_back() { # OLD OLDER NEW: make OLD current again (and OLDER previous), start it, check
     log "rolling back to $1"
-    point current "$1"
+    point current "$1" || log "ERROR: cannot switch $OPT/current back to $1"
     if [[ -n $2 ]]; then
-        point previous "$2"
+        point previous "$2" || true
     else
         rm -f "$OPT/previous"
     fi
     restore_units
-    systemctl reset-failed "$UNIT" || true
-    systemctl restart --no-block "$UNIT"
-    if wait_ready; then
-        log "rolled back: $1 is running again"
-    else
-        log "rolled back to $1, but it is not running either: see journalctl -u kiosk -n 100"
-    fi
+    start_and_check "$1"
+    [[ -z $3 ]] || rm -rf "${OPT:?}/$3"
 }
 
 case $mode in
     first)
         version=$(wheel_version "$wheel")
-        install_release "$version" "$wheel"
+        install_release "$version" "$wheel" || die "installing $version failed (see above)"
         point current "$version"
         if [[ -n $units ]]; then
             install_units "$units"
@@ -227,31 +329,45 @@ old=$(release_of current) older=$(release_of previous)
 [[ -n $old && -d $OPT/$old ]] || die "no current release in $OPT; use --first-install" 2
 [[ $version != "$old" ]] || die "$version is already the running release" 2
 
-trap 'log "failed; removing $OPT/$version"; rm -rf "${OPT:?}/$version"; systemctl start --no-block "$UNIT" || true' ERR
-install_release "$version" "$wheel"
+# While the old release runs: nothing here stops it.
+if ! install_release "$version" "$wheel"; then
+    rm -rf "${OPT:?}/$version"
+    die "installing $version failed; $old keeps running"
+fi
+if ! backup_journal "$version"; then
+    rm -rf "${OPT:?}/$version"
+    die "copying the journal failed (disk full?); $old keeps running"
+fi
+
 log "stopping $UNIT for the selftest (camera and scanner are exclusive)"
-systemctl stop "$UNIT"
-trap - ERR
+# From here on every failure starts the old release again and checks it.
+if ! systemctl stop "$UNIT"; then
+    start_and_check "$old"
+    rm -rf "${OPT:?}/$version"
+    exit 1
+fi
 if ((selftest)) && ! run_selftest "$version"; then
     log "selftest of $version failed; $old stays"
     rm -rf "${OPT:?}/$version"
-    systemctl start --no-block "$UNIT"
-    wait_ready || log "$old did not come back either: see journalctl -u kiosk -n 100"
+    start_and_check "$old"
     exit 1
 fi
-backup_journal "$version"
-if [[ -n $units ]]; then
-    install_units "$units"
+if [[ -n $units ]] && ! install_units "$units"; then
+    log "installing the unit of $version failed"
+    switch_back "$old" "$older" "$version"
+    exit 1
 fi
-point previous "$old"
-point current "$version"
-systemctl reset-failed "$UNIT" || true
-systemctl start --no-block "$UNIT"
+if ! point previous "$old" || ! point current "$version"; then
+    log "switching $OPT/current to $version failed"
+    switch_back "$old" "$older" "$version"
+    exit 1
+fi
+systemctl reset-failed "$UNIT" 2>/dev/null || true
+systemctl start --no-block "$UNIT" || true
 if wait_ready; then
     prune
     log "updated $old -> $version"
     exit 0
 fi
-switch_back "$old" "$older"
-rm -rf "${OPT:?}/$version"
+switch_back "$old" "$older" "$version"
 exit 1

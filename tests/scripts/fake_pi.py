@@ -7,9 +7,13 @@ directory (KIOSK_ROOT); only the commands that would touch the host are replaced
   at the release ``opt/kiosk/current`` points to: a version listed in
   ``<state>/broken`` fails at once, one in ``<state>/hangs`` stays "activating"
   (never sends READY=1), anything else becomes active.
-- ``python3 -m venv DIR`` makes a venv whose ``pip install WHEEL`` writes a
-  ``bin/kiosk`` that reports the wheel's version; its ``selftest`` fails for
-  versions listed in ``<state>/selftest-fails``.
+- ``python3 -m venv DIR`` makes a venv whose ``pip install`` accepts only an offline,
+  hash-checked install from a wheelhouse (``--no-index --require-hashes
+  --find-links DIR --requirement LOCK``, the kiosk wheel's hash in LOCK) and writes a
+  ``bin/kiosk`` that reports the wheel's version; its ``selftest --json`` reports
+  the clock unsynchronised (a network part) and, for versions listed in
+  ``<state>/selftest-fails``, the camera failing.
+- ``systemd-run`` runs its command in the foreground; ``journalctl`` prints nothing.
 - Every call is appended to ``<state>/calls``.
 - ``systemd-sysusers`` is the real one (with ``--root``).
 """
@@ -48,6 +52,8 @@ esac
 PYTHON = r"""#!/bin/bash
 # fake python3: only `-m venv --system-site-packages DIR`
 echo "python3 $*" >>"$FAKE_STATE/calls"
+# a script on stdin (journal copy, selftest report) runs in the real Python
+[[ $1 == - ]] && exec /usr/bin/python3 "$@"
 [[ $1 == -m && $2 == venv && $3 == --system-site-packages ]] || exit 9
 dir=$4
 mkdir -p "$dir/bin"
@@ -56,18 +62,37 @@ cat >"$dir/bin/python" <<'EOF'
 #!/bin/bash
 dir=$(dirname "$(dirname "$0")")
 echo "venv-python $*" >>"$FAKE_STATE/calls"
+[[ $1 == - ]] && exec /usr/bin/python3 "$@"
 if [[ $1 == -c ]]; then echo 1.24.2; exit 0; fi
 [[ $1 == -m && $2 == pip && $3 == install ]] || exit 9
-wheel=${!#}
+if [[ " $* " != *" --no-index "* ]]; then
+  wheel=${!#}  # pip install ... WHEEL: dependencies from the index
+  echo "pip-from-index $(basename "$wheel")" >>"$FAKE_STATE/calls"
+else
+# An offline install from a locked wheelhouse: the kiosk wheel's hash must be locked.
+[[ " $* " == *" --require-hashes "* ]] || { echo "fake pip: no --require-hashes" >&2; exit 9; }
+links=""; lock=""
+while (($#)); do
+  case $1 in --find-links) links=$2; shift ;; --requirement) lock=$2; shift ;; esac
+  shift
+done
+[[ -f $lock ]] || { echo "fake pip: no lock $lock" >&2; exit 9; }
+wheel=$(ls "$links"/smartum_kiosk-*.whl)
+grep -q "^smartum-kiosk==.* --hash=sha256:$(sha256sum "$wheel" | cut -d' ' -f1)" "$lock" ||
+  { echo "fake pip: hash of $wheel not in $lock" >&2; exit 9; }
+fi
 version=$(basename "$wheel" | cut -d- -f2)
 cat >"$dir/bin/kiosk" <<KIOSK
 #!/bin/bash
 echo "kiosk $version \$*" >>"\$FAKE_STATE/calls"
 if [[ \$1 == --version ]]; then echo "kiosk $version"; exit 0; fi
 if [[ \$1 == selftest ]] && grep -qxF "$version" "\$FAKE_STATE/selftest-fails" 2>/dev/null; then
-  echo "FAIL camera: no frames"; exit 1
+  echo '{"results": [{"part": "camera", "status": "FAIL", "detail": "no frames"}], "ok": false}'
+  exit 1
 fi
-echo "PASS all"; exit 0
+echo '{"results": [{"part": "clock", "status": "FAIL", "detail": "not synchronised"},'
+echo ' {"part": "scanner", "status": "PASS", "detail": "ok"}], "ok": false}'
+exit 1
 KIOSK
 chmod +x "$dir/bin/kiosk"
 EOF
@@ -80,6 +105,17 @@ while [[ $1 != -- ]]; do shift; done
 shift
 exec "$@"
 """
+
+SYSTEMD_RUN = r"""#!/bin/bash
+# fake systemd-run: drop the options, run the command here
+echo "systemd-run $*" >>"$FAKE_STATE/calls"
+while [[ $1 == -* ]]; do
+  case $1 in --unit|--description|--property|-p) shift 2 ;; *) shift ;; esac
+done
+exec "$@"
+"""
+
+JOURNALCTL = '#!/bin/bash\necho "journalctl $*" >>"$FAKE_STATE/calls"\n'
 
 MODPROBE = r"""#!/bin/bash
 echo "modprobe $*" >>"$FAKE_STATE/calls"
@@ -102,6 +138,8 @@ class FakePi:
             ("python3", PYTHON),
             ("runuser", RUNUSER),
             ("modprobe", MODPROBE),
+            ("systemd-run", SYSTEMD_RUN),
+            ("journalctl", JOURNALCTL),
         ):
             path = self.bin / name
             path.write_text(text)

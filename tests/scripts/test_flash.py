@@ -83,6 +83,7 @@ class Inputs:
     secret: Path
     config: Path
     wheel: Path
+    wheelhouse: Path
 
     def args(self, out: Path, **over: str | None) -> list[str]:
         opts: dict[str, str | None] = {
@@ -95,7 +96,7 @@ class Inputs:
             "--wifi-country": "fi",
             "--config": str(self.config),
             "--client-secret-file": str(self.secret),
-            "--wheel": str(self.wheel),
+            "--wheelhouse": str(self.wheelhouse),
         }
         opts.update(over)
         argv = [str(FLASH)]
@@ -132,7 +133,23 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     wheel = d / "smartum_kiosk-0.2.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr("kiosk/__init__.py", '__version__ = "0.2.0"\n')
-    return Inputs(d, image, image_xz, Path(f"{key}.pub"), psk, secret, config, wheel)
+    wheelhouse = make_wheelhouse(d / "wheels", wheel)
+    return Inputs(d, image, image_xz, Path(f"{key}.pub"), psk, secret, config, wheel, wheelhouse)
+
+
+def make_wheelhouse(dir: Path, wheel: Path) -> Path:
+    """What scripts/wheelhouse.sh makes: the kiosk wheel, a dependency, requirements.lock."""
+    dir.mkdir()
+    shutil.copy(wheel, dir)
+    dep = dir / "pyserial-3.5-py2.py3-none-any.whl"
+    with zipfile.ZipFile(dep, "w") as z:
+        z.writestr("serial/__init__.py", "")
+    lines = [
+        f"{name}=={version} --hash=sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+        for path, name, version in ((wheel, "smartum-kiosk", "0.2.0"), (dep, "pyserial", "3.5"))
+    ]
+    (dir / "requirements.lock").write_text("\n".join(lines) + "\n")
+    return dir
 
 
 def run(argv: list[str], **kw) -> subprocess.CompletedProcess[str]:
@@ -169,11 +186,11 @@ def flashed(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     yield out
 
 
-def test_boot_partition_gets_the_cloud_init_files_and_the_kiosk_folder(flashed):
+def test_boot_partition_gets_the_cloud_init_files_and_the_kiosk_folder(flashed, inputs):
     assert {"user-data", "meta-data", "network-config", "config.txt", "cmdline.txt", "ssh",
             "kiosk"} <= mfiles(flashed)  # fmt: skip
     assert mfiles(flashed, "kiosk") == {
-        "smartum_kiosk-0.2.0-py3-none-any.whl",
+        "wheels",
         "kiosk.toml",
         "client_secret",
         "kiosk.service",
@@ -182,6 +199,13 @@ def test_boot_partition_gets_the_cloud_init_files_and_the_kiosk_folder(flashed):
         "update-remote.sh",
     }
     assert mtype(flashed, "kiosk/kiosk.service") == (ROOT / "systemd/kiosk.service").read_text()
+    assert mfiles(flashed, "kiosk/wheels") == {
+        "smartum_kiosk-0.2.0-py3-none-any.whl",
+        "pyserial-3.5-py2.py3-none-any.whl",
+        "requirements.lock",
+    }
+    lock = (inputs.wheelhouse / "requirements.lock").read_text()
+    assert mtype(flashed, "kiosk/wheels/requirements.lock") == lock
 
 
 def test_user_data(flashed, inputs):
@@ -195,10 +219,17 @@ def test_user_data(flashed, inputs):
     assert user["lock_passwd"] is True
     assert user["ssh_authorized_keys"] == [inputs.key.read_text().strip()]
     assert "passwd" not in user and "plain_text_passwd" not in user
-    assert {"python3-picamera2", "python3-systemd", "python3-venv"} <= set(data["packages"])
+    # apt is asked by firstboot.sh, only for what the system lacks: an unreachable
+    # mirror must not end cloud-init in error.
+    assert "packages" not in data and "package_update" not in data
     assert ["bash", "/boot/firmware/kiosk/firstboot.sh"] in data["runcmd"]
-    # The secret goes even if firstboot.sh never ran.
-    assert data["runcmd"][-1] == ["rm", "-f", "/boot/firmware/kiosk/client_secret"]
+    # The secrets go even if firstboot.sh never ran.
+    assert data["runcmd"][-1] == [
+        "rm",
+        "-f",
+        "/boot/firmware/kiosk/client_secret",
+        "/boot/firmware/network-config",
+    ]
     meta = yaml.safe_load(mtype(flashed, "meta-data"))
     assert meta["instance-id"].startswith("kiosk-counter-1-")
     assert meta["local-hostname"] == "counter-1"
@@ -223,6 +254,8 @@ def test_network_config_has_the_wifi_and_country(flashed):
     assert wlan["dhcp4"] is True
     assert wlan["regulatory-domain"] == "FI"
     assert wlan["access-points"] == {'Studio "Lotus"': {"password": PSK}}
+    # Ethernet works too, also when the Wi-Fi is configured.
+    assert net["ethernets"]["eth0"] == {"dhcp4": True, "optional": True}
     cmdline = mtype(flashed, "cmdline.txt")
     assert cmdline == ORIGINAL_CMDLINE.strip() + " cfg80211.ieee80211_regdom=FI\n"
 
@@ -317,7 +350,14 @@ def _bad(inputs: Inputs, tmp: Path) -> list[tuple[dict[str, str | None], str]]:
         ({"--client-secret-file": str(public)}, "--client-secret-file"),
         ({"--client-secret-file": str(tmp / "nope")}, "no such file"),
         ({"--config": str(badtoml)}, "backend.client_secret_file must be /etc/kiosk/client_secret"),
-        ({"--wheel": str(inputs.config)}, "not a smartum_kiosk wheel"),
+        ({"--wheelhouse": None, "--wheel": str(inputs.config)}, "not a smartum_kiosk wheel"),
+        ({"--wheel": str(inputs.wheel)}, "give either --wheelhouse or --wheel/--target"),
+        ({"--wheelhouse": str(tmp)}, "no requirements.lock there"),
+        (
+            {"--wheelhouse": None, "--wheel": str(inputs.wheel), "--target": "arm-cp3"},
+            "--target arm-cp3: expected ARCH-cpXY",
+        ),
+        ({"--ca-bundle": str(inputs.config)}, "no PEM certificate in it"),
         ({"--device": str(inputs.config), "--out": None}, "not a block device"),
     ]
 
@@ -357,8 +397,11 @@ def test_not_a_pi_image_is_refused(inputs, tmp_path):
 def test_shellcheck_is_clean():
     if shutil.which("shellcheck") is None:
         pytest.fail("shellcheck is required (apt-get install shellcheck)")
-    scripts = ["flash.sh", "firstboot.sh", "update.sh", "update-remote.sh"]
-    result = run(["shellcheck", *(str(ROOT / "scripts" / s) for s in scripts)])
+    scripts = ["flash.sh", "firstboot.sh", "update.sh", "update-remote.sh", "wheelhouse.sh",
+               "device-test.sh", "test.sh"]  # fmt: skip
+    paths = [str(ROOT / "scripts" / s) for s in scripts]
+    paths.append(str(ROOT / "tests/device/build-image.sh"))
+    result = run(["shellcheck", "-x", *paths], cwd=ROOT)
     assert result.returncode == 0, result.stdout
 
 
@@ -381,10 +424,13 @@ needs_root_tools = pytest.mark.skipif(
 def test_first_boot_installs_and_deletes_the_secret(flashed, tmp_path):
     boot = _boot_dir(flashed, tmp_path)
     pi = FakePi(tmp_path / "pi")
-    env = dict(pi.env, KIOSK_BOOT_DIR=str(boot), KIOSK_SETTLE="0")
+    (boot / "network-config").write_text("network: {wifis: {wlan0: {password: x}}}\n")
+    env = dict(pi.env, KIOSK_BOOT_DIR=str(boot), KIOSK_SETTLE="0", KIOSK_APT="0")
     result = run(["bash", str(boot / "kiosk/firstboot.sh")], env=env)
     assert result.returncode == 0, result.stderr
     assert not (boot / "kiosk/client_secret").exists()
+    assert not (boot / "network-config").exists()
+    assert "from the card's wheelhouse (offline)" in result.stderr
     passwd = (pi.root / "etc/passwd").read_text()
     uid = int(next(line for line in passwd.splitlines() if line.startswith("kiosk:")).split(":")[2])
     secret = pi.root / "etc/kiosk/client_secret"
@@ -409,14 +455,17 @@ def test_first_boot_installs_and_deletes_the_secret(flashed, tmp_path):
 @needs_root_tools
 def test_first_boot_deletes_the_secret_even_when_it_fails(flashed, tmp_path):
     boot = _boot_dir(flashed, tmp_path)
-    (boot / "kiosk/smartum_kiosk-0.2.0-py3-none-any.whl").unlink()
+    (boot / "kiosk/wheels/smartum_kiosk-0.2.0-py3-none-any.whl").unlink()
+    (boot / "network-config").write_text("network: {wifis: {wlan0: {password: x}}}\n")
     pi = FakePi(tmp_path / "pi")
     result = run(
-        ["bash", str(boot / "kiosk/firstboot.sh")], env=dict(pi.env, KIOSK_BOOT_DIR=str(boot))
+        ["bash", str(boot / "kiosk/firstboot.sh")],
+        env=dict(pi.env, KIOSK_BOOT_DIR=str(boot), KIOSK_APT="0"),
     )
     assert result.returncode == 1
     assert "expected one smartum_kiosk wheel" in result.stderr
     assert not (boot / "kiosk/client_secret").exists()
+    assert not (boot / "network-config").exists()
 
 
 # --- block devices (loop devices) -------------------------------------------------------

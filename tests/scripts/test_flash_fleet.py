@@ -112,11 +112,14 @@ def test_user_data_runs_the_fleet_step_after_the_kiosk_install(fleet_flashed: Pa
     install = runcmd.index(["bash", "/boot/firmware/kiosk/firstboot.sh"])
     fleet = runcmd.index(["bash", "/boot/firmware/kiosk/fleet-firstboot.sh"])
     assert install < fleet  # the kiosk account exists when node_exporter's folder is opened
-    assert ["rm", "-f", "/boot/firmware/kiosk/client_secret"] in runcmd
+    assert [
+        "rm", "-f", "/boot/firmware/kiosk/client_secret", "/boot/firmware/network-config"
+    ] in runcmd  # fmt: skip
     # The certificates go even if fleet-firstboot.sh never ran.
     assert runcmd[-1] == ["rm", "-rf", "/boot/firmware/kiosk/log"]
     # The rest of user-data is as without the fleet options.
-    assert data["hostname"] == "counter-1" and data["final_message"].startswith("kiosk first")
+    assert data["hostname"] == "counter-1"
+    assert data["final_message"].startswith("cloud-init finished")
 
 
 @pytest.mark.skipif(shutil.which("cloud-init") is None, reason="cloud-init is not installed")

@@ -137,6 +137,8 @@ def test_devices_are_exactly_those_the_kiosk_opens():
             "/dev/kiosk-scanner rw",
             "char-ttyACM rw",
             "char-ttyUSB rw",
+            "char-ttyAMA rw",  # UART scanner modules
+            "char-ttyS rw",
             "char-input r",  # /dev/input/event* (HID scanner)
         ]
     )

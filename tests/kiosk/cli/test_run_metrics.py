@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +62,16 @@ def test_kiosk_run_metrics_file_passes_promtool_and_matches_status(
     proc.stdin.write(offline_token.encode() + b"\n")
     proc.stdin.flush()
     assert outcome_of(offline_tx) == "checked_offline"
+    # The outcome row is committed before the result is shown and timed: wait until the
+    # service's own file has timed both scans before stopping it.
+    deadline = time.monotonic() + WAIT_S
+    def timed() -> float | None:
+        text = textfile.read_text() if textfile.exists() else ""
+        return samples(text).get(("kiosk_scan_result_seconds_count", ()))
+
+    while timed() != 2:
+        assert time.monotonic() < deadline, timed()
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=WAIT_S)
     assert proc.returncode == 0, err.decode("utf-8", "replace")

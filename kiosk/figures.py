@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from kiosk.flows.context import LAST_SYNC_META
 from kiosk.journal import Journal
 from kiosk.journal.schema import translated
+from kiosk.vocabulary import RequestState
 
-QUARANTINED_STATE = "quarantined"
-"""``requests.state`` of a request set aside for a person to look at (never re-sent)."""
+QUARANTINED_STATE = RequestState.QUARANTINED
+"""``requests.state`` of a request that failed ``journal.quarantine_after`` times: kept,
+retried only every ``journal.quarantine_retry`` seconds, for a person to look at."""
 
 DAY_S = 86400.0
 
@@ -78,7 +80,7 @@ def oldest_pending_at(journal: Journal) -> float | None:
 
 
 def quarantined_count(journal: Journal) -> int:
-    """Requests in the quarantine state (none until the journal sets any aside)."""
+    """Requests in the quarantine state (uploads retried only rarely)."""
     with translated():
         row = journal.conn.execute(
             "SELECT COUNT(*) FROM requests WHERE state = ?", (QUARANTINED_STATE,)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from kiosk.backend import bodies
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
@@ -18,9 +17,6 @@ from kiosk.journal import Request
 from kiosk.tokens import Receipt
 from kiosk.views import Outcome
 from kiosk.vocabulary import ACCEPTED_HERE, RequestKind, RequestState, Word
-
-if TYPE_CHECKING:
-    from kiosk.backend.client import CheckResult
 
 log = logging.getLogger("kiosk.receipt")
 
@@ -62,7 +58,7 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             paid_at,
         )
         return ctx.record(outcome, request.id, shown=True)
-    if request is None or request.state != RequestState.PENDING:
+    if request is None or not request.open:
         ctx.require_space()
         body = bodies.receipt_check(
             receipt.token,
@@ -75,6 +71,7 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             body,
             tx=receipt.tx,
             amount_cents=receipt.amount_cents,
+            sending=not ctx.health.offline,  # marked as attempted in the same commit
             now=ctx.clock(),
         )
 
@@ -85,7 +82,17 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             # a connect timeout. Beyond the limits, trying the network costs nothing.
             return _offline(ctx, request, receipt, paid_at, None)
     try:
-        result: CheckResult = ctx.send(request)
+        # The answer, its outcome and the last-sync time are written in one commit.
+        return ctx.answer(
+            request,
+            lambda result: from_check(
+                result,
+                ctx.tz,
+                venue_name=receipt.venue_name,
+                amount_cents=receipt.amount_cents,
+                paid_at=paid_at,
+            ),
+        )
     except BackendAuthError as exc:
         log.error("backend refused the kiosk's credentials: %s", exc)
         return _offline(
@@ -100,14 +107,6 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
         return _offline(
             ctx, ctx.journal.request(request.id), receipt, paid_at, _refusal(ctx, receipt)
         )
-    outcome = from_check(
-        result,
-        ctx.tz,
-        venue_name=receipt.venue_name,
-        amount_cents=receipt.amount_cents,
-        paid_at=paid_at,
-    )
-    return ctx.record(outcome, request.id, shown=outcome.word == Word.CHECKED)
 
 
 def _accepted_here(ctx: FlowContext, receipt: Receipt) -> Outcome | None:

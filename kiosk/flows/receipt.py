@@ -58,6 +58,7 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             paid_at,
         )
         return ctx.record(outcome, request.id, shown=True)
+    known_offline = ctx.health.offline  # read once: the sync worker may change it meanwhile
     if request is None or not request.open:
         ctx.require_space()
         body = bodies.receipt_check(
@@ -71,11 +72,11 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             body,
             tx=receipt.tx,
             amount_cents=receipt.amount_cents,
-            sending=not ctx.health.offline,  # marked as attempted in the same commit
+            sending=not known_offline,  # marked as attempted in the same commit
             now=ctx.clock(),
         )
 
-    if ctx.health.offline and not request.maybe_delivered:
+    if known_offline and not request.maybe_delivered and not request.marked:
         refusal = _refusal(ctx, receipt)
         if refusal is None:
             # Known outage and within the limits: answer at once instead of waiting for

@@ -360,6 +360,7 @@ class SyncWorker(Worker):
         return wait
 
     def _upkeep(self, ctx: FlowContext) -> None:
+        ctx.journal.checkpoint()  # the engine's connection leaves them to this thread
         now = ctx.clock()
         probe = ctx.health.offline
         if probe or now - ctx.keys.fetched_at >= KEYS_MAX_AGE_S:

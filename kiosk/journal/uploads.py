@@ -29,6 +29,16 @@ class UploadBook:
 
         def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]: ...
 
+    def defer_checkpoints(self, pages: int = 10_000) -> None:
+        """Leave WAL checkpoints to another connection (:meth:`checkpoint`), so that this
+        one's commits (a customer waiting) never pay for copying the log into the file;
+        past *pages* (a safety net) this connection checkpoints after all."""
+        self._query(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the journal file without waiting for readers."""
+        self._query("PRAGMA wal_checkpoint(PASSIVE)")
+
     def mark_sending(self, ids: Iterable[int]) -> None:
         """Durably mark requests as attempted before their first byte is sent (one commit).
 

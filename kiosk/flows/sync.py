@@ -287,7 +287,6 @@ class SyncWorker(Worker):
         self._offline_probe = offline_probe
         self._wake = threading.Event()
         self._ctx: FlowContext | None = None
-        self._pipeline: Pipeline | None = None
         self._attempt = 0
         self._last_prune = 0.0
         self.last_report: SyncReport | None = None
@@ -306,9 +305,6 @@ class SyncWorker(Worker):
         return 0 if report is None else report.quarantined
 
     def _teardown(self) -> None:
-        if self._pipeline is not None:
-            self._pipeline.close()
-            self._pipeline = None
         if self._ctx is not None:
             self._ctx.journal.close()
             self._ctx.client.close()
@@ -318,7 +314,6 @@ class SyncWorker(Worker):
         if self._ctx is None:
             try:
                 self._ctx = self._open_context()
-                self._pipeline = Pipeline(self._ctx.client)
             except KioskError as exc:
                 log.error("sync worker cannot start: %s", exc)
                 self._pause(self._interval)
@@ -338,7 +333,9 @@ class SyncWorker(Worker):
         """One upload round and its upkeep; returns the seconds until the next one."""
         wait = self._interval
         try:
-            report = sync_once(ctx, progress=self.beat, pipeline=self._pipeline)
+            # The round's own pipeline: its threads and extra connections end with the
+            # round, so an idle kiosk keeps one connection and no upload threads.
+            report = sync_once(ctx, progress=self.beat)
             self.last_report = report
             if report.error is None:
                 self._attempt = 0

@@ -21,10 +21,9 @@ Two tables:
     counter. ``history --local`` reads these. ``synced`` is false while the
     request behind it still waits for the backend.
 
-Commits are few, since each costs a flush (5-50 ms on an SD card): a scan's
-request is written already marked as attempted, and its answer, outcome and
-last-sync time go in one :meth:`Journal.transaction`; a replay marks a batch in
-one commit and settles many answers in another.
+Commits are few (each is a flush, 5-50 ms on an SD card): a scan's request is
+written marked as attempted; its answer, outcome and last-sync time share one
+:meth:`Journal.transaction`; a replay marks and settles a window per commit.
 
 Each thread opens its own :class:`Journal` (SQLite connections are not shared
 across threads). Every sqlite3 error is translated into JournalError,
@@ -123,7 +122,12 @@ class Journal(UploadBook):
                 raise
             finally:
                 self._depth -= 1
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except BaseException:  # a failed commit (I/O error) must not leave it open
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -477,10 +477,12 @@ def write_markdown(
         " runs) uploaded every entry with its original key, settling each in the journal.",
         "- The reference backend runs in the same process (its own threads) with its rate"
         " limit raised for the run; both share the machine's cores with the kiosk.",
-        "- Durable commits (SQLite `synchronous=FULL`, one fsync each): 4 per online scan"
-        " (request, answer, last-sync time, outcome) and 3 per replayed check (answer,"
-        " last-sync time, outcome resolved). On a Pi's SD card each costs more than on this"
-        " disk; run the bench there with `--workdir` on the journal's file system.",
+        "- Durable commits (SQLite `synchronous=FULL`, one fsync each): 2 per online scan"
+        " (the request, marked as attempted, before it is sent; answer, outcome and last-sync"
+        " time together). Replay sends windows of up to 64 requests, 4 in flight on kept-alive"
+        " connections, with one commit marking a window as attempted and one settling its"
+        " answers. On a Pi's SD card each costs more than on this disk; run the bench there"
+        " with `--workdir` on the journal's file system.",
         "- `--fsync-ms N` adds N ms to every fsync/fdatasync of the journal's files only"
         " (LD_PRELOAD shim `bench/fsync_delay.c`, matched by the descriptor's path under the"
         " journal's directory); the reference backend's database and the baselines are"

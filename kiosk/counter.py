@@ -179,6 +179,7 @@ class Counter:
             pending=self.engine.pending,
             online=self.engine.online,
             venue=self.venue.name or self.cfg.device.venue,
+            quarantined=self.sync.quarantined,
         )
 
 

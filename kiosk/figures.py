@@ -14,9 +14,11 @@ from kiosk.flows.context import LAST_SYNC_META
 from kiosk.flows.offline import SyncStamp, conflicts_24h
 from kiosk.journal import Journal
 from kiosk.journal.schema import translated
+from kiosk.vocabulary import RequestState
 
-QUARANTINED_STATE = "quarantined"
-"""``requests.state`` of a request set aside for a person to look at (never re-sent)."""
+QUARANTINED_STATE = RequestState.QUARANTINED
+"""``requests.state`` of a request that failed ``journal.quarantine_after`` times: kept,
+retried only every ``journal.quarantine_retry`` seconds, for a person to look at."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def oldest_pending_at(journal: Journal) -> float | None:
 
 
 def quarantined_count(journal: Journal) -> int:
-    """Requests in the quarantine state (none until the journal sets any aside)."""
+    """Requests in the quarantine state (uploads retried only rarely)."""
     with translated():
         row = journal.conn.execute(
             "SELECT COUNT(*) FROM requests WHERE state = ?", (QUARANTINED_STATE,)

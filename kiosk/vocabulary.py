@@ -13,7 +13,9 @@ The rules that turn one word into another live beside the words:
 - :data:`ACCEPTED_HERE`: receipt outcomes that mean this kiosk accepted the receipt;
 - :data:`OFFLINE`: outcomes of a receipt accepted without the backend;
 - :func:`resolved_word`: what an outcome shown earlier becomes once the backend's
-  answer arrives (an offline acceptance already checked elsewhere is a ``conflict``).
+  answer arrives (an offline acceptance the backend does not confirm with ``checked``
+  is a ``conflict``);
+- :data:`OPEN_STATES`: journaled requests still owed an answer.
 
 Dispatch on these enums uses ``match`` with :func:`typing.assert_never`, so mypy
 names every place a new member must reach.
@@ -28,6 +30,7 @@ __all__ = [
     "ACCEPTED",
     "ACCEPTED_HERE",
     "OFFLINE",
+    "OPEN_STATES",
     "AmountCheck",
     "CancelStatus",
     "ChargeStatus",
@@ -40,6 +43,7 @@ __all__ = [
     "cancel_word",
     "charge_word",
     "check_word",
+    "resolved_reason",
     "resolved_word",
 ]
 
@@ -60,11 +64,20 @@ class RequestKind(StrEnum):
 
 
 class RequestState(StrEnum):
-    """A journaled request: may be in flight, answered, or given up before delivery."""
+    """A journaled request: may be in flight, answered, or given up before delivery.
+
+    ``quarantined``: still waiting for its answer, but it failed so often that it
+    is only retried rarely (``journal.quarantine_retry``); the others go on.
+    """
 
     PENDING = "pending"
     DONE = "done"
     VOID = "void"
+    QUARANTINED = "quarantined"
+
+
+OPEN_STATES: frozenset[RequestState] = frozenset({RequestState.PENDING, RequestState.QUARANTINED})
+"""Requests still owed an answer by the backend (re-sent verbatim until they get one)."""
 
 
 class Word(StrEnum):
@@ -168,10 +181,20 @@ def answer_word(kind: RequestKind, status: str) -> Word:
 def resolved_word(shown: Word, answer: Word) -> Word:
     """What an outcome row shown as *shown* becomes when the backend answers *answer*.
 
-    An offline acceptance keeps its word, unless the backend says the receipt was
-    checked before, which makes it a ``conflict``; any other row (a refusal shown
-    while the answer was unknown) takes the backend's word.
+    An offline acceptance keeps its word only when the backend confirms it with
+    ``checked``; any other final answer (``already_checked``, ``cancelled``,
+    ``invalid``, ``wrong_venue``) makes it a ``conflict``, with *answer* as its
+    reason (see :func:`resolved_reason`). Any other row (a refusal shown while the
+    answer was unknown) takes the backend's word.
     """
     if shown == Word.CHECKED_OFFLINE:
-        return Word.CONFLICT if answer == Word.ALREADY_CHECKED else shown
+        return shown if answer == Word.CHECKED else Word.CONFLICT
     return answer
+
+
+def resolved_reason(shown: Word, answer: Word, reason: str) -> str:
+    """The reason kept with a row that :func:`resolved_word` resolved: a conflict
+    names the backend's word; other rows keep theirs."""
+    if resolved_word(shown, answer) == Word.CONFLICT and shown != Word.CONFLICT:
+        return str(answer)
+    return reason

@@ -60,6 +60,7 @@ class Exchange:
         self, base_url: str, session: requests.Session, timeouts: Timeouts, ca_bundle: str
     ) -> None:
         self._base = base_url.rstrip("/")
+        self.base_url = base_url
         self._session = session
         self._timeouts = timeouts
         self._verify: str | bool = ca_bundle or True

@@ -65,8 +65,25 @@ def encode(body: Mapping[str, Any] | str) -> str:
     if isinstance(body, str):
         text = body
     else:
+        _require_text(body)
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
     size = len(text.encode())
     if size > MAX_REQUEST_BYTES:
         raise ValueError(f"request body of {size} bytes is over {MAX_REQUEST_BYTES}")
     return text
+
+
+def _require_text(value: Any) -> None:
+    """Refuse strings that are not Unicode text (lone surrogates: bytes that were not
+    UTF-8, as sys.argv carries them from a Latin-1 terminal); the backend refuses them."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("request body holds text that is not valid UTF-8") from None
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _require_text(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _require_text(item)

@@ -114,6 +114,7 @@ class BackendClient:
         self._secret = client_secret
         self._session = session
         self._timeouts = timeouts
+        self._ca_bundle = ca_bundle
         self._http = Exchange(base_url, session, timeouts, ca_bundle)
         self._owns_session = False
         self._closed = False
@@ -139,6 +140,25 @@ class BackendClient:
         )
         client._owns_session = True
         return client
+
+    def fork(self) -> BackendClient:
+        """Another client of the same backend and credentials with its own kept-alive
+        session (closed by its :meth:`close`), for a second request in flight at once.
+
+        It starts with this client's access token, so no new token is fetched."""
+        with self._lock:
+            self._check_open()
+            twin = BackendClient(
+                self._http.base_url,
+                client_id=self._client_id,
+                client_secret=self._secret,
+                session=requests.Session(),
+                timeouts=self._timeouts,
+                ca_bundle=self._ca_bundle,
+            )
+            twin._owns_session = True
+            twin._access, twin._access_until = self._access, self._access_until
+            return twin
 
     # --- lifecycle --------------------------------------------------------------------------
 

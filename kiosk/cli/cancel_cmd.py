@@ -30,6 +30,16 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        args.reason.encode("utf-8")
+    except UnicodeEncodeError:
+        # Bytes that are not UTF-8 reach sys.argv as lone surrogates (a Latin-1 terminal).
+        print(
+            "kiosk cancel: --reason is not valid UTF-8 text; set the terminal to UTF-8"
+            " (e.g. LANG=C.UTF-8) or type the reason without accented letters",
+            file=sys.stderr,
+        )
+        return 2
     reason = re.sub(r"[\x00-\x1f]", " ", args.reason).strip()
     if not reason:
         print("kiosk cancel: --reason must not be empty", file=sys.stderr)

@@ -1,4 +1,8 @@
-"""`kiosk sync`: upload pending journal entries now; exit 0 only when none is left."""
+"""`kiosk sync`: upload pending journal entries now; exit 0 only when none is left.
+
+Every open request is tried once, backed-off and quarantined ones included; one
+that fails is left for later and the others go on.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,14 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load(args)
     with flow_context(cfg) as ctx:
-        report = sync_once(ctx)
+        report = sync_once(ctx, everything=True)
     if args.json:
         print_json(report.__dict__)
     else:
-        print(f"uploaded {report.uploaded}, conflicts {report.conflicts}, left {report.remaining}")
+        print(
+            f"uploaded {report.uploaded}, conflicts {report.conflicts}, left {report.remaining}"
+            f" (failed now {report.failed}, quarantined {report.quarantined})"
+        )
         if report.error:
             print(f"stopped: {report.error}")
     return 0 if report.remaining == 0 else 1

@@ -217,12 +217,19 @@ class FlowContext:
         b = self.cfg.backend
         return self.monotonic() + max(b.scan_budget, b.connect_timeout + b.read_timeout)
 
-    def send(self, request: Request, *, deadline: float | None = None) -> Any:
+    def send(
+        self,
+        request: Request,
+        *,
+        deadline: float | None = None,
+        answered: Callable[[Any], None] | None = None,
+    ) -> Any:
         """Deliver a journaled request (see :func:`kiosk.flows.delivery.deliver`).
 
         *deadline* defaults to the time a scan in hand may wait for the request's kind
         (:meth:`scan_deadline` for a receipt, :meth:`charge_deadline` otherwise); pass
-        ``monotonic()`` for a single attempt with the client's own timeouts.
+        ``monotonic()`` for a single attempt with the client's own timeouts. *answered*
+        writes more in the answer's commit.
         """
         from kiosk.flows.delivery import deliver
 
@@ -235,12 +242,25 @@ class FlowContext:
             monotonic=self.monotonic,
             sleep=self.sleep,
             on_success=self.mark_synced,
+            answered=answered,
         )
 
     def _deadline_for(self, request: Request) -> float:
         if request.kind == RequestKind.RECEIPT:
             return self.scan_deadline()
         return self.charge_deadline()
+
+    def answer(self, request: Request, to_outcome: Callable[[Any], Outcome], **kw: Any) -> Outcome:
+        """Send *request* and record the outcome of its answer in the answer's own commit
+        (answer, outcome and last-sync time: one flush). Raises what :meth:`send` raises."""
+        shown: list[Outcome] = []
+
+        def record(result: Any) -> None:
+            outcome = to_outcome(result)
+            shown.append(self.record(outcome, request.id, shown=outcome.accepted))
+
+        self.send(request, answered=record, **kw)
+        return shown[0]
 
     def classify(self, text: str) -> Scanned:
         """What a scanned text is, against the trusted keys; an unknown ``kid`` triggers

@@ -2,7 +2,8 @@
 
 Shared by the engine (a scan in hand), the sync worker and ``kiosk sync``, so
 that every path re-sends the journal row verbatim: same Idempotency-Key, same
-body. A definite answer is settled in the journal before it is returned.
+body. A request is marked as attempted in the journal before it is sent, and a
+definite answer is settled there before it is returned.
 """
 
 from __future__ import annotations
@@ -45,31 +46,40 @@ def deliver(
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     on_success: Callable[[], None] | None = None,
+    answered: Callable[[Result], None] | None = None,
 ) -> Result:
     """Send *request*, retrying an unknown outcome with the same key until *deadline*.
 
-    Returns the settled result. Raises BackendUnreachable when nothing was
+    The request is durably marked as attempted before its first byte leaves
+    (unless :meth:`Journal.begin` marked it already); the mark is taken back only
+    on proof that nothing left. The answer is settled, and *on_success* and
+    *answered* (the outcome of a scan, the last-sync time) written, in one
+    commit before it is returned. Raises BackendUnreachable when nothing was
     delivered (no retry: the caller decides about offline), OutcomeUnknown when
     the request may have arrived but no answer came before the deadline, and
     BackendAuthError when the kiosk's credentials are refused.
     """
+    before = request.maybe_delivered
+    if not before and not request.marked:
+        journal.mark_sending([request.id])
     attempt = 0
     while True:
         attempt += 1
         try:
             # A deadline already past (a single attempt) leaves the client's own timeouts.
             remaining = deadline - monotonic()
-            result = _send(client, request, within=remaining if remaining > 0 else None)
+            result = send_once(client, request, within=remaining if remaining > 0 else None)
         except BackendAuthError:
             health.failure()
             raise
         except BackendUnreachable as exc:
-            journal.attempted(request.id, str(exc), maybe_delivered=False)
+            journal.attempted(request.id, str(exc), maybe_delivered=False, before=before)
             health.failure()
             raise
         except BackendError as exc:
             # Timeouts, dropped connections, 5xx, 429, in_progress and answers outside
             # the contract: the request may have been processed. Same key only, from now on.
+            before = True
             retry_after = exc.retry_after if isinstance(exc, OutcomeUnknown) else None
             journal.attempted(request.id, str(exc), maybe_delivered=True)
             health.failure(timed_out=isinstance(exc, OutcomeUnknown))
@@ -82,20 +92,28 @@ def deliver(
             sleep(wait)
             continue
         health.success()
-        journal.settle(
-            request.id,
-            result.status,
-            result.http_status,
-            _jsonable(result),
-            word=sync_word(request.kind, result.status),
-            tx=result.tx,
-        )
-        if on_success is not None:
-            on_success()
+        with journal.transaction():
+            settle(journal, request, result)
+            if on_success is not None:
+                on_success()
+            if answered is not None:
+                answered(result)
         return result
 
 
-def _send(client: BackendClient, request: Request, *, within: float | None) -> Result:
+def settle(journal: Journal, request: Request, result: Result) -> bool:
+    """Write the backend's definite answer to *request* (joins an open transaction)."""
+    return journal.settle(
+        request.id,
+        result.status,
+        result.http_status,
+        _jsonable(result),
+        word=sync_word(request.kind, result.status),
+        tx=result.tx,
+    )
+
+
+def send_once(client: BackendClient, request: Request, *, within: float | None = None) -> Result:
     """One attempt with the journaled text, through the client's method for its kind.
 
     The attempt (token fetch included) ends within *within* seconds when given: a

@@ -135,6 +135,10 @@ class Engine(Worker):
 
     def _start(self, ctx: FlowContext) -> None:
         self._resume(ctx)
+        try:
+            ctx.journal.defer_checkpoints()  # the sync worker copies the log, not a scan
+        except JournalError as exc:
+            log.warning("journal: %s", exc)
         self._last_activity = self._now()
         try:
             ctx.keys.load(ctx.journal)

@@ -20,7 +20,7 @@ from kiosk.journal import Request
 from kiosk.tokens import BareCode, Paycode
 from kiosk.venue import Service
 from kiosk.views import Outcome
-from kiosk.vocabulary import RequestKind, RequestState, Word
+from kiosk.vocabulary import RequestKind, Word
 
 if TYPE_CHECKING:
     from kiosk.backend.client import CancelResult, ChargeResult
@@ -197,7 +197,7 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
         earlier = ctx.journal.last_request_for(kind, tx)
         if earlier is not None:
             amount = earlier.amount_cents
-            if earlier.state == RequestState.PENDING:
+            if earlier.open:
                 try:
                     ctx.send(earlier)
                 except BackendError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from kiosk.amounts import match_amount
 from kiosk.backend import bodies
@@ -20,9 +19,6 @@ from kiosk.journal import Request
 from kiosk.tokens import Receipt
 from kiosk.views import Outcome
 from kiosk.vocabulary import ACCEPTED_HERE, RequestKind, RequestState, Word
-
-if TYPE_CHECKING:
-    from kiosk.backend.client import CheckResult
 
 log = logging.getLogger("kiosk.receipt")
 
@@ -64,7 +60,8 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             paid_at,
         )
         return ctx.record(priced(ctx, outcome), request.id, shown=True)
-    if request is None or request.state != RequestState.PENDING:
+    known_offline = ctx.health.offline  # read once: the sync worker may change it meanwhile
+    if request is None or not request.open:
         ctx.require_space()
         body = bodies.receipt_check(
             receipt.token,
@@ -77,17 +74,31 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             body,
             tx=receipt.tx,
             amount_cents=receipt.amount_cents,
+            sending=not known_offline,  # marked as attempted in the same commit
             now=ctx.clock(),
         )
 
-    if ctx.health.offline and not request.maybe_delivered:
+    if known_offline and not request.maybe_delivered and not request.marked:
         refusal = _refusal(ctx, receipt)
         if refusal is None:
             # Known outage and within the limits: answer at once instead of waiting for
             # a connect timeout. Beyond the limits, trying the network costs nothing.
             return _offline(ctx, request, receipt, paid_at, None)
     try:
-        result: CheckResult = ctx.send(request)
+        # The answer, its outcome and the last-sync time are written in one commit.
+        return ctx.answer(
+            request,
+            lambda result: priced(
+                ctx,
+                from_check(
+                    result,
+                    ctx.tz,
+                    venue_name=receipt.venue_name,
+                    amount_cents=receipt.amount_cents,
+                    paid_at=paid_at,
+                ),
+            ),
+        )
     except BackendAuthError as exc:
         log.error("backend refused the kiosk's credentials: %s", exc)
         return _offline(
@@ -102,14 +113,6 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
         return _offline(
             ctx, ctx.journal.request(request.id), receipt, paid_at, _refusal(ctx, receipt)
         )
-    outcome = from_check(
-        result,
-        ctx.tz,
-        venue_name=receipt.venue_name,
-        amount_cents=receipt.amount_cents,
-        paid_at=paid_at,
-    )
-    return ctx.record(priced(ctx, outcome), request.id, shown=outcome.word == Word.CHECKED)
 
 
 def priced(ctx: FlowContext, outcome: Outcome) -> Outcome:

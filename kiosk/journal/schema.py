@@ -10,19 +10,29 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kiosk.backend.bodies import encode
 from kiosk.errors import JournalCorrupt, JournalError, JournalFull
 from kiosk.journal.integrity import require_intact
-from kiosk.vocabulary import AmountCheck, RequestKind, RequestState, Word, resolved_word
+from kiosk.vocabulary import (
+    OPEN_STATES,
+    AmountCheck,
+    RequestKind,
+    RequestState,
+    Word,
+    resolved_reason,
+    resolved_word,
+)
 
 _E = TypeVar("_E", RequestKind, RequestState, Word, AmountCheck)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -73,6 +83,11 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE outcomes ADD COLUMN amount_check TEXT;
     ALTER TABLE outcomes ADD COLUMN amount_difference_cents INTEGER;
     """,
+    # Per-request backoff and quarantine: consecutive own failures and the next try's time.
+    4: """
+    ALTER TABLE requests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE requests ADD COLUMN next_try_at REAL NOT NULL DEFAULT 0;
+    """,
 }
 
 
@@ -99,6 +114,17 @@ class Request:
     status: str | None = None
     response: dict[str, Any] | None = None
     settled_at: float | None = None
+    failures: int = 0  # failed uploads that count towards quarantine
+    next_try_at: float = 0.0  # Unix time before which uploads leave it alone (backoff)
+    last_error: str | None = None
+    # Marked as attempted in the journal already (by Journal.begin(sending=True)), while
+    # ``maybe_delivered`` above still says what was true before this attempt.
+    marked: bool = False
+
+    @property
+    def open(self) -> bool:
+        """Still owed an answer by the backend (pending or quarantined)."""
+        return self.state in OPEN_STATES
 
 
 @dataclass(frozen=True)
@@ -147,10 +173,20 @@ def read_only(folder: Path) -> bool:
 
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
     """Tables without a schema version: another program's database. Leave it untouched
-    (not even switched to WAL) rather than add the journal's tables to it."""
-    if int(conn.execute("PRAGMA user_version").fetchone()[0]) != 0:
+    (not even switched to WAL) rather than add the journal's tables to it.
+
+    Both are read in one snapshot: a kiosk creating the journal right now must not
+    be seen with its tables made but its version not yet set."""
+    conn.execute("BEGIN")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 3"
+        ).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    if version != 0:
         return
-    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' LIMIT 3").fetchall()
     if rows:
         names = ", ".join(str(r[0]) for r in rows)
         raise JournalError(
@@ -228,6 +264,9 @@ def request_row(r: sqlite3.Row) -> Request:
         status=r["status"],
         response=json.loads(r["response"]) if r["response"] else None,
         settled_at=r["settled_at"],
+        failures=r["failures"],
+        next_try_at=r["next_try_at"],
+        last_error=r["last_error"],
     )
 
 
@@ -287,17 +326,57 @@ def open_file(path: Path, *, recover: bool) -> tuple[sqlite3.Connection, Path | 
         raise
 
 
-def resolve_waiting(conn: sqlite3.Connection, request_id: int, word: Word, tx: str | None) -> None:
-    """Rows that waited for *request_id* take the word :func:`resolved_word` gives them."""
+def resolve_waiting(
+    conn: sqlite3.Connection, request_id: int, word: Word, tx: str | None
+) -> list[Word]:
+    """Rows that waited for *request_id* take the word :func:`resolved_word` gives them
+    (and a conflict the backend's word as its reason). Returns the words they had."""
     waiting = conn.execute(
-        "SELECT id, outcome FROM outcomes WHERE request_id = ? AND synced = 0", (request_id,)
+        "SELECT id, outcome, reason FROM outcomes WHERE request_id = ? AND synced = 0",
+        (request_id,),
     ).fetchall()
-    for row_id, shown in waiting:
+    shown_words: list[Word] = []
+    for row_id, shown, reason in waiting:
         try:
-            new = resolved_word(Word(shown), word)
+            before = Word(shown)
         except ValueError:
-            new = word
+            before = word
+        shown_words.append(before)
         conn.execute(
-            "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?), outcome = ? WHERE id = ?",
-            (tx, new, row_id),
+            "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?), outcome = ?, reason = ?"
+            " WHERE id = ?",
+            (tx, resolved_word(before, word), resolved_reason(before, word, reason), row_id),
         )
+    return shown_words
+
+
+def report_conflict(
+    conn: sqlite3.Connection, rid: int, response: dict[str, Any], *, now: float
+) -> int | None:
+    """Journal the report of an offline acceptance whose check came back 409.
+
+    The check *rid* was sent with ``offline: false`` (its outcome was unknown when
+    the kiosk accepted the receipt offline, so its body could not change). When
+    another device had checked the receipt, the acceptance is reported with a new
+    Idempotency-Key and the same body but ``offline: true``, so that the backend
+    records the conflict (backend-api.md, "Offline acceptance after an unknown
+    outcome"). Called inside the settle's transaction: journaled exactly once.
+    Returns the new request's id, or None when nothing is to be reported.
+    """
+    row = conn.execute(
+        "SELECT kind, tx, body, amount_cents FROM requests WHERE id = ?", (rid,)
+    ).fetchone()
+    if row is None or row["kind"] != RequestKind.RECEIPT:
+        return None
+    body = json.loads(row["body"])
+    if not isinstance(body, dict) or body.get("offline") is not False:
+        return None  # uploaded as offline already: the backend recorded the conflict
+    if response.get("checked_by") == body.get("device"):
+        return None  # checked by this device under another key: no conflict
+    text = encode(dict(body, offline=True))
+    cur = conn.execute(
+        "INSERT INTO requests (kind, idem_key, tx, body, amount_cents, created_at, offline)"
+        " VALUES (?, ?, ?, ?, ?, ?, 1)",
+        (RequestKind.RECEIPT, str(uuid.uuid4()), row["tx"], text, row["amount_cents"], now),
+    )
+    return cur.lastrowid

@@ -10,13 +10,20 @@ Two tables:
     One row per POST the kiosk sends (receipt check, charge, cancel), with its
     ``Idempotency-Key`` and the exact JSON body. ``state`` is ``pending`` (may
     or may not have reached the backend; resend verbatim until a definite
-    answer), ``done`` (answered; ``status`` holds the status word) or ``void``
-    (never delivered and given up: refused at the counter while the backend
-    was unreachable).
+    answer), ``quarantined`` (still pending, but failed ``journal.quarantine_after``
+    times: retried only every ``journal.quarantine_retry`` s), ``done`` (answered;
+    ``status`` holds the status word) or ``void`` (never delivered and given up:
+    refused at the counter while the backend was unreachable). A request is
+    marked ``maybe_delivered`` durably before its first byte is sent; the mark
+    goes only on proof that nothing left (connection refused, DNS).
 ``outcomes``
     One row per scan that reached a result, with the outcome word shown at the
     counter. ``history --local`` reads these. ``synced`` is false while the
     request behind it still waits for the backend.
+
+Commits are few (each is a flush, 5-50 ms on an SD card): a scan's request is
+written marked as attempted; its answer, outcome and last-sync time share one
+:meth:`Journal.transaction`; a replay marks and settles a window per commit.
 
 Each thread opens its own :class:`Journal` (SQLite connections are not shared
 across threads). Every sqlite3 error is translated into JournalError,
@@ -32,6 +39,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +51,24 @@ from kiosk.journal.schema import (
     Request,
     open_file,
     outcome_row,
+    report_conflict,
     request_row,
     resolve_waiting,
     translated,
 )
-from kiosk.vocabulary import ACCEPTED, AmountCheck, RequestKind, RequestState, Word
+from kiosk.journal.uploads import UploadBook
+from kiosk.vocabulary import ACCEPTED, OPEN_STATES, AmountCheck, RequestKind, RequestState, Word
 
 _ACCEPTED_SQL = ", ".join(f"'{w.value}'" for w in sorted(ACCEPTED))
+_OPEN_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
 
 
-class Journal:
+class Journal(UploadBook):
     """The journal file; open one per thread with :meth:`open`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, *, moved_aside: Path | None) -> None:
         self._conn: sqlite3.Connection | None = conn
+        self._depth = 0  # > 0 inside a transaction: writes join it
         self.path = path
         self.moved_aside = moved_aside  # set when a corrupt journal was moved away on open
 
@@ -94,16 +106,38 @@ class Journal:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One committed write; inside :meth:`transaction` it joins that one instead."""
         conn = self.conn
+        if self._depth:
+            yield conn
+            return
         with translated():
             conn.execute("BEGIN IMMEDIATE")
+            self._depth += 1
             try:
                 yield conn
             except BaseException:
                 if conn.in_transaction:  # SQLite already rolled back on SQLITE_FULL
                     conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            finally:
+                self._depth -= 1
+            try:
+                conn.execute("COMMIT")
+            except BaseException:  # a failed commit (I/O error) must not leave it open
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group every write inside into one durable commit (all or none).
+
+        For an answer with its outcome and last-sync time, or many answers of a
+        replay. Never hold one open across network I/O: it holds the write lock.
+        """
+        with self._write():
+            yield
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with translated():
@@ -120,12 +154,16 @@ class Journal:
         ref: str | None = None,
         amount_cents: int | None = None,
         offline: bool = False,
+        sending: bool = False,
         now: float | None = None,
     ) -> Request:
         """Durably record a request before it is sent; mints its Idempotency-Key.
 
         *body* is stored as its canonical text (:func:`kiosk.backend.bodies.encode`),
         which every resend carries verbatim. Raises ValueError for an unsendable body.
+        *sending*: it is about to be sent, so the same commit marks it as attempted
+        (the returned Request is ``marked``; its ``maybe_delivered`` is still False,
+        as nothing has left yet).
         """
         key = str(uuid.uuid4())
         created = time.time() if now is None else now
@@ -133,12 +171,13 @@ class Journal:
         with self._write() as conn:
             cur = conn.execute(
                 "INSERT INTO requests (kind, idem_key, tx, ref, body, amount_cents, created_at,"
-                " offline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, key, tx, ref, text, amount_cents, created, int(offline)),
+                " offline, maybe_delivered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, key, tx, ref, text, amount_cents, created, int(offline), int(sending)),
             )
             rid = cur.lastrowid
         assert rid is not None
-        return self.request(rid)
+        request = self.request(rid)
+        return replace(request, maybe_delivered=False, marked=True) if sending else request
 
     def request(self, rid: int) -> Request:
         rows = self._query("SELECT * FROM requests WHERE id = ?", (rid,))
@@ -161,34 +200,6 @@ class Journal:
             )
         return self.request(rid)
 
-    def distrust_unanswered(self) -> int:
-        """Mark every pending request as possibly delivered; returns how many changed.
-
-        For a new run of the kiosk: an earlier run may have sent a request and
-        ended (crash, power cut) before it could note the attempt, so its body
-        must never be rewritten nor the request voided.
-        """
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE requests SET maybe_delivered = 1 WHERE state = ? AND maybe_delivered = 0",
-                (RequestState.PENDING,),
-            )
-            return cur.rowcount
-
-    def attempted(self, rid: int, error: str, *, maybe_delivered: bool) -> None:
-        """Record a send attempt that got no definite answer.
-
-        *maybe_delivered* is true when the request may have reached the backend
-        (timeout, dropped connection, 5xx); from then on only the same key and
-        body may ever be sent for it.
-        """
-        with self._write() as conn:
-            conn.execute(
-                "UPDATE requests SET attempts = attempts + 1, last_error = ?,"
-                " maybe_delivered = MAX(maybe_delivered, ?) WHERE id = ?",
-                (error[:200], int(maybe_delivered), rid),
-            )
-
     def settle(
         self,
         rid: int,
@@ -203,13 +214,15 @@ class Journal:
         """Record the backend's definite answer. Returns False if it was already settled.
 
         In the same transaction, outcome rows that waited for this answer are
-        resolved with the outcome *word* (see :meth:`resolve`).
+        resolved with the outcome *word* (see :meth:`resolve`), and an offline
+        acceptance that the backend found checked by another device is reported
+        to it (:func:`~kiosk.journal.schema.report_conflict`).
         """
         settled = time.time() if now is None else now
         with self._write() as conn:
             cur = conn.execute(
                 "UPDATE requests SET state = ?, status = ?, http_status = ?, response = ?,"
-                " settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state = ?",
+                f" settled_at = ?, tx = COALESCE(tx, ?) WHERE id = ? AND state IN ({_OPEN_SQL})",
                 (
                     RequestState.DONE,
                     status,
@@ -218,11 +231,14 @@ class Journal:
                     settled,
                     tx,
                     rid,
-                    RequestState.PENDING,
                 ),
             )
-            resolve_waiting(conn, rid, word, tx)
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            shown = resolve_waiting(conn, rid, word, tx)
+            if Word.CHECKED_OFFLINE in shown and word == Word.ALREADY_CHECKED:
+                report_conflict(conn, rid, response, now=settled)
+            return True
 
     def void(self, rid: int, reason: str) -> None:
         """Give up a request that never reached the backend."""
@@ -232,26 +248,6 @@ class Journal:
                 " WHERE id = ? AND state = ? AND maybe_delivered = 0",
                 (RequestState.VOID, reason, time.time(), rid, RequestState.PENDING),
             )
-
-    def open_requests(self, kind: RequestKind | None = None) -> list[Request]:
-        """Requests still waiting for a definite answer, oldest first."""
-        sql = "SELECT * FROM requests WHERE state = ?"
-        args: tuple[Any, ...] = (RequestState.PENDING,)
-        if kind is not None:
-            sql += " AND kind = ?"
-            args = (RequestState.PENDING, kind)
-        return [request_row(r) for r in self._query(sql + " ORDER BY id", args)]
-
-    def open_request_for(
-        self, kind: RequestKind, *, tx: str | None = None, ref: str | None = None
-    ) -> Request | None:
-        column, value = ("tx", tx) if tx is not None else ("ref", ref)
-        rows = self._query(
-            f"SELECT * FROM requests WHERE state = ? AND kind = ? AND {column} = ?"
-            " ORDER BY id LIMIT 1",
-            (RequestState.PENDING, kind, value),
-        )
-        return request_row(rows[0]) if rows else None
 
     def last_request_for(self, kind: RequestKind, tx: str) -> Request | None:
         rows = self._query(
@@ -352,10 +348,6 @@ class Journal:
         )
         return int(rows[0][0]), int(rows[0][1])
 
-    def pending_count(self) -> int:
-        rows = self._query("SELECT COUNT(*) FROM requests WHERE state = ?", (RequestState.PENDING,))
-        return int(rows[0][0])
-
     def conflicts(self) -> list[OutcomeRow]:
         rows = self._query("SELECT * FROM outcomes WHERE outcome = ? ORDER BY id", (Word.CONFLICT,))
         return [outcome_row(r) for r in rows]
@@ -388,9 +380,9 @@ class Journal:
         with self._write() as conn:
             n = conn.execute("DELETE FROM outcomes WHERE synced = 1 AND at < ?", (cutoff,)).rowcount
             conn.execute(
-                "DELETE FROM requests WHERE state != ? AND created_at < ? AND id NOT IN"
-                " (SELECT request_id FROM outcomes WHERE request_id IS NOT NULL)",
-                (RequestState.PENDING, cutoff),
+                f"DELETE FROM requests WHERE state NOT IN ({_OPEN_SQL}) AND created_at < ?"
+                " AND id NOT IN (SELECT request_id FROM outcomes WHERE request_id IS NOT NULL)",
+                (cutoff,),
             )
         return n
 

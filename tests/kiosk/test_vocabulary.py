@@ -15,6 +15,7 @@ from kiosk.vocabulary import (
     RequestKind,
     Word,
     answer_word,
+    resolved_reason,
     resolved_word,
 )
 
@@ -52,7 +53,14 @@ def test_the_accepted_sets() -> None:
 def test_offline_acceptance_checked_elsewhere_becomes_a_conflict() -> None:
     assert resolved_word(Word.CHECKED_OFFLINE, Word.ALREADY_CHECKED) is Word.CONFLICT
     assert resolved_word(Word.CHECKED_OFFLINE, Word.CHECKED) is Word.CHECKED_OFFLINE
-    assert resolved_word(Word.CHECKED_OFFLINE, Word.INVALID) is Word.CHECKED_OFFLINE
+
+
+def test_any_other_final_answer_to_an_offline_acceptance_is_a_conflict() -> None:
+    for answer in (Word.CANCELLED, Word.INVALID, Word.WRONG_VENUE, Word.ALREADY_CHECKED):
+        assert resolved_word(Word.CHECKED_OFFLINE, answer) is Word.CONFLICT, answer
+        assert resolved_reason(Word.CHECKED_OFFLINE, answer, "") == answer.value
+    assert resolved_reason(Word.CHECKED_OFFLINE, Word.CHECKED, "") == ""
+    assert resolved_reason(Word.NEEDS_NETWORK, Word.CHECKED, "offline") == "offline"
     assert resolved_word(Word.NEEDS_NETWORK, Word.CHARGED) is Word.CHARGED
     assert resolved_word(Word.NEEDS_NETWORK, Word.ALREADY_CHECKED) is Word.ALREADY_CHECKED
 

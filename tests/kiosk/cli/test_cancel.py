@@ -86,3 +86,17 @@ def test_cancel_while_backend_down_needs_network(
     refbackend.pause()
     code, _, err = cli("cancel", tx, "--reason", "x", "--config", counter.cfg.source)
     assert code == 1 and "not cancelled" in err
+
+
+def test_cancel_reason_that_is_not_utf8_text_is_refused(
+    cli: Any, counter: Any, refbackend: ReferenceBackend
+) -> None:
+    tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    assert counter.scan_receipt(token).word == "checked"
+    latin1 = b"asiakas perui, ty\xf6ntekij\xe4".decode("utf-8", "surrogateescape")  # as argv
+    code, out, err = cli("cancel", tx, "--reason", latin1, "--yes", "--config",
+                         counter.cfg.source)  # fmt: skip
+    assert (code, out) == (2, "")
+    assert "not valid UTF-8" in err and "Traceback" not in err
+    with Journal.open(counter.cfg.journal.path) as journal:
+        assert journal.last_request_for("cancel", tx) is None  # nothing journaled, nothing sent

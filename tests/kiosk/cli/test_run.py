@@ -84,9 +84,9 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
     both_tx, both = refbackend.mint_receipt(DEMO_VENUE, 6500)  # shown to both
     serial_tx, serial_only = refbackend.mint_receipt(DEMO_VENUE, 5500)
     camera_tx, camera_only = refbackend.mint_receipt(DEMO_VENUE, 6500)
-    # The camera (10 frames/s) sees the first receipt for 3 s, an empty counter for 9 s,
-    # then the third receipt.
-    _frames(tmp_path / "frames", [(both, 30), (None, 90), (camera_only, 600)])
+    # The camera (10 frames/s) sees the first receipt for 6 s (time for the scanner to read it
+    # too while the camera still sees it), an empty counter for 9 s, then the third receipt.
+    _frames(tmp_path / "frames", [(both, 60), (None, 90), (camera_only, 600)])
     main_fd, sub_fd = os.openpty()
     port = os.ttyname(sub_fd)
     os.close(sub_fd)  # the kiosk opens the port itself
@@ -106,20 +106,28 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
         assert code == 0
         return [(s["name"], s["ok"]) for s in json.loads(out)["sources"]]
 
+    def wait_sources(expected: list[tuple[str, bool]]) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while (now := sources()) != expected:
+            assert time.monotonic() < deadline, now
+            assert proc.poll() is None, "kiosk run ended early"
+            time.sleep(0.2)
+
     try:
         wait_for(both_tx)  # the camera read it first
+        # Scan only once the kiosk has the port open, as a technician checks `kiosk status`:
+        # bytes sent before that meet a port not yet in raw mode, and opening it flushes
+        # them, possibly in the middle of a line.
+        wait_sources([("replay", True), ("serial", True)])
         # The scanner reads the same receipt while the camera still sees it: one scan.
         os.write(main_fd, both.encode() + b"\r\n")
-        time.sleep(1.0)  # handled on its own (not dropped as stale behind the next code)
+        time.sleep(1.0)  # a second scan a moment later, as at a counter (not a readiness wait)
         os.write(main_fd, serial_only.encode() + b"\r\n")
         wait_for(serial_tx)
         assert sources() == [("replay", True), ("serial", True)]
         os.close(main_fd)  # the scanner is unplugged
         main_fd = -1
-        deadline = time.monotonic() + WAIT_S
-        while sources() != [("replay", True), ("serial", False)]:
-            assert time.monotonic() < deadline, sources()
-            time.sleep(0.2)
+        wait_sources([("replay", True), ("serial", False)])
         wait_for(camera_tx)  # the camera reads on
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
@@ -130,9 +138,11 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
     text = err.decode("utf-8", "replace")
     assert proc.returncode == 0, text
     assert "Traceback" not in text
+    with Journal.open(journal_path) as journal:
+        rows = [(o.tx, o.outcome, o.reason) for o in reversed(journal.outcomes())]
     assert _outcomes(journal_path) == [
         (both_tx, "checked"),
         (serial_tx, "checked"),
         (camera_tx, "checked"),
-    ]
+    ], f"{rows}\n{text}"  # the reason of an unexpected outcome, and the kiosk's log
     assert sources() == [("replay", False), ("serial", False)]  # kiosk run stopped

@@ -65,6 +65,7 @@ def test_kiosk_run_metrics_file_passes_promtool_and_matches_status(
     # The outcome row is committed before the result is shown and timed: wait until the
     # service's own file has timed both scans before stopping it.
     deadline = time.monotonic() + WAIT_S
+
     def timed() -> float | None:
         text = textfile.read_text() if textfile.exists() else ""
         return samples(text).get(("kiosk_scan_result_seconds_count", ()))

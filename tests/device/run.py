@@ -23,7 +23,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fleet_steps
 from backend import HttpsBackend
+from fleet_checks import JournalReceiver
 from vm import BACKEND_IP, BOOT_OFFSET, VM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +168,7 @@ class DeviceTest:
         self.r = report
         self.backend = HttpsBackend(VENV / "kiosk", work, BACKEND_IP)
         self.vm: VM
+        self.receiver: JournalReceiver | None = None
         self.secret = ""
         self.version = ""
 
@@ -243,6 +246,7 @@ class DeviceTest:
         )
         wheel = build_release(w, "0.1.0")
         self.version = "0.1.0"
+        self.receiver, fleet_options = fleet_steps.start_receiver(w)
         card = w / "card.img"
         argv = [
             "bash",
@@ -271,6 +275,7 @@ class DeviceTest:
             str(wheel),
             "--target",
             TARGET,
+            *fleet_options,
         ]
         with self.r.timed("flash"):
             r = run(argv, env=dict(os.environ, PYTHON=str(VENV / "python")))
@@ -280,7 +285,7 @@ class DeviceTest:
             r.stderr[-1500:] if r.returncode else "",
         ):
             raise SystemExit(1)
-        self.vm = VM(card, w, w / "id_ed25519", self.backend.https_port)
+        self.vm = VM(card, w, w / "id_ed25519", self.backend.https_port, self.receiver.port)
         return card
 
     def first_boot(self) -> None:
@@ -609,6 +614,14 @@ class DeviceTest:
         r.times["reboot_ready"] = time.monotonic() - t
         r.line(ok, "reboot: kiosk.service active again", f"{r.times['reboot_ready']:.0f}s")
 
+    def fleet_watch(self) -> None:
+        assert self.receiver is not None
+        fleet_steps.watch(self, self.receiver)
+
+    def fleet_ansible(self) -> None:
+        release = wheelhouse(self.work, build_release(self.work, fleet_steps.FLEET_RELEASE))
+        fleet_steps.ansible(self, release)
+
     def shutdown(self) -> None:
         if getattr(self, "vm", None) is None:
             return
@@ -630,10 +643,12 @@ def main(argv: list[str] | None = None) -> int:
         ("install", test.install_checks),
         ("security", test.security),
         ("receipts", test.receipts),
+        ("fleet", test.fleet_watch),
         ("watchdog", test.watchdog),
         ("updates", test.updates),
         ("powercut", test.power_cut),
         ("reboot", test.reboot),
+        ("ansible", test.fleet_ansible),
     ]
     only = set(filter(None, args.only.split(",")))
     try:
@@ -651,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         test.shutdown()
         test.backend.stop()
+        if test.receiver is not None:
+            test.receiver.__exit__(None, None, None)
     t = report.times
     print("device test times: " + ", ".join(f"{k} {v:.0f}s" for k, v in t.items()), flush=True)
     total = time.monotonic() - report.start

@@ -3,8 +3,9 @@
 The kernel, initrd and command line are read from the card's FAT `bootfs` partition
 (config.txt `kernel=` and `initramfs`, cmdline.txt). Software emulation (TCG), 1 GiB,
 2 vCPUs; user-mode networking with ``restrict=on``: the guest reaches only SSH
-(forwarded from 127.0.0.1) and the backend address, relayed to the host by
-``relay.py``. ttyS0 is the console (a log file per boot); ttyS1 is the barcode
+(forwarded from 127.0.0.1), node_exporter's port 9100 (forwarded likewise), the
+backend address and the log server address (each relayed to a host port by
+``relay.py``). ttyS0 is the console (a log file per boot); ttyS1 is the barcode
 scanner, a Unix socket the host stays connected to.
 """
 
@@ -23,6 +24,9 @@ from pathlib import Path
 BOOT_OFFSET = 8192 * 512  # the bootfs partition of the stand-in (and of Raspberry Pi OS)
 BACKEND_IP = "10.0.2.100"
 BACKEND_PORT = 443
+LOG_IP = "10.0.2.101"  # the studio chain's systemd-journal-remote, as the guest sees it
+LOG_PORT = 19532
+METRICS_PORT = 9100  # prometheus-node-exporter in the guest
 HERE = Path(__file__).resolve().parent
 MT_ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1")
 
@@ -40,12 +44,16 @@ def mtype(card: Path, name: str) -> str:
 
 
 class VM:
-    def __init__(self, card: Path, dir: Path, key: Path, backend_port: int) -> None:
+    def __init__(
+        self, card: Path, dir: Path, key: Path, backend_port: int, log_port: int = 0
+    ) -> None:
         self.card = card
         self.dir = dir
         self.key = key
         self.backend_port = backend_port
+        self.log_port = log_port  # the host's journal receiver; 0: none
         self.ssh_port = free_port()
+        self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.scanner: socket.socket | None = None
         self.boots = 0
@@ -82,11 +90,14 @@ class VM:
         sock.unlink(missing_ok=True)
         # -I -S: no site packages, so each connection's relay starts in milliseconds.
         python = shutil.which("python3") or sys.executable
-        relay = f"{python} -I -S {HERE / 'relay.py'} {self.backend_port}"
+        relay = f"{python} -I -S {HERE / 'relay.py'}"
         netdev = (
             f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22,"
-            f"guestfwd=tcp:{BACKEND_IP}:{BACKEND_PORT}-cmd:{relay}"
+            f"hostfwd=tcp:127.0.0.1:{self.metrics_port}-:{METRICS_PORT},"
+            f"guestfwd=tcp:{BACKEND_IP}:{BACKEND_PORT}-cmd:{relay} {self.backend_port}"
         )
+        if self.log_port:
+            netdev += f",guestfwd=tcp:{LOG_IP}:{LOG_PORT}-cmd:{relay} {self.log_port}"
         argv = [
             "qemu-system-x86_64",
             "-accel",

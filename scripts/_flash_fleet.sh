@@ -98,17 +98,10 @@ fleet_user_data() {
     fleet_enabled || return 0
     local steps
     steps=$'  # fleet: node_exporter and journal upload (scripts/fleet-firstboot.sh)\n'
-    steps+=$'  - [bash, /boot/firmware/kiosk/fleet-firstboot.sh]\n'
+    steps+="$(runcmd_script fleet-firstboot.sh)"$'\n'
     steps+=$'  # the log certificates go even if fleet-firstboot.sh never ran\n'
     steps+=$'  - [rm, -rf, /boot/firmware/kiosk/log]\n'
-    awk -v steps="$steps" '
-        function add() { if (in_runcmd) { printf "%s", steps; in_runcmd = 0; added = 1 } }
-        in_runcmd && /^[^ \t#-]/ { add() }
-        { print }
-        /^runcmd:[ \t]*$/ { in_runcmd = 1 }
-        END { add(); if (!added) printf "runcmd:\n%s", steps }
-    ' "$1" >"$1.fleet"
-    mv "$1.fleet" "$1"
+    runcmd_append "$1" "$steps"
 }
 
 # fleet_stage DIR: the first-boot script, its settings and the certificates into DIR

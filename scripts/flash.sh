@@ -356,9 +356,12 @@ write_user_data() {
         printf 'disable_root: true\n'
         # No `packages:`: firstboot.sh asks apt only for what the image lacks, and an
         # unreachable mirror must not end cloud-init in error.
+        # runcmd is one shell script whose status is its last command's: each step that
+        # fails notes itself in FIRSTBOOT_FAILED, and the last step (runcmd_finish) ends
+        # cloud-init in error if any did, so `cloud-init status` tells the technician.
         printf 'runcmd:\n'
         printf '  - [systemctl, enable, --now, ssh]\n'
-        printf '  - [bash, /boot/firmware/kiosk/firstboot.sh]\n'
+        printf '%s\n' "$(runcmd_script firstboot.sh)"
         printf '  # firstboot.sh deletes it already; this also covers a firstboot.sh that never ran\n'
         printf '  - [rm, -f, /boot/firmware/kiosk/client_secret, /boot/firmware/network-config]\n'
         # $UPTIME is expanded by cloud-init, not here.
@@ -366,6 +369,34 @@ write_user_data() {
         printf 'final_message: "%s"\n' \
             'cloud-init finished after $UPTIME s; the kiosk first boot is logged in /var/log/cloud-init-output.log'
     } >"$STAGE/user-data"
+}
+
+FIRSTBOOT_FAILED=/run/kiosk-firstboot.failed
+
+# runcmd_script NAME: the runcmd step running /boot/firmware/kiosk/NAME, noting a failure.
+runcmd_script() {
+    printf "  - [sh, -c, 'bash /boot/firmware/kiosk/%s || echo \"%s failed (exit \$?): see above in this log\" >>%s']" \
+        "$1" "$1" "$FIRSTBOOT_FAILED"
+}
+
+# runcmd_append FILE STEPS: adds STEPS (YAML lines) at the end of user-data's runcmd.
+runcmd_append() {
+    awk -v steps="$2" '
+        function add() { if (in_runcmd) { printf "%s", steps; in_runcmd = 0; added = 1 } }
+        in_runcmd && /^[^ \t#-]/ { add() }
+        { print }
+        /^runcmd:[ \t]*$/ { in_runcmd = 1 }
+        END { add(); if (!added) printf "runcmd:\n%s", steps }
+    ' "$1" >"$1.runcmd"
+    mv "$1.runcmd" "$1"
+}
+
+# runcmd_finish FILE: the last runcmd step: cloud-init ends in error when a step failed.
+runcmd_finish() {
+    local step
+    step=$'  # the first boot is not complete when a step above failed: cloud-init status says so\n'
+    step+="  - [sh, -c, 'if [ -e $FIRSTBOOT_FAILED ]; then cat $FIRSTBOOT_FAILED >&2; exit 1; fi']"
+    runcmd_append "$1" "$step"$'\n'
 }
 
 write_meta_data() {
@@ -395,6 +426,7 @@ write_network_config() {
 
 write_user_data
 fleet_user_data "$STAGE/user-data"
+runcmd_finish "$STAGE/user-data"
 write_meta_data
 [[ -z $wifi_ssid ]] || write_network_config
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from kiosk.errors import HardwareError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.wiring import Screen, Signals
+from kiosk.logs import event
 from kiosk.views import Alarm, Outcome, Ready, Result, View
 from kiosk.vocabulary import Word
 
@@ -82,7 +83,17 @@ class Presenter:
         """Show and sound *outcome*, log it and hand it to the outcome listener."""
         self.show(Result(outcome))
         self.signal(outcome_signal(outcome))
-        log.info("outcome %s tx=%s reason=%s", outcome.word, outcome.tx, outcome.reason)
+        # One journal entry per outcome, with the fields a chain searches its central
+        # journal by (KIOSK_TX, KIOSK_OUTCOME, ...; kiosk.logs).
+        event(
+            log,
+            f"outcome {outcome.word}",
+            tx=outcome.tx,
+            outcome=outcome.word,
+            kind=outcome.kind,
+            reason=outcome.reason or None,
+            amount_cents=outcome.amount_cents,
+        )
         if self._on_outcome is not None:
             self._on_outcome(outcome)
 

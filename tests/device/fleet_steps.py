@@ -54,8 +54,11 @@ def start_receiver(work: Path) -> tuple[JournalReceiver, list[str]]:
     receiver = JournalReceiver("127.0.0.1", pki=pki, output=work / "journal-remote")
     receiver.output.mkdir()  # type: ignore[union-attr]
     receiver.__enter__()
+    # QEMU's restricted user network hands out no gateway, so the default (the address
+    # of the default route's interface) cannot be found here: the address is given.
     options = [
         "--metrics",
+        "--metrics-listen", f"{GUEST_LAN}:{METRICS_PORT}",
         "--log-server", f"https://{LOG_IP}:{LOG_PORT}",
         "--log-ca", str(pki.ca),
         "--log-cert", str(pki.client_cert),
@@ -91,7 +94,7 @@ def watch(t: DeviceTest, receiver: JournalReceiver) -> None:
         f"listening sockets: {local}",
     )
     certs = vm.ssh(
-        "sudo stat -c '%a %U %n' /etc/kiosk/log/*; ls /boot/firmware/kiosk/ 2>&1"
+        "sudo sh -c \"stat -c '%a %U %n' /etc/kiosk/log/*\"; ls /boot/firmware/kiosk/ 2>&1"
     ).stdout.strip()
     lines = certs.splitlines()
     keys = [line for line in lines if line.startswith("600 ")]

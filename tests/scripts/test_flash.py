@@ -222,13 +222,24 @@ def test_user_data(flashed, inputs):
     # apt is asked by firstboot.sh, only for what the system lacks: an unreachable
     # mirror must not end cloud-init in error.
     assert "packages" not in data and "package_update" not in data
-    assert ["bash", "/boot/firmware/kiosk/firstboot.sh"] in data["runcmd"]
+    runcmd = data["runcmd"]
+    install = runcmd.index(
+        ["sh", "-c", "bash /boot/firmware/kiosk/firstboot.sh || echo \"firstboot.sh failed"
+         " (exit $?): see above in this log\" >>/run/kiosk-firstboot.failed"]
+    )  # fmt: skip
     # The secrets go even if firstboot.sh never ran.
-    assert data["runcmd"][-1] == [
+    assert runcmd[install + 1] == [
         "rm",
         "-f",
         "/boot/firmware/kiosk/client_secret",
         "/boot/firmware/network-config",
+    ]
+    # A failed step ends cloud-init in error (runcmd's status is its last command's).
+    assert runcmd[-1] == [
+        "sh",
+        "-c",
+        "if [ -e /run/kiosk-firstboot.failed ]; then cat /run/kiosk-firstboot.failed >&2;"
+        " exit 1; fi",
     ]
     meta = yaml.safe_load(mtype(flashed, "meta-data"))
     assert meta["instance-id"].startswith("kiosk-counter-1-")

@@ -109,14 +109,17 @@ def test_fleet_pieces_on_the_boot_partition(fleet_flashed: Path, certs: Certs) -
 def test_user_data_runs_the_fleet_step_after_the_kiosk_install(fleet_flashed: Path) -> None:
     data = yaml.safe_load(mtype(fleet_flashed, "user-data"))
     runcmd = data["runcmd"]
-    install = runcmd.index(["bash", "/boot/firmware/kiosk/firstboot.sh"])
-    fleet = runcmd.index(["bash", "/boot/firmware/kiosk/fleet-firstboot.sh"])
+    steps = [" ".join(step) for step in runcmd]
+    install = next(i for i, s in enumerate(steps) if "bash /boot/firmware/kiosk/firstboot.sh" in s)
+    fleet = next(i for i, s in enumerate(steps) if "kiosk/fleet-firstboot.sh ||" in s)
     assert install < fleet  # the kiosk account exists when node_exporter's folder is opened
     assert [
         "rm", "-f", "/boot/firmware/kiosk/client_secret", "/boot/firmware/network-config"
     ] in runcmd  # fmt: skip
     # The certificates go even if fleet-firstboot.sh never ran.
-    assert runcmd[-1] == ["rm", "-rf", "/boot/firmware/kiosk/log"]
+    assert runcmd[fleet + 1] == ["rm", "-rf", "/boot/firmware/kiosk/log"]
+    # Then the check that ends cloud-init in error if a step failed.
+    assert runcmd[-1][:2] == ["sh", "-c"] and "/run/kiosk-firstboot.failed" in runcmd[-1][2]
     # The rest of user-data is as without the fleet options.
     assert data["hostname"] == "counter-1"
     assert data["final_message"].startswith("cloud-init finished")

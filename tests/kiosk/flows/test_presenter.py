@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
 from kiosk.errors import HardwareError
 from kiosk.flows.presenter import Presenter, outcome_signal
+from kiosk.logs import setup_logging
 from kiosk.venue import Service
 from kiosk.views import AmountMatch, Checking, Outcome, Result, View
 from kiosk.vocabulary import RequestKind, Word
@@ -94,3 +96,29 @@ def test_a_failing_display_is_logged_and_the_signal_still_plays(
         out.alarm("journal", "x" * 100)
     assert signals.played == ["error"]
     assert "display: display stopped answering" in caplog.text
+
+
+def test_each_outcome_is_one_journal_entry_with_the_kiosk_fields() -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+    setup_logging(
+        "info",
+        journald=True,
+        journal_send=lambda message, /, **fields: sent.append((message, fields)),
+        device="counter-1",
+        venue="ven_1",
+    )
+    try:
+        out = Presenter(Screen(), Signals())
+        out.result(Outcome(Word.CHECKED, RequestKind.RECEIPT, tx="tx_51", amount_cents=6500))
+        out.result(Outcome(Word.INVALID, RequestKind.RECEIPT, reason="bad_signature"))
+    finally:
+        setup_logging("info", journald=False)
+    entries = [(m, f) for m, f in sent if m.startswith("outcome ")]
+    assert [m for m, _ in entries] == ["outcome checked", "outcome invalid"]
+    checked, invalid = (f for _, f in entries)
+    assert checked["KIOSK_TX"] == "tx_51" and checked["KIOSK_OUTCOME"] == "checked"
+    assert checked["KIOSK_KIND"] == "receipt" and checked["KIOSK_AMOUNT_CENTS"] == 6500
+    assert checked["KIOSK_DEVICE"] == "counter-1" and checked["KIOSK_VENUE"] == "ven_1"
+    assert "KIOSK_REASON" not in checked
+    assert invalid["KIOSK_OUTCOME"] == "invalid" and invalid["KIOSK_REASON"] == "bad_signature"
+    assert "KIOSK_TX" not in invalid

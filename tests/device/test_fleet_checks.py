@@ -182,7 +182,7 @@ def test_check_metrics_compares_the_page_with_kiosk_status(
 # --- Ansible ----------------------------------------------------------------------------
 
 sys.path.insert(0, str(ROOT / "tests" / "fleet"))
-from fleet_hosts import install_kiosks, needs_root, wheel, write_inventory  # noqa: E402
+from fleet_hosts import install_kiosks, needs_root, wheelhouse, write_inventory  # noqa: E402
 
 
 def test_vm_inventory_variables() -> None:
@@ -206,7 +206,7 @@ def test_update_waves_stop_at_the_failing_second_host(tmp_path: Path) -> None:
     hosts["failing"].mark("broken", "0.2.0")
     fast = {"kiosk_settle_s": 0, "kiosk_ready_timeout_s": 4, "kiosk_health_delay_s": 0}
     result = run_playbook("update.yml", inventory, tmp_path,
-                          kiosk_wheel=str(wheel(tmp_path, "0.2.0")), **fast)  # fmt: skip
+                          kiosk_wheelhouse=str(wheelhouse(tmp_path, "0.2.0")), **fast)  # fmt: skip
     print(result.stdout[-8000:])
     problems = update_wave_problems(
         result,

@@ -5,16 +5,22 @@ Fixtures (conftest.py):
 - ``ansible(playbook, inventory, **extra_vars) -> CompletedProcess``: ansible-playbook
   with fleet/ansible.cfg, its state kept in the test's tmp folder.
 - ``kiosk_hosts(names) -> {name: FakePi}``: one kiosk per name, each a root folder with
-  release 0.1.0 installed by the real scripts/update-remote.sh (tests/scripts/fake_pi.py:
-  fake systemctl, venvs and runuser), and a stand-in ``kiosk status --json`` that reports
-  the running release, online, and quarantined requests for a release listed in
-  ``<state>/quarantines``. ``write_inventory(hosts)`` makes the inventory: every host uses
-  ``ansible_connection=local``, with its root folder passed in ``kiosk_environment``;
-  every kiosk notes "NAME install" and "NAME status" in one ``timeline`` file beside it.
+  release 0.1.0 installed from a wheelhouse by the real scripts/update-remote.sh
+  (tests/scripts/fake_pi.py: fake systemctl, venvs and runuser), and a stand-in
+  ``kiosk status --json`` that reports the running release, online, and quarantined
+  requests for a release listed in ``<state>/quarantines``. ``write_inventory(hosts)``
+  makes the inventory: every host uses ``ansible_connection=local``, with its root folder
+  passed in ``kiosk_environment``; every kiosk notes "NAME install" and "NAME status" in
+  one ``timeline`` file beside it.
+
+Releases: ``wheelhouse(folder, version)`` makes a locked wheelhouse as
+scripts/wheelhouse.sh does (kiosk_wheelhouse); ``wheel(folder, version)`` one kiosk
+wheel (kiosk_wheel).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -64,6 +70,25 @@ def wheel(folder: Path, version: str) -> Path:
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("kiosk/__init__.py", f'__version__ = "{version}"\n')
     return path
+
+
+def wheelhouse(folder: Path, version: str) -> Path:
+    """What scripts/wheelhouse.sh makes, in ``folder/wheels-VERSION``: the kiosk wheel, a
+    dependency's wheel, and requirements.lock (``name==version --hash=sha256:...``)."""
+    house = folder / f"wheels-{version}"
+    house.mkdir()
+    kiosk = wheel(house, version)
+    dep = house / "pyserial-3.5-py2.py3-none-any.whl"
+    with zipfile.ZipFile(dep, "w") as z:
+        z.writestr("serial/__init__.py", "")
+    lines = [
+        "# Locked wheelhouse made by scripts/wheelhouse.sh; install with",
+        "# pip install --no-index --find-links . --require-hashes -r requirements.lock",
+    ]
+    for path, name in ((dep, "pyserial==3.5"), (kiosk, f"smartum-kiosk=={version}")):
+        lines.append(f"{name} --hash=sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}")
+    (house / "requirements.lock").write_text("\n".join(lines) + "\n")
+    return house
 
 
 def write_inventory(path: Path, groups: dict[str, dict[str, FakePi]], **host_vars: Any) -> Path:
@@ -125,13 +150,13 @@ def install_kiosks(folder: Path, names: list[str]) -> dict[str, FakePi]:
     units.mkdir(exist_ok=True)
     shutil.copy(ROOT / "systemd" / "kiosk.sysusers", units)
     (units / "kiosk.service").write_text("[Service]\n# release 0.1.0\n")
-    first = wheel(folder, "0.1.0")
+    first = wheelhouse(folder, "0.1.0")
     hosts = {}
     for name in names:
         pi = FakePi(folder / name)
         (pi.root / "etc/kiosk").mkdir(parents=True, exist_ok=True)
         (pi.root / "etc/kiosk/kiosk.toml").write_text('[device]\nid = "counter-1"\n')
-        argv = ["bash", str(REMOTE), "--first-install", "--wheel", str(first),
+        argv = ["bash", str(REMOTE), "--first-install", "--wheelhouse", str(first),
                 "--units", str(units), "--settle", "0"]  # fmt: skip
         result = subprocess.run(argv, env=pi.env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr

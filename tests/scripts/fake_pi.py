@@ -7,9 +7,11 @@ directory (KIOSK_ROOT); only the commands that would touch the host are replaced
   at the release ``opt/kiosk/current`` points to: a version listed in
   ``<state>/broken`` fails at once, one in ``<state>/hangs`` stays "activating"
   (never sends READY=1), anything else becomes active.
-- ``python3 -m venv DIR`` makes a venv whose ``pip install`` accepts only an offline,
+- ``python3 -m venv DIR`` makes a venv whose ``pip install`` accepts an offline,
   hash-checked install from a wheelhouse (``--no-index --require-hashes
-  --find-links DIR --requirement LOCK``, the kiosk wheel's hash in LOCK) and writes a
+  --find-links DIR --requirement LOCK``, the kiosk wheel's hash in LOCK, a wheel with a
+  locked hash in DIR for every project of LOCK) or, noted as ``pip-from-index WHEEL``,
+  one wheel whose dependencies would come from the index. It writes a
   ``bin/kiosk`` that reports the wheel's version; its ``selftest --json`` reports
   the clock unsynchronised (a network part) and, for versions listed in
   ``<state>/selftest-fails``, the camera failing.
@@ -80,6 +82,14 @@ done
 wheel=$(ls "$links"/smartum_kiosk-*.whl)
 grep -q "^smartum-kiosk==.* --hash=sha256:$(sha256sum "$wheel" | cut -d' ' -f1)" "$lock" ||
   { echo "fake pip: hash of $wheel not in $lock" >&2; exit 9; }
+# Every locked project needs a wheel in the wheelhouse with one of its hashes.
+sums=$(sha256sum "$links"/*.whl | cut -d' ' -f1)
+while read -r req hashes; do
+  [[ -z $req || $req == \#* ]] && continue
+  found=0
+  for h in $hashes; do grep -qxF "${h#--hash=sha256:}" <<<"$sums" && found=1; done
+  ((found)) || { echo "fake pip: no wheel of $req with a locked hash in $links" >&2; exit 9; }
+done <"$lock"
 fi
 version=$(basename "$wheel" | cut -d- -f2)
 cat >"$dir/bin/kiosk" <<KIOSK

@@ -56,6 +56,13 @@ KIOSK_FAMILIES = (
 )  # fmt: skip
 
 
+# Gauges the kiosk leaves out when there is no value (e.g. nothing waits for upload).
+ABSENT_WHEN_NONE = (
+    "kiosk_journal_oldest_pending_timestamp_seconds",
+    "kiosk_last_sync_timestamp_seconds",
+)
+
+
 # --- SSH ------------------------------------------------------------------------------------
 
 
@@ -117,12 +124,16 @@ def metrics_problems(
     families: Mapping[str, Mapping[tuple[Any, ...], float]], status: Any
 ) -> list[str]:
     """How the scraped kiosk families disagree with a ``kiosk status --json`` document."""
-    problems = [f"missing family {name}" for name in KIOSK_FAMILIES if name not in families]
+    problems = [
+        f"missing family {name}"
+        for name in KIOSK_FAMILIES
+        if name not in families and name not in ABSENT_WHEN_NONE
+    ]
     if problems:
         return problems
 
     def one(name: str) -> float | None:
-        return families[name].get((name,))
+        return families.get(name, {}).get((name,))
 
     pairs = [
         ("kiosk_journal_pending", status["pending"]),

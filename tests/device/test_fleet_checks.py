@@ -179,6 +179,27 @@ def test_check_metrics_compares_the_page_with_kiosk_status(
     assert "missing family kiosk_scans" in metrics_problems(scrape(url), status())
 
 
+def test_gauges_without_a_value_may_be_absent_but_not_when_status_has_one() -> None:
+    from fleet_checks import KIOSK_FAMILIES
+
+    status = {"pending": 0, "quarantined": 0, "offline_exposure_cents": 0, "offline_count": 0,
+              "clock_synced": True, "oldest_pending": None, "last_sync": None,
+              "conflicts_24h": 0, "version": "1.0"}  # fmt: skip
+    families: dict[str, dict[tuple[Any, ...], float]] = {
+        name: {(name,): 0.0} for name in KIOSK_FAMILIES
+    }
+    families["kiosk_clock_synced"] = {("kiosk_clock_synced",): 1.0}
+    families["kiosk_offline_conflicts"] = {("kiosk_offline_conflicts_total",): 0.0}
+    families["kiosk_build_info"] = {("kiosk_build_info", ("version", "1.0")): 1.0}
+    del families["kiosk_journal_oldest_pending_timestamp_seconds"]
+    del families["kiosk_last_sync_timestamp_seconds"]
+    assert metrics_problems(families, status) == []
+    status["oldest_pending"] = "2026-11-30T08:00:00Z"
+    assert metrics_problems(families, status) == [
+        "kiosk_journal_oldest_pending_timestamp_seconds is None, status says 2026-11-30T08:00:00Z"
+    ]
+
+
 # --- Ansible ----------------------------------------------------------------------------
 
 sys.path.insert(0, str(ROOT / "tests" / "fleet"))

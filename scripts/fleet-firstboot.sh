@@ -35,7 +35,16 @@ log() { printf 'kiosk-fleet-firstboot: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # The certificates and key must not outlive this script on a partition anyone can read.
-trap 'rm -rf "$CERTS"' EXIT
+# FAT overwrites in place, so shred leaves no copy of the key in the freed clusters.
+remove_certs() {
+    [[ -d $CERTS ]] || return 0
+    local f
+    for f in "$CERTS"/*; do
+        [[ -f $f ]] && { shred --iterations=1 --zero --remove "$f" 2>/dev/null || rm -f "$f"; }
+    done
+    rm -rf "$CERTS"
+}
+trap remove_certs EXIT
 
 [[ -f $SRC/fleet.conf ]] || die "$SRC/fleet.conf is missing: prepare the card with scripts/flash.sh"
 metrics=0 metrics_listen="" log_server=""
@@ -112,7 +121,8 @@ setup_upload() {
         [[ -f $CERTS/$name ]] || die "$CERTS/$name is missing: flash again with --log-cert and --log-key"
         install -m 0600 -o 0 -g 0 "$CERTS/$name" "$ROOT/etc/kiosk/log/$name"
     done
-    rm -rf "$CERTS"
+    sync "$ROOT/etc/kiosk/log"/* # the installed copies are on disk before the card's go
+    remove_certs
     log "log certificates placed in /etc/kiosk/log and removed from the boot partition"
 
     apt_install systemd-journal-remote

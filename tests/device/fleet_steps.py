@@ -39,7 +39,7 @@ from fleet_checks import (  # noqa: E402
     ssh_status,
     update_wave_problems,
 )
-from vm import LOG_IP, LOG_PORT, METRICS_PORT  # noqa: E402
+from vm import BOOT_OFFSET, LOG_IP, LOG_PORT, METRICS_PORT  # noqa: E402
 
 if TYPE_CHECKING:
     from run import DeviceTest
@@ -93,16 +93,28 @@ def watch(t: DeviceTest, receiver: JournalReceiver) -> None:
         "node_exporter listens on the LAN address only",
         f"listening sockets: {local}",
     )
-    certs = vm.ssh(
-        "sudo sh -c \"stat -c '%a %U %n' /etc/kiosk/log/*\"; ls /boot/firmware/kiosk/ 2>&1"
-    ).stdout.strip()
-    lines = certs.splitlines()
-    keys = [line for line in lines if line.startswith("600 ")]
-    on_boot = [line for line in lines if line.endswith((".crt", ".key", ".pem"))]
+    certs = vm.ssh("sudo sh -c \"stat -c '%a %U %n' /etc/kiosk/log/*\"").stdout.split("\n")
+    certs = [line for line in certs if line]
+    boot = vm.ssh("sudo find /boot/firmware -name '*.key' -o -name 'client.crt' -o -name log")
+    left = boot.stdout.split()
+    # The key's bytes, not only its name, must be gone from the FAT partition.
+    key = (t.work / "log-pki" / "client.key").read_text().splitlines()
+    body = [line.encode() for line in key if not line.startswith("-----") and len(line) >= 32]
+    vm.ssh("sync")
+    with vm.card.open("rb") as f:
+        f.seek(BOOT_OFFSET)
+        fat = f.read(256 * 1024 * 1024)
+    in_fat = [part for part in body if part in fat]
     r.line(
-        len(keys) >= 3 and not on_boot,
-        "log certificates 0600 under /etc/kiosk/log, none left on the boot partition",
-        " | ".join(lines),
+        len(certs) == 3
+        and all(line.startswith("600 root ") for line in certs)
+        and not left
+        and not in_fat,
+        "log certificates 0600 under /etc/kiosk/log, gone from the boot partition (files and key "
+        "bytes)",
+        " | ".join(certs)
+        + (f"; left on the boot partition: {left}" if left else "")
+        + (f"; key bytes still in the FAT: {in_fat}" if in_fat else ""),
     )
     tx, _token = t.backend.mint_receipt(3900)
     vm.scan(_token)

@@ -668,6 +668,9 @@ def main(argv: list[str] | None = None) -> int:
         test.backend.stop()
         if test.receiver is not None:
             test.receiver.__exit__(None, None, None)
+    vm = getattr(test, "vm", None)
+    for panic in vm.panics if vm is not None else []:
+        report.info(f"the emulated guest's kernel panicked and was powered on again: {panic}")
     t = report.times
     print("device test times: " + ", ".join(f"{k} {v:.0f}s" for k, v in t.items()), flush=True)
     total = time.monotonic() - report.start

@@ -76,6 +76,7 @@ class Counter:
         monotonic: Callable[[], float] = time.monotonic,
         clock_synced: Callable[[], bool] = kernel_clock_synced,
         on_outcome: Callable[[Outcome], None] | None = None,
+        on_answered: Callable[[float], None] | None = None,
         on_view: Callable[[View], None] | None = None,
         sync_interval: float = 30.0,
     ) -> None:
@@ -109,6 +110,7 @@ class Counter:
             signals=indicators,
             settings=settings,
             on_outcome=on_outcome,
+            on_answered=on_answered,
             monotonic=monotonic,
         )
         self._started = False

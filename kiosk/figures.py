@@ -14,7 +14,8 @@ from kiosk.flows.context import LAST_SYNC_META
 from kiosk.flows.offline import SyncStamp, conflicts_24h
 from kiosk.journal import Journal
 from kiosk.journal.schema import translated
-from kiosk.vocabulary import RequestState
+from kiosk.journal.tally import outcome_total, outcome_totals
+from kiosk.vocabulary import RequestState, Word
 
 QUARANTINED_STATE = RequestState.QUARANTINED
 """``requests.state`` of a request that failed ``journal.quarantine_after`` times: kept,
@@ -31,11 +32,11 @@ class JournalFigures:
     last_sync: float | None  # Unix time of the last successful exchange with the backend
     offline_count: int
     offline_exposure_cents: int
-    conflicts: int  # offline checks the backend later found already checked, all time
+    conflicts: int  # offline checks the backend later found already checked, all time (pruned too)
     conflicts_24h: int  # of the last 24 h and after the last clear: these turn offline off
     journal_bytes: int
     disk_free_bytes: int  # free space on the journal's file system
-    outcomes: dict[str, int] = field(default_factory=dict)  # outcome word -> scans
+    outcomes: dict[str, int] = field(default_factory=dict)  # outcome word -> scans, all time
 
 
 def read_figures(journal: Journal, *, now: float | None = None) -> JournalFigures:
@@ -49,7 +50,7 @@ def read_figures(journal: Journal, *, now: float | None = None) -> JournalFigure
         last_sync=last_sync(journal),
         offline_count=count,
         offline_exposure_cents=total,
-        conflicts=conflicts_since(journal, 0.0),
+        conflicts=conflicts_total(journal),
         conflicts_24h=conflicts_24h(journal, now),
         journal_bytes=journal.size_bytes(),
         disk_free_bytes=journal.free_bytes(),
@@ -58,16 +59,14 @@ def read_figures(journal: Journal, *, now: float | None = None) -> JournalFigure
 
 
 def outcome_counts(journal: Journal) -> dict[str, int]:
-    """Scans that reached a result, by outcome word (the rows ``history --local`` lists).
+    """Scans that reached a result since the journal began, by outcome word: the rows
+    ``history --local`` lists plus those pruned after the retention (a counter).
 
     An offline check that the backend later finds already checked moves from
-    ``checked_offline`` to ``conflict``; rows older than the retention are pruned.
+    ``checked_offline`` to ``conflict``.
     """
     with translated():
-        rows = journal.conn.execute(
-            "SELECT outcome, COUNT(*) FROM outcomes GROUP BY outcome ORDER BY outcome"
-        ).fetchall()
-    return {str(r[0]): int(r[1]) for r in rows}
+        return outcome_totals(journal.conn)
 
 
 def oldest_pending_at(journal: Journal) -> float | None:
@@ -87,12 +86,10 @@ def quarantined_count(journal: Journal) -> int:
     return int(row[0])
 
 
-def conflicts_since(journal: Journal, since: float) -> int:
+def conflicts_total(journal: Journal) -> int:
+    """Conflicts since the journal began, pruned ones included (a counter)."""
     with translated():
-        row = journal.conn.execute(
-            "SELECT COUNT(*) FROM outcomes WHERE outcome = 'conflict' AND at >= ?", (since,)
-        ).fetchone()
-    return int(row[0])
+        return outcome_total(journal.conn, Word.CONFLICT)
 
 
 def last_sync(journal: Journal) -> float | None:

@@ -185,8 +185,6 @@ class KioskMetrics:
         self._monotonic = monotonic
         self._journal: Journal | None = None
         self._file_id: tuple[int, int] | None = None
-        self._scan_at: float | None = None
-        self._lock = threading.Lock()
         self.scan_result_seconds = Histogram(
             "kiosk_scan_result_seconds",
             "Time from a scan to its result on the screen",
@@ -235,24 +233,10 @@ class KioskMetrics:
 
     # --- observations from the running service -----------------------------------------------
 
-    def watch_scans(self, on_event: Callable[[Any], None]) -> Callable[[Any], None]:
-        """Wrap a source's ``on_event``: notes when a scan arrives, then passes it on."""
-        from kiosk.events import Scan
-
-        def on_event_timed(event: Any) -> None:
-            if isinstance(event, Scan):
-                with self._lock:
-                    self._scan_at = event.at
-            on_event(event)
-
-        return on_event_timed
-
-    def scan_finished(self, outcome: object) -> None:
-        """``on_outcome`` of the counter: observes the time since the scan it answers."""
-        with self._lock:
-            at, self._scan_at = self._scan_at, None
-        if at is not None:
-            self.scan_result_seconds.observe(max(0.0, self._monotonic() - at))
+    def scan_answered(self, at: float) -> None:
+        """``on_answered`` of the counter: a scan that arrived at *at* (monotonic) has its
+        result on the screen."""
+        self.scan_result_seconds.observe(max(0.0, self._monotonic() - at))
 
     def timed_decoder(self, decoder: Any) -> Any:
         """The camera's decoder, with each ``decode`` call timed."""

@@ -275,14 +275,14 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
             display=display,
             indicators=indicators,
             has_buttons=has_buttons,
-            on_outcome=metrics.scan_finished,
+            on_answered=metrics.scan_answered,
         )
         writer = writer_for(cfg.metrics, metrics, lambda: counter.engine.online)
         stack.callback(writer.stop)  # after the counter's stop: the last write sees its last scan
         stack.callback(counter.stop)
         counter.start()
         writer.start()
-        sources = Sources(cfg, metrics.watch_scans(counter.submit), metrics.timed_decoder)
+        sources = Sources(cfg, counter.submit, metrics.timed_decoder)
         stack.callback(sources.stop)
         sources.ensure(time.monotonic())
         reporter = SourceReport(cfg)

@@ -61,11 +61,13 @@ class Engine(Worker):
         signals: Signals,
         settings: EngineSettings,
         on_outcome: Callable[[Outcome], None] | None = None,
+        on_answered: Callable[[float], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__("kiosk-engine", monotonic=monotonic)
         self._open_context = open_context
-        self._out = Presenter(screen, signals, on_outcome)
+        # on_answered(at): a scan that arrived at *at* (monotonic) has its result shown.
+        self._out = Presenter(screen, signals, on_outcome, on_answered)
         self._settings = settings
         self._now = monotonic
         self.inbox: queue.Queue[Event] = queue.Queue(maxsize=INBOX_SIZE)
@@ -248,6 +250,7 @@ class Engine(Worker):
         if self._repeats.is_repeat(scan):
             log.debug("repeat of a recent scan ignored")
             return
+        self._out.scan_arrived(scan.at)
         self._out.signal("scan")
         self._out.show(Checking(RequestKind.RECEIPT))
         if scanned is None:
@@ -271,6 +274,7 @@ class Engine(Worker):
                 outcome = payment.send_charge(ctx, decision.request, decision.service_name)
             self._present(outcome)
         elif isinstance(decision, payment.Choose):
+            self._out.scan_arrived(None)  # the menu answers it; the charge waits for a person
             self._mode = modes.Choosing(self._menu_until(), code, decision.services)
             self._out.show(ServiceMenu(decision.services, 0))
         elif isinstance(decision, payment.ChargeWith):

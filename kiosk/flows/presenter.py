@@ -50,10 +50,13 @@ class Presenter:
         screen: Screen,
         signals: Signals,
         on_outcome: Callable[[Outcome], None] | None = None,
+        on_answered: Callable[[float], None] | None = None,
     ) -> None:
         self._screen = screen
         self._signals = signals
         self._on_outcome = on_outcome
+        self._on_answered = on_answered
+        self._scan_at: float | None = None
         self._last_view: View | None = None
         self._dimmed = False
 
@@ -79,6 +82,12 @@ class Presenter:
             self._dimmed = dimmed
             self._screen.dim(dimmed)
 
+    def scan_arrived(self, at: float | None) -> None:
+        """The scan being handled arrived at *at* (monotonic; None: its result will not
+        follow it directly, e.g. a service menu comes first). The next result reports it
+        to ``on_answered``."""
+        self._scan_at = at
+
     def result(self, outcome: Outcome) -> None:
         """Show and sound *outcome*, log it and hand it to the outcome listener."""
         self.show(Result(outcome))
@@ -96,6 +105,9 @@ class Presenter:
         )
         if self._on_outcome is not None:
             self._on_outcome(outcome)
+        at, self._scan_at = self._scan_at, None
+        if at is not None and self._on_answered is not None:
+            self._on_answered(at)
 
     def alarm(self, kind: str, detail: str) -> None:
         self.show(Alarm(kind, detail[:60]))

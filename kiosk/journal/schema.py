@@ -32,7 +32,7 @@ from kiosk.vocabulary import (
 
 _E = TypeVar("_E", RequestKind, RequestState, Word, AmountCheck)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -87,6 +87,11 @@ MIGRATIONS: dict[int, str] = {
     4: """
     ALTER TABLE requests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE requests ADD COLUMN next_try_at REAL NOT NULL DEFAULT 0;
+    """,
+    # Outcome rows pruned after the retention, by outcome word (kiosk.journal.tally): the
+    # cumulative counters add them to the rows kept, so that a prune never lowers them.
+    5: """
+    CREATE TABLE pruned_outcomes (outcome TEXT PRIMARY KEY, scans INTEGER NOT NULL);
     """,
 }
 
@@ -223,6 +228,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     # A cheap read of every table surfaces a damaged file now rather than mid-scan.
     conn.execute("SELECT COUNT(*) FROM requests").fetchone()
     conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()
+    conn.execute("SELECT COUNT(*) FROM pruned_outcomes").fetchone()
 
 
 @contextmanager

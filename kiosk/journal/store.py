@@ -19,7 +19,8 @@ Two tables:
 ``outcomes``
     One row per scan that reached a result, with the outcome word shown at the
     counter. ``history --local`` reads these. ``synced`` is false while the
-    request behind it still waits for the backend.
+    request behind it still waits for the backend. Rows pruned after the retention
+    are tallied by outcome (:mod:`kiosk.journal.tally`), so counters never go down.
 
 Commits are few (each is a flush, 5-50 ms on an SD card): a scan's request is
 written marked as attempted; its answer, outcome and last-sync time share one
@@ -56,6 +57,7 @@ from kiosk.journal.schema import (
     resolve_waiting,
     translated,
 )
+from kiosk.journal.tally import prune_outcomes
 from kiosk.journal.uploads import UploadBook
 from kiosk.vocabulary import ACCEPTED, OPEN_STATES, AmountCheck, RequestKind, RequestState, Word
 
@@ -375,10 +377,11 @@ class Journal(UploadBook):
         return shutil.disk_usage(self.path.parent).free
 
     def prune(self, retention_days: int, *, now: float | None = None) -> int:
-        """Delete answered requests and synced outcomes older than the retention."""
+        """Delete answered requests and synced outcomes older than the retention; the
+        outcomes deleted are added to the tally in the same commit."""
         cutoff = (time.time() if now is None else now) - retention_days * 86400
         with self._write() as conn:
-            n = conn.execute("DELETE FROM outcomes WHERE synced = 1 AND at < ?", (cutoff,)).rowcount
+            n = prune_outcomes(conn, cutoff)
             conn.execute(
                 f"DELETE FROM requests WHERE state NOT IN ({_OPEN_SQL}) AND created_at < ?"
                 " AND id NOT IN (SELECT request_id FROM outcomes WHERE request_id IS NOT NULL)",

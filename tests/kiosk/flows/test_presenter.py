@@ -122,3 +122,17 @@ def test_each_outcome_is_one_journal_entry_with_the_kiosk_fields() -> None:
     assert "KIOSK_REASON" not in checked
     assert invalid["KIOSK_OUTCOME"] == "invalid" and invalid["KIOSK_REASON"] == "bad_signature"
     assert "KIOSK_TX" not in invalid
+
+
+def test_each_result_reports_the_arrival_of_the_scan_it_answers() -> None:
+    answered: list[float] = []
+    out = Presenter(Screen(), Signals(), on_answered=answered.append)
+    out.scan_arrived(10.0)
+    out.result(Outcome(Word.CHECKED, RequestKind.RECEIPT))
+    out.result(Outcome(Word.INVALID, RequestKind.RECEIPT))  # no scan of its own: not timed
+    out.scan_arrived(11.0)
+    out.scan_arrived(12.5)  # the engine handles scans one at a time: the latest is the one
+    out.result(Outcome(Word.CHECKED, RequestKind.RECEIPT))
+    out.scan_arrived(None)  # a service menu answers this one
+    out.result(Outcome(Word.CHARGED, RequestKind.CHARGE))
+    assert answered == [10.0, 12.5]

@@ -220,3 +220,38 @@ def test_migration_to_version_3_keeps_outcomes_without_an_amount_check(tmp_path:
             "mismatch",
             -500,
         )
+
+
+def test_migration_from_version_4_keeps_the_journal_and_adds_the_pruned_tally(
+    tmp_path: Path,
+) -> None:
+    from kiosk.figures import outcome_counts
+    from kiosk.journal import schema as journal_module
+
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path)
+    for version in (1, 2, 3, 4):
+        conn.executescript(journal_module.MIGRATIONS[version])
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute(
+        "INSERT INTO requests (kind, idem_key, tx, body, created_at, failures, next_try_at)"
+        " VALUES ('receipt', 'k-4', 'tx_pending', '{}', 5.0, 2, 99.0)"
+    )
+    conn.execute(
+        "INSERT INTO outcomes (kind, tx, outcome, amount_cents, at) VALUES"
+        " ('receipt', 'tx_old', 'checked', 6500, 1.0), ('receipt', 'tx_c', 'conflict', 700, 2.0)"
+    )
+    conn.commit()
+    conn.close()
+    with Journal.open(path) as j:
+        assert j.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert j.conn.execute("SELECT COUNT(*) FROM pruned_outcomes").fetchone()[0] == 0
+        (req,) = j.open_requests()
+        assert (req.key, req.tx, req.failures, req.next_try_at) == ("k-4", "tx_pending", 2, 99.0)
+        assert sorted((o.tx, o.outcome, o.amount_cents) for o in j.outcomes()) == [
+            ("tx_c", "conflict", 700),
+            ("tx_old", "checked", 6500),
+        ]
+        assert outcome_counts(j) == {"checked": 1, "conflict": 1}
+        assert j.prune(1, now=10 * 86400.0) == 2
+        assert j.outcomes() == [] and outcome_counts(j) == {"checked": 1, "conflict": 1}

@@ -176,7 +176,9 @@ def memory_rows(result: dict) -> list[Row]:
             " LED and buzzer on gpiozero mock pins,"
             f" peak over {result['seconds']:.0f} s",
             f"< {result['target_mb']:.0f} MB",
-            f"{result['rss_peak_mb']} MB (last {result['rss_last_mb']} MB)",
+            f"{result['rss_peak_mb']} MB (last {result['rss_last_mb']} MB;"
+            f" anonymous {result.get('rss_anon_mb', '?')} MB,"
+            f" mapped files {result.get('rss_file_mb', '?')} MB)",
             f"bare Python + numpy, zxing-cpp, Pillow {result['baseline_mb']} MB",
             f"{result['rss_peak_mb'] / result['baseline_mb']:.1f}x",
             "yes" if result["ok"] else "NO",

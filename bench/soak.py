@@ -54,7 +54,7 @@ from kiosk.config import Config, parse_config
 from kiosk.counter import Counter
 from kiosk.decode import make_decoder
 from kiosk.journal import Journal
-from kiosk.service import _return_freed_memory as return_freed_memory
+from kiosk.libc import limit_malloc_arenas, return_freed_memory
 from kiosk.views import Outcome
 
 FPS = 10.0
@@ -561,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     status = rerun_with_delay(args.fsync_ms, __file__, sys.argv[1:] if argv is None else argv)
     if status is not None:
         return status
+    limit_malloc_arenas()  # as `kiosk run` does first, before any thread starts
     result = run_soak(
         args.duration,
         args.day_hours,

@@ -15,13 +15,14 @@ id so that a reading from an earlier boot is never compared with this one.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from kiosk.libc import libc
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
@@ -36,12 +37,12 @@ class _Timex(ctypes.Structure):
 
 def kernel_clock_synced() -> bool:
     """True when the kernel reports a synchronised clock (Linux); False if unknown."""
-    if not sys.platform.startswith("linux"):
+    lib = libc() if sys.platform.startswith("linux") else None
+    if lib is None:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         tx = _Timex()
-        state = libc.adjtimex(ctypes.byref(tx))
+        state = lib.adjtimex(ctypes.byref(tx))
     except (OSError, AttributeError):
         return False
     return state >= 0 and state != TIME_ERROR

@@ -10,8 +10,6 @@ out-of-service screen.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import signal
 import threading
@@ -26,6 +24,7 @@ from kiosk.config import Config
 from kiosk.counter import Counter
 from kiosk.errors import HardwareError, KioskError
 from kiosk.events import ScanFault, event_source
+from kiosk.libc import return_freed_memory
 from kiosk.metrics import KioskMetrics, writer_for
 from kiosk.source_states import SourceReport
 
@@ -298,7 +297,7 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
             notifier,
             [lambda: counter.healthy(time.monotonic()), lambda: sources.health(time.monotonic())],
         )
-        _return_freed_memory()
+        return_freed_memory()  # start-up allocated and freed a great deal
         notifier.ready(counter.status_text())
         log.info(
             "kiosk %s ready: source %s, venue %s",
@@ -323,19 +322,6 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
         notifier.stopping()
         log.info("stopping: finishing the scan in hand")
     return 0
-
-
-def _return_freed_memory() -> None:
-    """Give the memory freed while importing and starting back to the system (glibc).
-
-    Start-up allocates and frees many small objects; without a trim the freed
-    pages stay in the process's heap and count in its RSS all day.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

@@ -15,6 +15,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from kiosk.libc import limit_malloc_arenas
+
+    limit_malloc_arenas()  # first: before any thread (camera, engine, sync...) allocates
     from kiosk.config import env_path, load_config
     from kiosk.logs import mask_secret, setup_logging
     from kiosk.service import run as run_service

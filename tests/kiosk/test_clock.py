@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
+import subprocess
 import sys
 from typing import Any
 
@@ -26,19 +26,40 @@ def test_the_kernel_state_decides(
     monkeypatch: pytest.MonkeyPatch, state: int, synced: bool
 ) -> None:
     monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(ctypes, "CDLL", lambda *a, **k: _Libc(state))
+    monkeypatch.setattr(clock, "libc", lambda: _Libc(state))
     assert clock.kernel_clock_synced() is synced
 
 
 def test_unknown_is_not_synced(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_libc(*_a: Any, **_k: Any) -> Any:
-        raise OSError("no libc")
+    class _Broken:
+        def adjtimex(self, _buf: Any) -> int:
+            raise OSError("no adjtimex")
 
     monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    monkeypatch.setattr(clock, "libc", lambda: None)
     assert clock.kernel_clock_synced() is False
+    monkeypatch.setattr(clock, "libc", lambda: _Broken())
+    assert clock.kernel_clock_synced() is False
+    monkeypatch.setattr(clock, "libc", lambda: _Libc(0))
     monkeypatch.setattr(sys, "platform", "darwin")
     assert clock.kernel_clock_synced() is False
+
+
+def test_asking_often_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine asks on every refresh of the ready screen (twice a second when idle):
+    # finding the C library anew each time ran `ldconfig -p` in a child process.
+    started: list[Any] = []
+    real = subprocess.Popen.__init__
+
+    def record(self: subprocess.Popen[Any], args: Any, *a: Any, **k: Any) -> None:
+        started.append(args)
+        real(self, args, *a, **k)
+
+    clock.kernel_clock_synced()
+    monkeypatch.setattr(subprocess.Popen, "__init__", record)
+    for _ in range(3):
+        assert isinstance(clock.kernel_clock_synced(), bool)
+    assert started == []
 
 
 def test_asking_the_real_kernel_gives_an_answer() -> None:

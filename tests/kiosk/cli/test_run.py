@@ -88,10 +88,15 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
     # too while the camera still sees it), an empty counter for 9 s, then the third receipt.
     _frames(tmp_path / "frames", [(both, 60), (None, 90), (camera_only, 600)])
     main_fd, sub_fd = os.openpty()
-    port = os.ttyname(sub_fd)
+    # The kiosk reads the port through a link, as through udev's /dev/kiosk-scanner, not by
+    # its /dev/pts/N name: once this pty is closed (unplugged), the kernel gives N to the next
+    # pty opened on the machine, and the kiosk, reopening that name, would read another
+    # program's terminal and take bytes meant for that program's reader.
+    port = tmp_path / "kiosk-scanner"
+    port.symlink_to(os.ttyname(sub_fd))
     os.close(sub_fd)  # the kiosk opens the port itself
     config = kiosk_toml(
-        scanner={"source": ["replay", "serial"], "port": port},
+        scanner={"source": ["replay", "serial"], "port": str(port)},
         camera={"replay_dir": str(tmp_path / "frames"), "fps": 10.0},
         log={"level": "info"},
     )
@@ -125,7 +130,8 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
         os.write(main_fd, serial_only.encode() + b"\r\n")
         wait_for(serial_tx)
         assert sources() == [("replay", True), ("serial", True)]
-        os.close(main_fd)  # the scanner is unplugged
+        port.unlink()  # the scanner is unplugged: its device node goes first, as with udev
+        os.close(main_fd)
         main_fd = -1
         wait_sources([("replay", True), ("serial", False)])
         wait_for(camera_tx)  # the camera reads on

@@ -9,7 +9,14 @@ line is checked before it becomes a ``Scan``; a rejected one becomes a
 - ``not_utf8``: bytes that are not UTF-8;
 - ``partial``: bytes with no terminator for ``line_timeout`` seconds are
   dropped (a scanner must be set to send a CR or LF suffix; a half line is
-  never guessed to be a whole code).
+  never guessed to be a whole code). Only time in which the port was seen
+  quiet counts: a reader held up by a busy CPU does not drop a line whose
+  rest arrived meanwhile.
+
+The port is opened for this reader alone (an exclusive lock): two readers of
+one port would each take some of its bytes, splitting or losing codes, and
+opening a port flushes its input. A second reader, such as ``kiosk selftest``
+while the service runs, is refused and told the port is in use.
 
 Unplugging (a read error, or the device node vanishing) gives
 ``ScanFault("unplugged")``; the port is then reopened with growing pauses
@@ -21,6 +28,7 @@ path stable across replugs.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import time
@@ -30,11 +38,12 @@ from typing import Any
 from hardware.reader_thread import ReaderThread
 from kiosk.events import Scan, ScanFault
 
-__all__ = ["MAX_LINE_BYTES", "LineFramer", "SerialScanner", "check_line"]
+__all__ = ["IN_USE", "MAX_LINE_BYTES", "LineFramer", "SerialScanner", "check_line"]
 
 log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 4096
+IN_USE = "in use by another program: only one may read a scanner"
 _TERMINATOR = re.compile(rb"[\r\n]")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")  # CR/LF never reach here; TAB is allowed
 _C1 = re.compile("[\x80-\x9f]")
@@ -129,7 +138,7 @@ class SerialScanner(ReaderThread):
     """Reads codes from a serial port on its own thread; faults become ScanFault events.
 
     *port* is a device path or a pyserial URL. *serial_factory(port, baudrate=,
-    timeout=)* opens it (default ``serial.serial_for_url``). ``on_event`` is
+    timeout=, exclusive=)* opens it (default ``serial.serial_for_url``). ``on_event`` is
     called on the reader thread and must only enqueue.
     """
 
@@ -165,6 +174,7 @@ class SerialScanner(ReaderThread):
                         backoff = min(backoff * 2, _BACKOFF_MAX)
                         continue
                     backoff = _BACKOFF_FIRST
+                quiet_since = time.monotonic()  # an empty read: nothing came up to here
                 try:
                     data = port.read(port.in_waiting or 1)
                 except Exception as exc:  # pyserial raises SerialException/OSError/TypeError
@@ -172,12 +182,15 @@ class SerialScanner(ReaderThread):
                     port = None
                     self._went_away(f"read failed: {exc}")
                     continue
-                now = time.monotonic()
                 if data:
+                    now = time.monotonic()
                     self.last_seen_at = now
                     for event in self._framer.feed(data, now):
                         self._on_event(event)
-                fault = self._framer.expire(now)
+                    continue
+                # Not the time after the read: the thread may have waited for the CPU
+                # since, while the rest of the line arrived.
+                fault = self._framer.expire(quiet_since)
                 if fault is not None:
                     self._on_event(fault)
         finally:
@@ -187,7 +200,7 @@ class SerialScanner(ReaderThread):
 
     def _open(self) -> Any:
         try:
-            port = self._factory(self.port, baudrate=self.baud, timeout=self._poll)
+            port = self._factory(self.port, baudrate=self.baud, timeout=self._poll, exclusive=True)
         except Exception as exc:
             self._went_away(f"cannot open {self.port}: {_hint(exc)}")
             return None
@@ -209,6 +222,8 @@ class SerialScanner(ReaderThread):
 
 def _hint(exc: BaseException) -> str:
     text = str(exc)
+    if getattr(exc, "errno", None) in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY):
+        return f"{text} ({IN_USE})"
     if "Permission denied" in text or isinstance(exc, PermissionError):
         return f"{text} (add the kiosk user to the 'dialout' group)"
     if "No such file" in text or isinstance(exc, FileNotFoundError):

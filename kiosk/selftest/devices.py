@@ -70,7 +70,7 @@ def _probe(scanner: Any, faults: list[Any], name: str, advice: Callable[[str], s
 
 
 def _check_serial(cfg: Config, d: Drivers) -> PartResult:
-    from hardware.serial_scanner import SerialScanner
+    from hardware.serial_scanner import IN_USE, SerialScanner
 
     sc = cfg.scanner
     port = d.serial_port or sc.port
@@ -83,6 +83,8 @@ def _check_serial(cfg: Config, d: Drivers) -> PartResult:
     def advice(detail: str) -> str:
         if "dialout" in detail or "ermission" in detail:
             return "add the kiosk user to the dialout group (`sudo adduser kiosk dialout`)"
+        if IN_USE in detail:
+            return "stop the kiosk service while testing (`sudo systemctl stop kiosk`)"
         return (
             "plug the scanner in (USB) or set [scanner] port; `ls -l /dev/serial/by-id/` lists "
             "serial devices, config/99-kiosk-scanner.rules gives /dev/kiosk-scanner"

@@ -8,6 +8,7 @@ import time
 import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,6 +174,102 @@ def test_loop_url_through_serial_for_url(events) -> None:
     finally:
         s.stop()
     assert not ports[0].is_open  # the scanner closes what it opened
+
+
+def test_line_sent_in_two_parts_across_read_timeouts_is_one_code(pty_link: Pty, events) -> None:
+    s = SerialScanner(str(pty_link.link), line_timeout=2.0, on_event=events.put)
+    s.start()
+    try:
+        assert wait_until(lambda: s.connected)
+        pty_link.write(b"FIRST-")
+        assert wait_until(lambda: s.last_seen_at is not None)
+        time.sleep(0.35)  # several read timeouts (0.1 s) pass, within line_timeout
+        pty_link.write(b"SECOND\r\n")
+        assert texts(take(events, 1)) == ["FIRST-SECOND"]
+        assert events.empty()
+    finally:
+        s.stop()
+
+
+class HeldUpPort:
+    """A real pyserial port whose reader is held up once, right after a read that found
+    nothing following one that found bytes, as a busy CPU or another thread may hold it
+    up; *meanwhile* runs during the hold (the scanner sends the rest of its line)."""
+
+    def __init__(self, port: Any, meanwhile: Callable[[], None], hold_s: float) -> None:
+        self._port = port
+        self._meanwhile: Callable[[], None] | None = meanwhile
+        self._hold_s = hold_s
+        self._got_bytes = False
+
+    @property
+    def in_waiting(self) -> int:
+        return int(self._port.in_waiting)
+
+    def read(self, size: int) -> bytes:
+        data = bytes(self._port.read(size))
+        if data:
+            self._got_bytes = True
+        elif self._got_bytes and self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+            time.sleep(self._hold_s)
+        return data
+
+    def close(self) -> None:
+        self._port.close()
+
+
+def test_reader_held_up_after_a_quiet_read_does_not_split_a_line(pty_link: Pty, events) -> None:
+    """Only time the port was seen quiet counts toward line_timeout, not the reader's delay."""
+    import serial
+
+    def factory(port: str, **kwargs: Any) -> HeldUpPort:
+        tail = lambda: pty_link.write(b"TAIL\r\n")  # noqa: E731
+        return HeldUpPort(serial.serial_for_url(port, **kwargs), tail, hold_s=1.5)
+
+    s = SerialScanner(
+        str(pty_link.link), line_timeout=1.0, on_event=events.put, serial_factory=factory
+    )
+    s.start()
+    try:
+        assert wait_until(lambda: s.connected)
+        pty_link.write(b"HEAD-")  # the rest comes while the reader is held up
+        assert texts(take(events, 1)) == ["HEAD-TAIL"]  # not fault:partial, then "TAIL"
+        time.sleep(0.5)
+        assert events.empty()
+    finally:
+        s.stop()
+
+
+def test_a_second_reader_cannot_open_the_port_in_use(
+    scanner: SerialScanner, pty_link: Pty, events
+) -> None:
+    """Two readers of one port would share its bytes (and opening flushes its input):
+    the second one is refused, told why, and the first reads every line whole."""
+    other: queue.Queue = queue.Queue()
+    second = SerialScanner(str(pty_link.link), line_timeout=0.2, on_event=other.put)
+    second.start()
+    try:
+        refused = other.get(timeout=5.0)
+        assert isinstance(refused, ScanFault) and refused.reason == "unplugged"
+        assert "in use by another program" in refused.detail
+        assert not second.connected
+        codes = [f"CODE-{i:02d}-" + "x" * 400 for i in range(20)]
+        for code in codes:
+            pty_link.write(code.encode() + b"\r\n")
+        assert texts(take(events, len(codes))) == codes
+        assert events.empty()
+        assert other.empty() and not second.connected
+    finally:
+        second.stop()
+    scanner.stop()  # the port is free again: a new reader opens it
+    third = SerialScanner(str(pty_link.link), line_timeout=0.2, on_event=other.put)
+    third.start()
+    try:
+        assert wait_until(lambda: third.connected)
+    finally:
+        third.stop()
 
 
 # --- pure framing -----------------------------------------------------------------------

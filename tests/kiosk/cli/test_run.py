@@ -71,6 +71,24 @@ def _outcomes(journal_path: str) -> list[tuple[str | None, str]]:
         return [(o.tx, o.outcome) for o in reversed(journal.outcomes())]
 
 
+def _why(journal_path: str, log: str) -> str:
+    """For a failure: every outcome with its reason, then the kiosk's log."""
+    with Journal.open(journal_path) as journal:
+        rows = [(o.tx, str(o.outcome), o.reason) for o in reversed(journal.outcomes())]
+    return f"{rows}\n{log}"
+
+
+def _stopped_log(proc: subprocess.Popen[bytes]) -> str:
+    """Stop the kiosk (a failing test is over) and return what it logged."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err.decode("utf-8", "replace")
+
+
 def test_run_with_camera_and_serial_scanner_counts_each_code_once(
     kiosk_toml: Callable[..., Path],
     refbackend: ReferenceBackend,
@@ -88,10 +106,15 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
     # too while the camera still sees it), an empty counter for 9 s, then the third receipt.
     _frames(tmp_path / "frames", [(both, 60), (None, 90), (camera_only, 600)])
     main_fd, sub_fd = os.openpty()
-    port = os.ttyname(sub_fd)
+    # The kiosk reads the port through a link, as through udev's /dev/kiosk-scanner, not by
+    # its /dev/pts/N name: once this pty is closed (unplugged), the kernel gives N to the next
+    # pty opened on the machine, and the kiosk, reopening that name, would read another
+    # program's terminal and take bytes meant for that program's reader.
+    port = tmp_path / "kiosk-scanner"
+    port.symlink_to(os.ttyname(sub_fd))
     os.close(sub_fd)  # the kiosk opens the port itself
     config = kiosk_toml(
-        scanner={"source": ["replay", "serial"], "port": port},
+        scanner={"source": ["replay", "serial"], "port": str(port)},
         camera={"replay_dir": str(tmp_path / "frames"), "fps": 10.0},
         log={"level": "info"},
     )
@@ -99,7 +122,11 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
     proc = kiosk_run(config, stdin=subprocess.DEVNULL)
 
     def wait_for(tx: str) -> None:
-        assert journal_outcomes(journal_path, tx, proc) == ["checked"], _outcomes(journal_path)
+        try:
+            words = journal_outcomes(journal_path, tx, proc)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {_why(journal_path, _stopped_log(proc))}") from None
+        assert words == ["checked"], _why(journal_path, _stopped_log(proc))
 
     def sources() -> list[tuple[str, bool]]:
         code, out, _ = cli("status", "--config", str(config), "--json")
@@ -125,7 +152,8 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
         os.write(main_fd, serial_only.encode() + b"\r\n")
         wait_for(serial_tx)
         assert sources() == [("replay", True), ("serial", True)]
-        os.close(main_fd)  # the scanner is unplugged
+        port.unlink()  # the scanner is unplugged: its device node goes first, as with udev
+        os.close(main_fd)
         main_fd = -1
         wait_sources([("replay", True), ("serial", False)])
         wait_for(camera_tx)  # the camera reads on
@@ -138,11 +166,9 @@ def test_run_with_camera_and_serial_scanner_counts_each_code_once(
     text = err.decode("utf-8", "replace")
     assert proc.returncode == 0, text
     assert "Traceback" not in text
-    with Journal.open(journal_path) as journal:
-        rows = [(o.tx, o.outcome, o.reason) for o in reversed(journal.outcomes())]
     assert _outcomes(journal_path) == [
         (both_tx, "checked"),
         (serial_tx, "checked"),
         (camera_tx, "checked"),
-    ], f"{rows}\n{text}"  # the reason of an unexpected outcome, and the kiosk's log
+    ], _why(journal_path, text)  # the reason of an unexpected outcome, and the kiosk's log
     assert sources() == [("replay", False), ("serial", False)]  # kiosk run stopped

@@ -245,6 +245,38 @@ def test_hid_scanner_permission_advice(kiosk_toml: Callable[..., Path]) -> None:
     assert scanner.status == FAIL and "input group" in scanner.detail
 
 
+def test_serial_scanner_held_by_the_running_service_fails_with_advice(
+    kiosk_toml: Callable[..., Path],
+) -> None:
+    """A selftest must not read (or flush) the port the service reads: codes would be lost."""
+    import queue
+
+    from hardware.serial_scanner import SerialScanner
+
+    main_fd, sub_fd = os.openpty()
+    port = os.ttyname(sub_fd)
+    read: queue.Queue[Any] = queue.Queue()
+    service = SerialScanner(port, line_timeout=0.5, on_event=read.put)
+    service.start()
+    try:
+        deadline = time.monotonic() + 5.0
+        while not service.connected:
+            assert time.monotonic() < deadline and read.empty(), list(read.queue)
+            time.sleep(0.01)
+        cfg = config(kiosk_toml, scanner={"source": "serial", "port": port})
+        scanner = results_of(cfg, serial_port=None)["scanner"]
+        assert scanner.status == FAIL, scanner
+        assert "in use by another program" in scanner.detail
+        assert "stop the kiosk service while testing" in scanner.detail
+        os.write(main_fd, b"AFTER-SELFTEST\r\n")
+        scan = read.get(timeout=5.0)
+        assert (scan.text, service.connected) == ("AFTER-SELFTEST", True)
+    finally:
+        service.stop()
+        os.close(sub_fd)
+        os.close(main_fd)
+
+
 def test_camera_and_serial_scanner_are_each_checked(kiosk_toml: Callable[..., Path]) -> None:
     main_fd, sub_fd = os.openpty()
     port = os.ttyname(sub_fd)

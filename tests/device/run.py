@@ -469,28 +469,16 @@ class DeviceTest:
             "5",
         ]
         update = str(ROOT / "scripts/update.sh")
-        good = wheelhouse(self.work, build_release(self.work, "0.1.1"))
         broken = wheelhouse(self.work, build_release(self.work, "0.1.2", broken=True))
         third = wheelhouse(self.work, build_release(self.work, "0.1.3"))
-
-        t = time.monotonic()
-        res = run([update, *opts, "--wheelhouse", str(good)], timeout=600)
-        r.times["update"] = time.monotonic() - t
-        ok = res.returncode == 0 and self.current() == "0.1.1" and vm.wait_active(10)
-        r.line(
-            ok,
-            "update.sh to a newer release succeeds",
-            f"{r.times['update']:.0f}s; now {self.current()}" if ok else res.stderr[-2500:],
-        )
-        self.check_receipts("scanning works on the new release", [1800])
 
         t = time.monotonic()
         res = run([update, *opts, "--wheelhouse", str(broken)], timeout=600)
         r.times["update_rollback"] = time.monotonic() - t
         ok = (
             res.returncode == 1
-            and "running the previous release 0.1.1 (checked" in res.stderr
-            and self.current() == "0.1.1"
+            and "running the previous release 0.1.0 (checked" in res.stderr
+            and self.current() == "0.1.0"
             and vm.wait_active(10)
         )
         r.line(
@@ -531,7 +519,7 @@ class DeviceTest:
         now = self.current()
         active = vm.wait_active(30)
         version = vm.ssh("/opt/kiosk/current/bin/kiosk --version").stdout.strip()
-        ok = active and now in ("0.1.1", "0.1.3") and now in version
+        ok = active and now in ("0.1.0", "0.1.3") and now in version
         r.line(
             ok,
             "SSH cut during an update: the kiosk runs one release",
@@ -604,16 +592,6 @@ class DeviceTest:
             f"checked but not accepted before the cut {sorted(remote - accepted)}",
         )
 
-    def reboot(self) -> None:
-        vm, r = self.vm, self.r
-        t = time.monotonic()
-        with suppress(subprocess.TimeoutExpired):
-            vm.ssh("sudo systemctl --no-block reboot", timeout=20)
-        time.sleep(5)
-        ok = vm.wait_ssh(240) and vm.wait_active(240)
-        r.times["reboot_ready"] = time.monotonic() - t
-        r.line(ok, "reboot: kiosk.service active again", f"{r.times['reboot_ready']:.0f}s")
-
     def fleet_watch(self) -> None:
         assert self.receiver is not None
         fleet_steps.watch(self, self.receiver)
@@ -647,7 +625,6 @@ def main(argv: list[str] | None = None) -> int:
         ("watchdog", test.watchdog),
         ("updates", test.updates),
         ("powercut", test.power_cut),
-        ("reboot", test.reboot),
         ("ansible", test.fleet_ansible),
     ]
     only = set(filter(None, args.only.split(",")))

@@ -1,20 +1,32 @@
-"""Memory and CPU of the real `kiosk run` with the camera pipeline at 10 fps.
+"""Memory of the real `kiosk run` per mode: serial scanner, HID scanner, camera at 10 fps.
 
-    python bench/memory.py [--seconds 30] [--json FILE]
+    python bench/memory.py [--seconds 30] [--modes serial,hid,camera] [--fsync-ms 0]
+                           [--json FILE]
 
-Spawns ``python -m kiosk run`` with ``[scanner] source = "replay"``: the camera
-path (CameraReader, idle gate, zxing-cpp decoder) fed from a folder of 640x480
-frames, mostly an empty counter and every few seconds a phone with a receipt
-QR. LED and buzzer are fitted, as on a real kiosk, on gpiozero's mock pins
-(``GPIOZERO_PIN_FACTORY=mock``): the kiosk loads gpiozero as it does on a Pi. The
-reference backend runs in this process, so the figures are the kiosk's alone.
-Samples VmRSS and the CPU time of the kiosk process once a second; the baseline
-is the RSS of a bare Python that imported numpy, zxing-cpp and Pillow. RSS is
-reported split into anonymous memory (the heap, Python's objects) and mapped
-files (shared libraries, fonts). The latter depends on the page cache: right after
-the venv is installed its libraries sit in the cache in large folios and map
-whole, and the same kiosk reads several MB higher than once they have been
-read back from disk (as after a reboot).
+Spawns ``python -m kiosk run`` once per mode and samples it twice a second:
+RSS, PSS and USS (private clean + dirty) from ``/proc/PID/smaps_rollup``, RSS
+split into anonymous memory and mapped files, open files and threads; the
+figures are the peaks over the run. Budgets (RSS, x86-64): a serial or HID
+scanner kiosk <= 55 MB, a camera kiosk at 10 fps with LED, buzzer and buttons
+<= 80 MB.
+
+- serial: a real pseudo-terminal as the scanner port; a fresh receipt is written
+  every 2 s, checked at the backend and shown. No GPIO pins (as the serial kiosk of
+  ``tests/kiosk/test_service.py``, which also lists what it must not load).
+- hid: ``[scanner] source = "hid"`` on an event device that does not exist here (and
+  evdev may be missing): the kiosk keeps retrying it; the HID reader's own library
+  is not counted.
+- camera: ``source = "replay"``, the camera path (CameraReader, idle gate, zxing-cpp)
+  fed 640x480 frames at 10 fps, mostly an empty counter and every second a phone with
+  a receipt QR; LED, buzzer and three buttons on gpiozero's mock pins
+  (``GPIOZERO_PIN_FACTORY=mock``), so gpiozero is loaded as on a Pi.
+
+The display is luma's ``dummy`` device (``driver = "none"``): Pillow and luma are
+loaded as with an OLED. The reference backend runs in this process, so the figures
+are the kiosk's alone. The baseline is the RSS of a bare Python that imported numpy,
+zxing-cpp and Pillow. Mapped files depend on the page cache: right after the venv is
+installed its libraries sit in the cache in large folios and map whole, and the same
+kiosk reads several MB higher than once they have been read back from disk.
 """
 
 from __future__ import annotations
@@ -39,6 +51,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _fsync import PREFIX_VAR, preload_env  # noqa: E402
 
 from refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
 
@@ -138,14 +152,6 @@ def rollup(pid: int) -> dict[str, float]:
     }
 
 
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    """*field* of /proc/<pid>/status in MB: VmRSS, RssAnon or RssFile."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field}")
-
-
 def cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -160,8 +166,11 @@ def baseline_mb() -> float:
     return int(out.stdout.strip()) / 1024
 
 
-def measure(mode: str, seconds: float) -> dict[str, Any]:
-    """Run ``kiosk run`` in *mode* for *seconds* after READY=1; peak and last figures."""
+def measure(mode: str, seconds: float, fsync_ms: int = 0) -> dict[str, Any]:
+    """Run ``kiosk run`` in *mode* for *seconds* after READY=1; peak and last figures.
+
+    *fsync_ms* > 0 runs the kiosk under the fsync shim (``bench/_fsync.py``), every flush
+    of its journal that much slower."""
     with tempfile.TemporaryDirectory(prefix="kiosk-memory-") as tmp:
         work = Path(tmp)
         with ReferenceBackend(work / "backend.db", dev=True) as backend:
@@ -184,7 +193,11 @@ def measure(mode: str, seconds: float) -> dict[str, Any]:
                 source = work / "event-scanner"  # evdev may be missing: the kiosk retries
             cfg = config(work, backend, mode, source)
             try:
-                return _run(mode, cfg, work, seconds, pty, tokens)
+                extra = {}
+                if fsync_ms > 0:
+                    extra = {**preload_env(fsync_ms, {}), PREFIX_VAR: str(work.resolve())}
+                result = _run(mode, cfg, work, seconds, pty, tokens, extra)
+                return {**result, "fsync_ms": fsync_ms}
             finally:
                 if pty is not None:
                     os.close(pty[0])
@@ -192,7 +205,13 @@ def measure(mode: str, seconds: float) -> dict[str, Any]:
 
 
 def _run(
-    mode: str, cfg: Path, work: Path, seconds: float, pty: tuple[int, int] | None, tokens: list[str]
+    mode: str,
+    cfg: Path,
+    work: Path,
+    seconds: float,
+    pty: tuple[int, int] | None,
+    tokens: list[str],
+    extra_env: dict[str, str],
 ) -> dict[str, Any]:
     notify = work / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -204,6 +223,7 @@ def _run(
             "KIOSK_LOG_LEVEL": "warning",
             "GPIOZERO_PIN_FACTORY": "mock",
             **dict(e.split("=", 1) for e in EXTRA_ENV),
+            **extra_env,
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "kiosk", "run", "--config", str(cfg)],
@@ -270,15 +290,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--fsync-ms", type=int, default=0, help="extra ms per fsync of the kiosk's journal"
+    )
     args = parser.parse_args(argv)
     results = []
     for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
         if mode not in MODES:
             parser.error(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
-        r = measure(mode, args.seconds)
+        r = measure(mode, args.seconds, args.fsync_ms)
         results.append(r)
         print(
-            f"kiosk run, {mode} for {args.seconds:.0f} s: RSS peak {r['rss_peak_mb']} MB"
+            f"kiosk run, {mode} for {args.seconds:.0f} s, fsync +{args.fsync_ms} ms:"
+            f" RSS peak {r['rss_peak_mb']} MB"
             f" (budget <= {r['target_mb']:.0f} MB), PSS {r['pss_peak_mb']} MB, USS"
             f" {r['uss_peak_mb']} MB (anonymous {r['rss_anon_mb']} MB, mapped files"
             f" {r['rss_file_mb']} MB), CPU {r['cpu_percent']}% of one core,"
@@ -290,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "python": platform.python_version(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
+        "fsync_ms": args.fsync_ms,
     }
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

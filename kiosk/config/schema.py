@@ -13,6 +13,7 @@ from typing import Any
 from kiosk.config.fields import check_section, toml_key
 from kiosk.config.fields import setting as _f
 from kiosk.config.secret import MASK, Secret
+from kiosk.languages import DEFAULT_LANGUAGE, LANGUAGES, Language
 
 SCANNER_SOURCES = ("serial", "camera", "hid", "stdin", "replay")
 DEFAULT_METRICS_TEXTFILE = "/var/lib/prometheus/node-exporter/kiosk.prom"
@@ -83,7 +84,7 @@ class DisplayConfig:
     address: int = _f(0x3C, min=0x03, max=0x77)
     rotate: int = _f(0, choices=(0, 2))  # screens are landscape: upright or upside down
     contrast: int = _f(255, min=0, max=255)
-    language: str = _f("fi", choices=("fi", "sv", "en"))
+    language: Language = _f(DEFAULT_LANGUAGE, choices=LANGUAGES)  # noqa: RUF009 (immutable)
     png_dir: str = _f("/var/lib/kiosk/screens")
     result_seconds: float = _f(4.0, min=0.5, max=120.0)
     dim_after: float = _f(300.0, min=5.0, max=86400.0)

@@ -111,7 +111,8 @@ def _check_list(value: Any, item: Any, meta: Any) -> tuple[Any, str]:
             return None, f"list item {shown(v)}: {problem}"
         checked.append(c)
     if meta.get("unique"):
-        repeated = sorted({repr(v) for v in checked if checked.count(v) > 1})
+        plain = [v.value if isinstance(v, enum.Enum) else v for v in checked]
+        repeated = sorted({repr(v) for v in plain if plain.count(v) > 1})
         if repeated:
             return None, f"lists {', '.join(repeated)} more than once"
     if "min_items" in meta and len(checked) < meta["min_items"]:

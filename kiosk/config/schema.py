@@ -14,8 +14,8 @@ from kiosk.config.fields import check_section, toml_key
 from kiosk.config.fields import setting as _f
 from kiosk.config.secret import MASK, Secret
 from kiosk.languages import DEFAULT_LANGUAGE, LANGUAGES, Language
+from kiosk.sources import SOURCE_KINDS, SourceKind
 
-SCANNER_SOURCES = ("serial", "camera", "hid", "stdin", "replay")
 DEFAULT_METRICS_TEXTFILE = "/var/lib/prometheus/node-exporter/kiosk.prom"
 
 
@@ -44,9 +44,9 @@ class BackendConfig:
 @dataclass(frozen=True)
 class ScannerConfig:
     # TOML ``source``: one source or a list of them; every source feeds the same inbox.
-    sources: tuple[str, ...] = _f(
-        ("serial",), key="source", one_or_list=True, unique=True, min_items=1,
-        choices=SCANNER_SOURCES,
+    sources: tuple[SourceKind, ...] = _f(
+        (SourceKind.SERIAL,), key="source", one_or_list=True, unique=True, min_items=1,
+        choices=SOURCE_KINDS,
     )  # fmt: skip
     port: str = _f("/dev/ttyACM0")
     baud: int = _f(9600, min=300, max=4_000_000)
@@ -58,7 +58,7 @@ class ScannerConfig:
     repeat_window_camera: float = _f(5.0, min=0.0, max=60.0)
 
     @property
-    def source(self) -> str:
+    def source(self) -> SourceKind:
         """The first (primary) source of :attr:`sources`."""
         return self.sources[0]
 

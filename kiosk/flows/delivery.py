@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, TypeAlias, assert_never
 
 from kiosk.errors import (
     BackendAuthError,
@@ -29,7 +29,7 @@ from kiosk.vocabulary import RequestKind
 if TYPE_CHECKING:
     from kiosk.backend.client import BackendClient, CancelResult, ChargeResult, CheckResult
 
-    Result = CheckResult | ChargeResult | CancelResult
+    Result: TypeAlias = CheckResult | ChargeResult | CancelResult
 
 log = logging.getLogger("kiosk.delivery")
 

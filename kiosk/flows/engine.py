@@ -31,7 +31,7 @@ from kiosk.flows.outcomes import refusal
 from kiosk.flows.presenter import Presenter, ready_view
 from kiosk.flows.receipt import check_receipt
 from kiosk.flows.repeats import RepeatFilter
-from kiosk.flows.tech import TECH_SCREEN_S, Sources, tech_info
+from kiosk.flows.tech import TECH_SCREEN_S, UnpluggedSources, tech_info
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
 from kiosk.tokens import BareCode, Paycode, Receipt, Scanned
 from kiosk.venue import Service
@@ -77,7 +77,7 @@ class Engine(Worker):
         self._last_activity = 0.0
         self._ctx: FlowContext | None = None
         self._broken: KioskError | None = None  # journal or client could not be opened
-        self._sources = Sources(settings.sources)
+        self._sources = UnpluggedSources(settings.sources)
         self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
         self._gate = cancel_gate.CancelGate(monotonic=monotonic)  # one PIN lock per device
         self.pending = 0

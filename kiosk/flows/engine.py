@@ -115,6 +115,12 @@ class Engine(Worker):
         self._damaged.set()
 
     @property
+    def broken(self) -> KioskError | None:
+        """Why the engine could not open its journal or backend client at start, or None
+        (read after :attr:`started` is set)."""
+        return self._broken
+
+    @property
     def online(self) -> bool:
         return self._ctx is not None and not self._ctx.health.offline
 
@@ -129,7 +135,7 @@ class Engine(Worker):
             self._out.show(Alarm("journal", str(exc)[:60]))
             self.started.set()
             return
-        self._ctx = ctx
+        self._ctx, self._broken = ctx, None
         try:
             self._start(ctx)
         finally:

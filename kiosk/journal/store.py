@@ -75,17 +75,11 @@ class Journal(UploadBook):
     """The journal file; open one per thread with :meth:`open`."""
 
     def __init__(
-        self,
-        conn: sqlite3.Connection,
-        path: Path,
-        *,
-        moved_aside: Path | None,
-        recovery: Recovery | None = None,
+        self, conn: sqlite3.Connection, path: Path, *, recovery: Recovery | None = None
     ) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._depth = 0  # > 0 inside a transaction: writes join it
         self.path = path
-        self.moved_aside = moved_aside  # set when rows of a damaged journal were salvaged
         self.recovery = recovery  # set when this open mended a damaged journal
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -102,10 +96,13 @@ class Journal(UploadBook):
         """
         path = Path(path)
         conn, recovery = open_file(path, recover=recover)
-        aside = None
-        if recovery is not None and recovery.aside is not None:
-            aside = path.with_name(recovery.aside)
-        return cls(conn, path, moved_aside=aside, recovery=recovery)
+        return cls(conn, path, recovery=recovery)
+
+    @property
+    def moved_aside(self) -> Path | None:
+        """The damaged file kept when this open salvaged its rows into a fresh one."""
+        aside = None if self.recovery is None else self.recovery.aside
+        return None if aside is None else self.path.with_name(aside)
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""

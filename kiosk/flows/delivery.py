@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, TypeAlias, assert_never
 
 from kiosk.errors import (
     BackendAuthError,
@@ -22,14 +22,13 @@ from kiosk.errors import (
     OutcomeUnknown,
 )
 from kiosk.flows.health import Reachability
-from kiosk.flows.outcomes import sync_word
 from kiosk.journal import Journal, Request
-from kiosk.vocabulary import RequestKind
+from kiosk.vocabulary import RequestKind, answer_word
 
 if TYPE_CHECKING:
     from kiosk.backend.client import BackendClient, CancelResult, ChargeResult, CheckResult
 
-    Result = CheckResult | ChargeResult | CancelResult
+    Result: TypeAlias = CheckResult | ChargeResult | CancelResult
 
 log = logging.getLogger("kiosk.delivery")
 
@@ -111,7 +110,7 @@ def settle(journal: Journal, request: Request, result: Result) -> bool:
         result.status,
         result.http_status,
         _jsonable(result),
-        word=sync_word(request.kind, result.status),
+        word=answer_word(request.kind, result.status),
         tx=result.tx,
     )
 

@@ -46,7 +46,7 @@ def drawable(text: str) -> str:
     return _UNDRAWABLE.sub(" ", text)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)  # a few screens' words; bounded, so memory stays flat
 def text_width(text: str, size: int, bold: bool = False) -> int:
     """Width in pixels of *text* drawn in the bundled font.
 

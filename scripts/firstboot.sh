@@ -48,6 +48,14 @@ wipe() { # FILE...
 trap 'wipe "$SECRET" "$BOOT/network-config"' EXIT
 
 [[ -d $SRC ]] || die "$SRC is missing: prepare the card with scripts/flash.sh"
+
+# shellcheck source=scripts/_firstboot_system.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/_firstboot_system.sh"
+
+# The technician's sudo first: whatever fails below, tech can log in and repair it.
+# A failure here still ends the first boot in error (at the end).
+sudo_failed=0
+system_sudo || sudo_failed=1
 [[ -f $WHEELS/requirements.lock ]] || die "$WHEELS/requirements.lock is missing: prepare the card with scripts/flash.sh"
 shopt -s nullglob
 wheels=("$WHEELS"/smartum_kiosk-*.whl)
@@ -87,9 +95,9 @@ apt_packages() {
         return 0
     fi
     log "Debian packages missing: ${missing[*]}; asking apt (needs the network)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -q -o Acquire::Retries=2 -o Acquire::http::Timeout=20 update ||
-        log "apt-get update failed (no network or no mirror?)"
+    if wait_for_route; then
+        apt_get update || log "apt-get update failed (no network or no mirror?)"
+    fi
     for p in "${missing[@]}"; do
         chosen=""
         for alt in ${p//|/ }; do
@@ -98,7 +106,7 @@ apt_packages() {
                 break
             fi
         done
-        if [[ -z $chosen ]] || ! apt-get install -y -q --no-install-recommends "$chosen"; then
+        if [[ -z $chosen ]] || ! apt_get install -y --no-install-recommends "$chosen"; then
             failed+=("$p")
         fi
     done
@@ -136,7 +144,10 @@ modprobe i2c-dev || log "warning: modprobe i2c-dev failed; /dev/i2c-1 appears af
 install -d -m 0750 -o 0 -g "$gid" "$ROOT/etc/kiosk"
 if [[ -f $SRC/kiosk.toml ]]; then
     install -m 0640 -o 0 -g "$gid" "$SRC/kiosk.toml" "$ROOT/etc/kiosk/kiosk.toml"
-    log "configuration placed at /etc/kiosk/kiosk.toml"
+    sync "$ROOT/etc/kiosk/kiosk.toml" # on the root file system before the card's copy goes
+    # The staff PIN's hash must not stay on a partition anyone can read.
+    wipe "$SRC/kiosk.toml"
+    log "configuration placed at /etc/kiosk/kiosk.toml and removed from the boot partition"
 fi
 if [[ -f $SRC/ca_bundle.pem ]]; then
     install -m 0640 -o 0 -g "$gid" "$SRC/ca_bundle.pem" "$ROOT/etc/kiosk/ca_bundle.pem"
@@ -162,4 +173,5 @@ KIOSK_ROOT=$ROOT "$ROOT/usr/local/sbin/kiosk-update" \
 install -d "$ROOT/usr/local/bin"
 ln -sfn /opt/kiosk/current/bin/kiosk "$ROOT/usr/local/bin/kiosk"
 sync # all of the above survives a power cut right after the first boot
+((!sudo_failed)) || die "the kiosk is installed, but sudo for $TECH_USER does not work (see above)"
 log "done; check with: sudo -u kiosk kiosk status"

@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ OFFSET = BOOT_START * 512
 PSK = "correct horse battery"
 SECRET = "cs_live_4f1c2a9d7e"
 ORIGINAL_CONFIG = (
-    "# Raspberry Pi OS\ncamera_auto_detect=1\n#dtparam=i2c_arm=on\n[pi4]\narm_boost=1\n"
+    "# Raspberry Pi OS\ncamera_auto_detect=1\n#dtparam=i2c_arm=on\narm_64bit=1\n"
+    "[pi4]\narm_boost=1\n"
 )
 ORIGINAL_CMDLINE = "console=serial0,115200 console=tty1 root=PARTUUID=abcd-02 rootwait\n"
 
@@ -43,7 +45,21 @@ for tool in ("mtype", "mcopy", "sfdisk", "mkfs.vfat", "mkfs.ext4", "ssh-keygen")
 MT_ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1")
 
 
-def make_image(path: Path) -> None:
+SEED = ROOT / "tests/data/raspios-bootfs"
+# What the boot partition of each kind of image holds besides config.txt and cmdline.txt.
+BOOT_FILES = {
+    # Raspberry Pi OS trixie (64-bit), 2025-11-24 and later: the stock NoCloud seed
+    "trixie64": ["kernel8.img", "kernel_2712.img", "meta-data", "user-data", "network-config"],
+    # bookworm (64-bit), and trixie before 2025-11-24: no seed on the boot partition
+    "bookworm64": ["kernel8.img", "kernel_2712.img"],
+    # trixie 32-bit (armhf): the 32-bit kernels beside kernel8.img
+    "trixie32": ["kernel.img", "kernel7.img", "kernel8.img", "meta-data", "user-data",
+                 "network-config"],
+}  # fmt: skip
+
+
+def make_image(path: Path, kind: str = "trixie64", config: str | None = ORIGINAL_CONFIG) -> None:
+    """A small Raspberry Pi OS-like image of *kind* (BOOT_FILES); config=None: no config.txt."""
     with path.open("wb") as f:
         f.truncate(IMAGE_MB * 1024 * 1024)
     layout = (
@@ -62,15 +78,22 @@ def make_image(path: Path) -> None:
          f"{root_kib}k"],
         check=True, capture_output=True,
     )  # fmt: skip
-    src = path.parent / "fat-src"
+    src = path.parent / f"fat-src-{path.name}"
     src.mkdir(exist_ok=True)
-    (src / "config.txt").write_text(ORIGINAL_CONFIG)
+    files = [src / "cmdline.txt"]
     (src / "cmdline.txt").write_text(ORIGINAL_CMDLINE)
+    if config is not None:
+        (src / "config.txt").write_text(config)
+        files.append(src / "config.txt")
+    for name in BOOT_FILES[kind]:
+        seed = SEED / name
+        (src / name).write_bytes(
+            seed.read_bytes() if seed.exists() else b"\x7fkernel " + name.encode()
+        )
+        files.append(src / name)
     subprocess.run(
-        ["mcopy", "-i", f"{path}@@{OFFSET}", str(src / "config.txt"), str(src / "cmdline.txt"),
-         "::"],
-        check=True, env=MT_ENV,
-    )  # fmt: skip
+        ["mcopy", "-i", f"{path}@@{OFFSET}", *map(str, files), "::"], check=True, env=MT_ENV
+    )
 
 
 @dataclass
@@ -196,7 +219,9 @@ def test_boot_partition_gets_the_cloud_init_files_and_the_kiosk_folder(flashed, 
         "kiosk.service",
         "kiosk.sysusers",
         "firstboot.sh",
+        "_firstboot_system.sh",
         "update-remote.sh",
+        "010_tech-nopasswd",
     }
     assert mtype(flashed, "kiosk/kiosk.service") == (ROOT / "systemd/kiosk.service").read_text()
     assert mfiles(flashed, "kiosk/wheels") == {
@@ -215,7 +240,11 @@ def test_user_data(flashed, inputs):
     assert data["hostname"] == "counter-1"
     assert data["ssh_pwauth"] is False
     assert data["disable_root"] is True
-    (user,) = data["users"]
+    # One user, as Raspberry Pi Imager writes it: the image's default user, which
+    # Raspberry Pi OS's cloud-init makes by renaming its UID-1000 account.
+    assert "users" not in data
+    user = data["user"]
+    assert user["name"] == "tech"
     assert user["lock_passwd"] is True
     assert user["ssh_authorized_keys"] == [inputs.key.read_text().strip()]
     assert "passwd" not in user and "plain_text_passwd" not in user
@@ -244,6 +273,15 @@ def test_user_data(flashed, inputs):
     meta = yaml.safe_load(mtype(flashed, "meta-data"))
     assert meta["instance-id"].startswith("kiosk-counter-1-")
     assert meta["local-hostname"] == "counter-1"
+    assert meta["dsmode"] == "local"  # as the stock seed
+    # As Raspberry Pi Imager: the datasource and this card's instance-id on the kernel
+    # command line, once.
+    cmdline = mtype(flashed, "cmdline.txt").split()
+    assert cmdline[-1] == f"ds=nocloud;i={meta['instance-id']}"
+    # Wi-Fi: the radio is unblocked before the network comes up.
+    (unblock,) = data["bootcmd"]
+    assert unblock[:2] == ["sh", "-c"] and "rfkill unblock wlan" in unblock[2]
+    assert "nmcli radio wifi on" in unblock[2] and "/var/lib/systemd/rfkill/*:wlan" in unblock[2]
 
 
 @pytest.mark.skipif(shutil.which("cloud-init") is None, reason="cloud-init is not installed")
@@ -264,11 +302,135 @@ def test_network_config_has_the_wifi_and_country(flashed):
     wlan = net["wifis"]["wlan0"]
     assert wlan["dhcp4"] is True
     assert wlan["regulatory-domain"] == "FI"
-    assert wlan["access-points"] == {'Studio "Lotus"': {"password": PSK}}
+    # The derived key (wpa_passphrase's), never the passphrase.
+    key = hashlib.pbkdf2_hmac("sha1", PSK.encode(), b'Studio "Lotus"', 4096, 32).hex()
+    assert wlan["access-points"] == {'Studio "Lotus"': {"password": key}}
     # Ethernet works too, also when the Wi-Fi is configured.
     assert net["ethernets"]["eth0"] == {"dhcp4": True, "optional": True}
     cmdline = mtype(flashed, "cmdline.txt")
-    assert cmdline == ORIGINAL_CMDLINE.strip() + " cfg80211.ieee80211_regdom=FI\n"
+    assert cmdline.startswith(
+        ORIGINAL_CMDLINE.strip() + " cfg80211.ieee80211_regdom=FI ds=nocloud;"
+    )
+
+
+def test_every_scalar_keeps_its_type(inputs, tmp_path):
+    """YAML 1.1 (PyYAML, cloud-init's parser) reads NO as false and 0123 as a number."""
+    psk = tmp_path / "psk"
+    psk.write_text("password\n")
+    psk.chmod(0o600)
+    out = tmp_path / "k.img"
+    over = {"--hostname": "0123", "--wifi-country": "NO", "--wifi-ssid": "yes",
+            "--wifi-psk-file": str(psk)}  # fmt: skip
+    result = run(inputs.args(out, **over))
+    assert result.returncode == 0, result.stderr
+    net = yaml.safe_load(mtype(out, "network-config"))["network"]
+    wlan = net["wifis"]["wlan0"]
+    assert wlan["regulatory-domain"] == "NO"
+    assert list(wlan["access-points"]) == ["yes"]
+    user = yaml.safe_load(mtype(out, "user-data"))
+    assert user["hostname"] == "0123"
+    meta = yaml.safe_load(mtype(out, "meta-data"))
+    assert meta["local-hostname"] == "0123"
+    assert meta["instance-id"].startswith("kiosk-0123-")
+    assert "cfg80211.ieee80211_regdom=NO" in mtype(out, "cmdline.txt").split()
+
+
+def test_wifi_key_is_wpa_passphrase_s(inputs, tmp_path):
+    """IEEE 802.11i-2004, H.4.3: passphrase "password", SSID "IEEE"."""
+    psk = tmp_path / "psk"
+    psk.write_text("password\n")
+    psk.chmod(0o600)
+    out = tmp_path / "k.img"
+    result = run(inputs.args(out, **{"--wifi-ssid": "IEEE", "--wifi-psk-file": str(psk)}))
+    assert result.returncode == 0, result.stderr
+    aps = yaml.safe_load(mtype(out, "network-config"))["network"]["wifis"]["wlan0"]["access-points"]
+    key = "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e"
+    assert aps == {"IEEE": {"password": key}}
+    # A file holding the 64-hex key already is taken as it is.
+    psk.write_text(key.upper() + "\n")
+    out2 = tmp_path / "k2.img"
+    result = run(inputs.args(out2, **{"--wifi-ssid": "IEEE", "--wifi-psk-file": str(psk)}))
+    assert result.returncode == 0, result.stderr
+    assert mtype(out2, "network-config") == mtype(out, "network-config")
+
+
+def test_flashing_again_without_wifi_leaves_no_wifi_key(flashed, inputs, tmp_path):
+    again = tmp_path / "again.img"
+    over = {"--image": str(flashed), "--wifi-ssid": None, "--wifi-psk-file": None,
+            "--wifi-country": None}  # fmt: skip
+    result = run(inputs.args(again, **over))
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(mtype(again, "network-config")) is None
+    assert "cfg80211.ieee80211_regdom" not in mtype(again, "cmdline.txt")
+
+
+def test_sudoers_drop_in_for_the_technician(flashed, tmp_path):
+    text = mtype(flashed, "kiosk/010_tech-nopasswd")
+    rules = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert rules == ["tech ALL=(ALL) NOPASSWD:ALL"]
+    visudo = shutil.which("visudo") or "/usr/sbin/visudo"
+    if not Path(visudo).exists():
+        pytest.fail("visudo is needed to check the sudoers rule (apt-get install sudo)")
+    path = tmp_path / "sudoers"
+    path.write_text(text)
+    assert run([visudo, "-cf", str(path)]).returncode == 0
+    path.write_text(text.replace("NOPASSWD:ALL", "NOPASSWD ALL"))
+    assert run([visudo, "-cf", str(path)]).returncode != 0
+
+
+def test_uart_scanner(inputs, tmp_path):
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        inputs.config.read_text() + '[scanner]\nsource = "serial"\nport = "/dev/serial0"\n'
+    )
+    out = tmp_path / "k.img"
+    result = run([*inputs.args(out, **{"--config": str(config)}), "--uart-scanner"])
+    assert result.returncode == 0, result.stderr
+    # The serial console leaves GPIO14/15 to the scanner.
+    words = mtype(out, "cmdline.txt").split()
+    assert not [w for w in words if w.startswith("console=serial0")]
+    assert "console=tty1" in words
+    tail = mtype(out, "config.txt")[len(ORIGINAL_CONFIG) :]
+    sections: dict[str, list[str]] = {}
+    section = "all"
+    for line in tail.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif line and not line.startswith("#"):
+            sections.setdefault(section, []).append(line)
+    assert "enable_uart=1" in sections["all"]
+    for pi in ("pi3", "pi4", "pi02"):  # Bluetooth gives the PL011 back to GPIO14/15
+        assert sections[pi] == ["dtoverlay=disable-bt"]
+    assert sections["pi5"] == ["dtparam=uart0=on"]
+    assert tail.rstrip().splitlines()[-2] == "[all]"  # what follows applies to every Pi
+    # Without the option nothing of this is written.
+    assert "enable_uart" not in mtype(flashed_plain(inputs, tmp_path), "config.txt")
+
+
+def flashed_plain(inputs: Inputs, tmp_path: Path) -> Path:
+    out = tmp_path / "plain.img"
+    result = run(inputs.args(out, **{"--image": str(inputs.image)}))
+    assert result.returncode == 0, result.stderr
+    assert "console=serial0,115200" in mtype(out, "cmdline.txt").split()
+    return out
+
+
+def test_uart_scanner_needs_the_config_to_read_serial0(inputs, tmp_path):
+    config = tmp_path / "kiosk.toml"
+    config.write_text(inputs.config.read_text() + '[scanner]\nsource = "hid"\n')
+    result = run([*inputs.args(tmp_path / "k.img", **{"--config": str(config)}), "--uart-scanner"])
+    assert result.returncode == 2
+    assert '--uart-scanner needs [scanner] source = "serial"' in result.stderr
+    assert 'port = "/dev/serial0"' in result.stderr
+
+
+def test_the_kiosk_may_open_the_uart():
+    """/dev/serial0 is ttyAMA0 (PL011) or ttyS0 (mini UART), group dialout."""
+    unit = (ROOT / "systemd/kiosk.service").read_text().splitlines()
+    groups = next(x for x in unit if x.startswith("SupplementaryGroups=")).split("=")[1].split()
+    assert "dialout" in groups
+    assert {"DeviceAllow=char-ttyAMA rw", "DeviceAllow=char-ttyS rw"} <= set(unit)
+    assert "m kiosk dialout" in (ROOT / "systemd/kiosk.sysusers").read_text().splitlines()
 
 
 def test_config_txt_enables_i2c_and_camera_after_the_original(flashed):
@@ -287,9 +449,9 @@ def test_secrets_appear_only_where_expected(flashed):
         f"kiosk/{f}" for f in mfiles(flashed, "kiosk")
     ]
     holding_secret = [n for n in names if SECRET.encode() in mbytes(flashed, n)]
-    holding_psk = [n for n in names if PSK.encode() in mbytes(flashed, n)]
     assert holding_secret == ["kiosk/client_secret"]  # deleted by first boot (below)
-    assert holding_psk == ["network-config"]  # cloud-init needs it to join the Wi-Fi
+    # The Wi-Fi passphrase is nowhere on the card: not in a file, not in a freed cluster.
+    assert PSK.encode() not in flashed.read_bytes()
 
 
 def test_root_partition_is_untouched(flashed, inputs):
@@ -305,6 +467,7 @@ def test_flashing_an_already_flashed_image_keeps_one_kiosk_block(flashed, inputs
     assert lines.count("dtparam=i2c_arm=on") == 1
     assert lines.count("# >>> kiosk (scripts/flash.sh)") == 1
     assert mtype(again, "cmdline.txt").count("cfg80211.ieee80211_regdom=") == 1
+    assert mtype(again, "cmdline.txt").count("ds=nocloud;i=") == 1
 
 
 def test_without_wifi_there_is_no_network_config(inputs, tmp_path):
@@ -316,8 +479,12 @@ def test_without_wifi_there_is_no_network_config(inputs, tmp_path):
         )
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "network-config" not in mfiles(out)
-    assert mtype(out, "cmdline.txt") == ORIGINAL_CMDLINE
+    # A comment-only network-config, as the stock image's (and no earlier card's Wi-Fi):
+    # NetworkManager's default brings up the Ethernet.
+    assert yaml.safe_load(mtype(out, "network-config")) is None
+    assert "bootcmd" not in yaml.safe_load(mtype(out, "user-data"))
+    words = mtype(out, "cmdline.txt").split()
+    assert words[:-1] == ORIGINAL_CMDLINE.split() and words[-1].startswith("ds=nocloud;i=kiosk-")
 
 
 def test_dry_run_writes_nothing(inputs, tmp_path):
@@ -405,11 +572,62 @@ def test_not_a_pi_image_is_refused(inputs, tmp_path):
     assert not (tmp_path / "k.img").exists() and not (tmp_path / "k.img.partial").exists()
 
 
+GET = "download Raspberry Pi OS Lite (64-bit), trixie, 2025-11-24 or later"
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "xz", "reason"),
+    [
+        ("bookworm64", ORIGINAL_CONFIG, True,
+         "no cloud-init seed (meta-data) on its boot partition: Raspberry Pi OS bookworm, "
+         "or trixie before 2025-11-24, cannot be set up by flash.sh"),
+        ("trixie32", ORIGINAL_CONFIG.replace("arm_64bit=1\n", ""), True,
+         "a 32-bit Raspberry Pi OS image (32-bit kernels on its boot partition)"),
+        ("trixie64", ORIGINAL_CONFIG.replace("arm_64bit=1", "arm_64bit=0"), False,
+         "a 32-bit Raspberry Pi OS image"),
+        ("trixie64", None, False,
+         "no config.txt on its boot partition: not a Raspberry Pi OS image"),
+    ],
+)  # fmt: skip
+def test_an_image_that_cannot_be_provisioned_is_refused_before_writing(
+    inputs, tmp_path, kind, config, xz, reason
+):
+    image = tmp_path / "in.img"
+    make_image(image, kind, config)
+    if xz:
+        compressed = tmp_path / "in.img.xz"
+        compressed.write_bytes(lzma.compress(image.read_bytes(), preset=0))
+        image.unlink()
+        image = compressed
+    out = tmp_path / "out" / "k.img"
+    out.parent.mkdir()
+    for extra in ([], ["--dry-run"]):
+        result = run([*inputs.args(out, **{"--image": str(image)}), *extra])
+        assert result.returncode == 2, result.stderr
+        (line,) = [x for x in result.stderr.splitlines() if reason in x]
+        assert line == f"flash.sh: --image {image}: {reason}" + line.split(reason, 1)[1]
+        assert GET in line and "https://www.raspberrypi.com/software/operating-systems/" in line
+        assert "a 32-bit" not in result.stderr or "32-bit" in reason
+        assert "meta-data" not in result.stderr or "meta-data" in reason
+        assert list(out.parent.iterdir()) == []
+
+
+def test_a_bookworm_32_bit_image_gets_both_reasons(inputs, tmp_path):
+    image = tmp_path / "in.img"
+    make_image(image, "trixie32")
+    subprocess.run(["mdel", "-i", f"{image}@@{OFFSET}", "::meta-data"], check=True, env=MT_ENV)
+    result = run(inputs.args(tmp_path / "k.img", **{"--image": str(image)}))
+    assert result.returncode == 2
+    assert "a 32-bit Raspberry Pi OS image" in result.stderr
+    assert "no cloud-init seed (meta-data)" in result.stderr
+    assert len(result.stderr.splitlines()) == 2
+
+
 def test_shellcheck_is_clean():
     if shutil.which("shellcheck") is None:
         pytest.fail("shellcheck is required (apt-get install shellcheck)")
-    scripts = ["flash.sh", "firstboot.sh", "update.sh", "update-remote.sh", "wheelhouse.sh",
-               "device-test.sh", "test.sh"]  # fmt: skip
+    scripts = ["flash.sh", "firstboot.sh", "_firstboot_system.sh", "update.sh",
+               "update-remote.sh", "wheelhouse.sh", "device-test.sh", "test.sh"]  # fmt: skip
     paths = [str(ROOT / "scripts" / s) for s in scripts]
     paths.append(str(ROOT / "tests/device/build-image.sh"))
     result = run(["shellcheck", "-x", *paths], cwd=ROOT)
@@ -441,7 +659,18 @@ def test_first_boot_installs_and_deletes_the_secret(flashed, tmp_path):
     assert result.returncode == 0, result.stderr
     assert not (boot / "kiosk/client_secret").exists()
     assert not (boot / "network-config").exists()
+    # The staff PIN's hash goes from the FAT once the installed copy is on disk.
+    assert not (boot / "kiosk/kiosk.toml").exists()
+    assert (pi.root / "etc/kiosk/kiosk.toml").read_bytes() == mbytes(flashed, "kiosk/kiosk.toml")
     assert "from the card's wheelhouse (offline)" in result.stderr
+    # The technician's sudo: a checked drop-in, and sudo -n true tried as tech.
+    drop_in = pi.root / "etc/sudoers.d/010_tech-nopasswd"
+    st = drop_in.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o440, 0, 0)
+    assert drop_in.read_bytes() == mbytes(flashed, "kiosk/010_tech-nopasswd")
+    assert sorted(p.name for p in drop_in.parent.iterdir()) == ["010_tech-nopasswd"]
+    assert "runuser -u tech -- sudo -n true" in pi.calls()
+    assert "kiosk-firstboot: sudo -n true works for tech" in result.stderr.splitlines()
     passwd = (pi.root / "etc/passwd").read_text()
     uid = int(next(line for line in passwd.splitlines() if line.startswith("kiosk:")).split(":")[2])
     secret = pi.root / "etc/kiosk/client_secret"
@@ -479,6 +708,82 @@ def test_first_boot_deletes_the_secret_even_when_it_fails(flashed, tmp_path):
     assert not (boot / "network-config").exists()
 
 
+@needs_root_tools
+@pytest.mark.parametrize("damage", ["rule", "missing"])
+def test_first_boot_without_a_working_sudo_ends_in_error(flashed, tmp_path, damage):
+    boot = _boot_dir(flashed, tmp_path)
+    rule = boot / "kiosk/010_tech-nopasswd"
+    if damage == "rule":
+        rule.write_text("tech ALL=(ALL) NOPASSWD ALL\n")  # visudo: syntax error
+    else:
+        rule.unlink()
+    pi = FakePi(tmp_path / "pi")
+    env = dict(pi.env, KIOSK_BOOT_DIR=str(boot), KIOSK_SETTLE="0", KIOSK_APT="0")
+    result = run(["bash", str(boot / "kiosk/firstboot.sh")], env=env)
+    assert result.returncode == 1
+    expected = "visudo rejects" if damage == "rule" else "010_tech-nopasswd is missing"
+    assert expected in result.stderr
+    assert "sudo for tech does not work (see above)" in result.stderr.splitlines()[-1]
+    # Nothing half-checked counts for sudo, and the kiosk itself is still installed.
+    assert list((pi.root / "etc/sudoers.d").glob("*")) == []
+    assert pi.current() == "0.2.0"
+    assert not (boot / "kiosk/client_secret").exists()
+
+
+def _system(tmp_path: Path, script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Runs *script* in bash with scripts/_firstboot_system.sh sourced; fake commands
+    written to tmp_path/bin beforehand come first on PATH."""
+    lib = ROOT / "scripts/_firstboot_system.sh"
+    prelude = f'log() {{ printf "kiosk-firstboot: %s\\n" "$*" >&2; }}\nsource {lib}\n'
+    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
+    return run(["bash", "-c", prelude + script], env=dict(os.environ, PATH=path, **env))
+
+
+def _fake(tmp_path: Path, name: str, body: str) -> None:
+    bin = tmp_path / "bin"
+    bin.mkdir(exist_ok=True)
+    (bin / name).write_text("#!/bin/bash\n" + body)
+    (bin / name).chmod(0o755)
+
+
+@pytest.mark.parametrize("synced", ["yes", "no"])
+def test_apt_waits_for_the_lock_and_ignores_the_date_until_the_clock_syncs(tmp_path, synced):
+    _fake(
+        tmp_path,
+        "timedatectl",
+        f'[[ "$*" == "show --property=NTPSynchronized --value" ]] && echo {synced}\n',
+    )
+    _fake(tmp_path, "apt-get", f'printf "%s\\n" "$DEBIAN_FRONTEND" "$@" >{tmp_path}/args\n')
+    result = _system(tmp_path, "apt_get install -y python3-numpy")
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args[0] == "noninteractive"
+    options = [args[i + 1] for i, a in enumerate(args) if a == "-o"]
+    assert "DPkg::Lock::Timeout=300" in options
+    assert ("Acquire::Check-Date=false" in options) is (synced == "no")
+    assert args[-3:] == ["install", "-y", "python3-numpy"]
+
+
+def test_apt_waits_a_bounded_time_for_a_route(tmp_path):
+    # No route for the first calls, then one (Wi-Fi up).
+    counter = tmp_path / "n"
+    _fake(tmp_path, "ip", f"""n=$(cat {counter} 2>/dev/null || echo 0); echo $((n + 1)) >{counter}
+[[ $* == "-4 route show default" ]] && ((n >= 4)) && echo "default via 192.168.1.1 dev wlan0"
+exit 0
+""")  # fmt: skip
+    result = _system(tmp_path, "wait_for_route", KIOSK_ROUTE_WAIT="30")
+    assert result.returncode == 0, result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if "network route up after" in x]
+    assert 4 <= int(line.split("after ")[1].split()[0]) < 10  # two waits of 2 s
+    # Never a route: gives up after the limit, and says why.
+    _fake(tmp_path, "ip", "exit 0\n")
+    started = time.monotonic()
+    result = _system(tmp_path, "wait_for_route", KIOSK_ROUTE_WAIT="3")
+    assert result.returncode == 1
+    assert 3 <= time.monotonic() - started < 10
+    assert "no network route after 3 s (Wi-Fi not up yet, or no network at all)" in result.stderr
+
+
 # --- block devices (loop devices) -------------------------------------------------------
 
 needs_loop = pytest.mark.skipif(
@@ -508,6 +813,21 @@ def test_writes_a_card_with_yes(inputs, loop_device):
     assert result.returncode == 0, result.stderr
     assert "dtparam=i2c_arm=on" in mtype(dev, "config.txt")
     assert "client_secret" in mfiles(dev, "kiosk")
+
+
+@needs_loop
+def test_a_card_is_not_written_when_the_image_is_refused(inputs, loop_device, tmp_path):
+    dev, backing = loop_device
+    image = tmp_path / "bookworm.img"
+    make_image(image, "bookworm64")
+    argv = [
+        *inputs.args(Path(), **{"--image": str(image), "--out": None, "--device": dev}),
+        "--yes",
+    ]
+    result = run(argv)
+    assert result.returncode == 2
+    assert "no cloud-init seed (meta-data)" in result.stderr
+    assert backing.read_bytes()[: 1024 * 1024] == b"\0" * 1024 * 1024
 
 
 @needs_loop

@@ -19,12 +19,12 @@ from kiosk import __version__
 from kiosk.clock import kernel_clock_synced
 from kiosk.config import Config
 from kiosk.errors import HardwareError
-from kiosk.events import event_source
 from kiosk.flows.context import FlowContext, KeyStore, VenueCache, default_client, open_context
 from kiosk.flows.engine import Engine
 from kiosk.flows.health import Reachability
-from kiosk.flows.sync import SyncWorker
+from kiosk.flows.sync_worker import SyncWorker
 from kiosk.flows.wiring import EngineSettings
+from kiosk.sources import event_source
 from kiosk.views import Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:

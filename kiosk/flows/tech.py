@@ -17,7 +17,7 @@ def tech_info(ctx: FlowContext, info: TechInfo) -> TechInfo:
     return replace(info, conflicts_24h=count, offline_off=ctx.policy.conflicts_reached(count))
 
 
-class Sources:
+class UnpluggedSources:
     """The configured event sources, and which reported "unplugged" and not "replugged"."""
 
     def __init__(self, sources: tuple[str, ...]) -> None:

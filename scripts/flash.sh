@@ -10,32 +10,47 @@
 #            [--metrics [--metrics-listen ADDR:PORT]]
 #            [--log-server https://HOST[:PORT] --log-ca FILE [--log-cert FILE --log-key FILE]]
 #
+# The image is first read (its boot partition, with mtools): flash.sh refuses, one line
+# each, an image with no config.txt, a 32-bit image and one without the stock cloud-init
+# seed (bookworm, trixie before 2025-11-24). It works with Raspberry Pi OS trixie,
+# 64-bit, Lite or with desktop, 2025-11-24 or later.
 # The image is copied (or decompressed) to --out, or written to --device. Then the
 # FAT boot partition gets, through mtools (no mounting; no root for image files):
-#   user-data       cloud-init: technician user `tech` with the SSH key only (password
-#                   login off), hostname, first-boot install (no apt package list)
-#   meta-data       instance-id
-#   network-config  Wi-Fi and wired Ethernet (netplan v2), only with --wifi-ssid
-#   config.txt      I2C and camera enabled (config/config.txt appended)
-#   cmdline.txt     Wi-Fi country (cfg80211.ieee80211_regdom)
+#   user-data       cloud-init: technician user `tech` (`user:`, the image's first
+#                   account renamed) with the SSH key only (password login off),
+#                   hostname, first-boot install (no apt package list); with Wi-Fi,
+#                   bootcmd unblocks the radio
+#   meta-data       dsmode: local, instance-id, local-hostname
+#   network-config  Wi-Fi (the key derived from the passphrase, as wpa_passphrase) and
+#                   wired Ethernet (netplan v2) with --wifi-ssid; comments only without
+#   config.txt      I2C and camera enabled (config/config.txt appended); with
+#                   --uart-scanner the UART on GPIO14/15 (enable_uart=1, disable-bt on
+#                   Pi 3/4/Zero 2 W, uart0 on Pi 5)
+#   cmdline.txt     Wi-Fi country (cfg80211.ieee80211_regdom), ds=nocloud;i=<instance-id>;
+#                   with --uart-scanner no serial console
 #   ssh             enables the SSH server
 #   kiosk/          wheels/ (the locked wheelhouse: the kiosk wheel, every dependency
 #                   for the Pi and requirements.lock with their hashes), kiosk.toml,
 #                   client_secret, ca_bundle.pem (--ca-bundle: the CA of a backend
 #                   with a private CA; the config then says
 #                   ca_bundle = "/etc/kiosk/ca_bundle.pem"), kiosk.service,
-#                   kiosk.sysusers, firstboot.sh, update-remote.sh
+#                   kiosk.sysusers, 010_tech-nopasswd (the technician's sudoers rule,
+#                   checked with visudo -cf when visudo is here), firstboot.sh,
+#                   _firstboot_system.sh, update-remote.sh
+# Every string in user-data, meta-data and network-config is double-quoted, so that
+# YAML 1.1 keeps it a string (a country NO, a hostname 0123).
 # The wheelhouse is made by scripts/wheelhouse.sh (this needs PyPI, here, once; the
 # kiosk's first boot then installs offline): for --wheel (default: the newest
-# dist/smartum_kiosk-*.whl) and the Pi's targets aarch64-cp311 (bookworm) and
-# aarch64-cp313 (trixie), plus each --target. --wheelhouse DIR takes one made before,
-# so that every kiosk of a chain gets the same bits.
-# On first boot scripts/firstboot.sh installs the kiosk and deletes kiosk/client_secret
-# and network-config (the Wi-Fi passphrase).
+# dist/smartum_kiosk-*.whl) and the Pi's targets aarch64-cp311 and aarch64-cp313
+# (trixie), plus each --target. --wheelhouse DIR takes one made before, so that every
+# kiosk of a chain gets the same bits.
+# On first boot scripts/firstboot.sh installs the kiosk and the sudoers rule and
+# deletes kiosk/client_secret, kiosk/kiosk.toml and network-config (the Wi-Fi key).
+# --uart-scanner needs, with --config, [scanner] source "serial" and port "/dev/serial0".
 # Fleet options (Prometheus node_exporter, journal upload; scripts/_flash_fleet.sh):
 # kiosk/ also gets fleet-firstboot.sh, fleet.conf and log/ (certificates), and
 # user-data runs fleet-firstboot.sh after firstboot.sh.
-# Needs a Raspberry Pi OS image that runs cloud-init from the boot partition.
+# Needs mtools, fdisk (sfdisk), xz for .img.xz, and python3 to derive the Wi-Fi key.
 #
 # Exit status: 0 done, 1 failed, 2 bad arguments (one message per problem).
 

@@ -625,7 +625,8 @@ if ((dry_run)); then
         say "would write $image to $device (everything on it is lost)"
     fi
     say "would append $PROJECT/config/config.txt to config.txt (I2C, camera)"
-    [[ -z $wifi_ssid ]] || say "would write network-config for Wi-Fi '$wifi_ssid' ($wifi_country) and set the country in cmdline.txt"
+    [[ -z $wifi_ssid ]] || say "would write network-config for Wi-Fi '$wifi_ssid' ($wifi_country, the key derived from the passphrase) and set the country in cmdline.txt"
+    ((!uart_scanner)) || say "would enable the UART on GPIO14/15 for the scanner (config.txt) and take the serial console off cmdline.txt"
     if [[ -n $wheelhouse ]]; then
         say "would copy the wheelhouse $wheelhouse ($(basename "$wheel"))"
     else

@@ -8,6 +8,7 @@ Block-device tests use loop devices and run only as root with losetup.
 from __future__ import annotations
 
 import hashlib
+import json
 import lzma
 import os
 import shutil
@@ -294,6 +295,44 @@ def test_user_data_passes_cloud_init_schema(flashed, tmp_path):
     bad = tmp_path / "bad"
     bad.write_text(path.read_text().replace("lock_passwd: true", "lock_passwd: maybe"))
     assert run(["cloud-init", "schema", "--config-file", str(bad)]).returncode != 0
+
+
+CLOUD_INIT_READS = """
+import json, sys, yaml
+from cloudinit import helpers
+from cloudinit.distros import debian, ug_util
+from cloudinit.sources.DataSourceNoCloud import parse_cmdline_data
+# The image's default user, as Raspberry Pi OS's /etc/cloud/cloud.cfg names it.
+default = {"name": "pi", "lock_passwd": True, "groups": ["adm", "dialout", "sudo", "gpio"],
+           "sudo": ["ALL=(ALL) NOPASSWD:ALL"], "shell": "/bin/bash"}
+distro = debian.Distro("debian", {"default_user": default}, helpers.Paths({}))
+with open(sys.argv[1]) as f:
+    users, _ = ug_util.normalize_users_groups(yaml.safe_load(f), distro)
+meta = {}
+found = parse_cmdline_data("ds=nocloud", meta, sys.argv[2])
+print(json.dumps({"users": users, "found": found, "meta": meta}))
+"""
+
+
+@pytest.mark.skipif(shutil.which("cloud-init") is None, reason="cloud-init is not installed")
+def test_cloud_init_makes_one_user_and_reads_the_instance_id_from_the_command_line(
+    flashed, tmp_path
+):
+    """cloud-init's own code: the image's default user becomes tech (no second user),
+    and ds=nocloud;i=... on cmdline.txt names meta-data's instance-id."""
+    user_data = tmp_path / "user-data"
+    user_data.write_text(mtype(flashed, "user-data"))
+    python = Path(shutil.which("cloud-init") or "").read_text().splitlines()[0].removeprefix("#!")
+    cmdline = mtype(flashed, "cmdline.txt").strip()
+    result = run([python, "-c", CLOUD_INIT_READS, str(user_data), cmdline])
+    assert result.returncode == 0, result.stderr
+    read = json.loads(result.stdout)
+    assert list(read["users"]) == ["tech"]
+    tech = read["users"]["tech"]
+    assert tech["default"] is True and tech["lock_passwd"] is True
+    assert "sudo" in tech["groups"]
+    meta = yaml.safe_load(mtype(flashed, "meta-data"))
+    assert read["found"] is True and read["meta"] == {"instance-id": meta["instance-id"]}
 
 
 def test_network_config_has_the_wifi_and_country(flashed):
@@ -588,6 +627,7 @@ GET = "download Raspberry Pi OS Lite (64-bit), trixie, 2025-11-24 or later"
         ("trixie64", None, False,
          "no config.txt on its boot partition: not a Raspberry Pi OS image"),
     ],
+    ids=["bookworm", "32-bit", "arm_64bit=0", "no-config.txt"],
 )  # fmt: skip
 def test_an_image_that_cannot_be_provisioned_is_refused_before_writing(
     inputs, tmp_path, kind, config, xz, reason

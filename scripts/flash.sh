@@ -532,8 +532,8 @@ wifi_key() {
     fi
     # The passphrase goes through stdin, never the command line.
     printf '%s' "$wifi_psk" | python3 -c '
-import hashlib, sys
-ssid = sys.argv[1].encode()
+import hashlib, os, sys
+ssid = os.fsencode(sys.argv[1])  # the bytes given, whatever the locale
 print(hashlib.pbkdf2_hmac("sha1", sys.stdin.buffer.read(), ssid, 4096, 32).hex())
 ' "$wifi_ssid"
 }

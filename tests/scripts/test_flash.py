@@ -393,6 +393,18 @@ def test_wifi_key_is_wpa_passphrase_s(inputs, tmp_path):
     assert mtype(out2, "network-config") == mtype(out, "network-config")
 
 
+@pytest.mark.parametrize("lang", ["C", "C.UTF-8"])
+def test_an_ssid_with_quotes_backslashes_and_non_ascii_letters(inputs, tmp_path, lang):
+    ssid = 'Kahvila Ä \\ "2"'
+    out = tmp_path / "k.img"
+    env = dict(os.environ, LANG=lang, LC_ALL=lang)
+    result = run(inputs.args(out, **{"--wifi-ssid": ssid}), env=env)
+    assert result.returncode == 0, result.stderr
+    aps = yaml.safe_load(mtype(out, "network-config"))["network"]["wifis"]["wlan0"]["access-points"]
+    key = hashlib.pbkdf2_hmac("sha1", PSK.encode(), ssid.encode(), 4096, 32).hex()
+    assert aps == {ssid: {"password": key}}
+
+
 def test_flashing_again_without_wifi_leaves_no_wifi_key(flashed, inputs, tmp_path):
     again = tmp_path / "again.img"
     over = {"--image": str(flashed), "--wifi-ssid": None, "--wifi-psk-file": None,

@@ -168,7 +168,7 @@ fi
 if [[ -f $BOOT/network-config ]]; then
     sync # the applied network settings are on the root file system before it goes
     wipe "$BOOT/network-config"
-    log "network-config (Wi-Fi passphrase) removed from the boot partition; the applied copy is in /etc/netplan"
+    log "network-config (the Wi-Fi key) removed from the boot partition; the applied copy is in /etc/netplan"
 fi
 
 install -D -m 0755 "$SRC/update-remote.sh" "$ROOT/usr/local/sbin/kiosk-update"

@@ -782,6 +782,58 @@ def test_first_boot_without_a_working_sudo_ends_in_error(flashed, tmp_path, dama
     assert not (boot / "kiosk/client_secret").exists()
 
 
+# In a private mount namespace: /etc/passwd, /etc/shadow and /etc/group are copies
+# holding a `tech` account with a locked password (as cloud-init's lock_passwd makes
+# it), and /etc/sudoers.d is empty; then firstboot's system_sudo runs for real (visudo,
+# runuser, sudo, PAM). Nothing of this reaches the machine's own files.
+REAL_SUDO = r"""
+set -euo pipefail
+work=$1 src=$2 install=$3
+for f in passwd shadow group; do cp /etc/$f "$work/$f"; done
+echo 'tech:x:4242:4242:Kiosk technician:/nonexistent:/bin/bash' >>"$work/passwd"
+echo 'tech:!:20000:0:99999:7:::' >>"$work/shadow"
+echo 'tech:x:4242:' >>"$work/group"
+for f in passwd shadow group; do mount --bind "$work/$f" /etc/$f; done
+mount -t tmpfs -o mode=0755 tmpfs /etc/sudoers.d
+log() { printf 'kiosk-firstboot: %s\n' "$*" >&2; }
+ROOT="" SRC=$src
+source "$LIB"
+if [[ $install == yes ]]; then
+    system_sudo
+else
+    runuser -u tech -- sudo -n true
+fi
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("sudo") is None,
+    reason="needs root, unshare and sudo",
+)
+def test_the_sudo_rule_lets_a_locked_tech_account_run_sudo_without_a_password(flashed, tmp_path):
+    src = tmp_path / "kiosk"
+    src.mkdir()
+    (src / "010_tech-nopasswd").write_bytes(mbytes(flashed, "kiosk/010_tech-nopasswd"))
+    env = dict(os.environ, LIB=str(ROOT / "scripts/_firstboot_system.sh"))
+
+    def in_namespace(install: str) -> subprocess.CompletedProcess[str]:
+        work = tmp_path / f"etc-{install}"
+        work.mkdir()
+        argv = ["unshare", "--mount", "--propagation", "private", "bash", "-c", REAL_SUDO,
+                "real-sudo", str(work), str(src), install]  # fmt: skip
+        return run(argv, env=env)
+
+    # Without the rule, a locked account cannot use sudo (Raspberry Pi OS since 2026-04).
+    without = in_namespace("no")
+    assert without.returncode != 0
+    assert "password is required" in without.stderr
+    done = in_namespace("yes")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert "kiosk-firstboot: sudo -n true works for tech" in lines
+    assert not Path("/etc/sudoers.d/010_tech-nopasswd").exists()  # the namespace's only
+
+
 def _system(tmp_path: Path, script: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Runs *script* in bash with scripts/_firstboot_system.sh sourced; fake commands
     written to tmp_path/bin beforehand come first on PATH."""

@@ -374,6 +374,36 @@ def test_every_scalar_keeps_its_type(inputs, tmp_path):
     assert "cfg80211.ieee80211_regdom=NO" in mtype(out, "cmdline.txt").split()
 
 
+def _scalars(node: yaml.Node) -> Iterator[yaml.ScalarNode]:
+    if isinstance(node, yaml.ScalarNode):
+        yield node
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _scalars(item)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _scalars(key)
+            yield from _scalars(value)
+
+
+def test_only_true_false_and_the_version_are_not_strings(flashed, inputs):
+    """Every scalar of the seed: a value from the technician is double-quoted, and
+    nothing but the booleans and network-config's version resolves to another type."""
+    given = {"counter-1", "FI", 'Studio "Lotus"', inputs.key.read_text().strip(), "tech"}
+    for name in ("user-data", "meta-data", "network-config"):
+        root = yaml.compose(mtype(flashed, name))
+        assert root is not None
+        for node in _scalars(root):
+            if node.value in given or node.value.startswith("kiosk-counter-1-"):
+                assert node.style == '"', (name, node.value)
+            tag = node.tag.rsplit(":", 1)[-1]
+            assert tag == "str" or (tag, node.value) in {
+                ("bool", "true"),
+                ("bool", "false"),
+                ("int", "2"),
+            }, (name, node.value, tag)
+
+
 def test_wifi_key_is_wpa_passphrase_s(inputs, tmp_path):
     """IEEE 802.11i-2004, H.4.3: passphrase "password", SSID "IEEE"."""
     psk = tmp_path / "psk"

@@ -329,22 +329,23 @@ STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 export MTOOLS_SKIP_CHECK=1 MTOOLS_NO_VFAT=0
 
-# boot_fat FILE: the mtools image spec (FILE@@OFFSET) of the FAT boot partition, the
-# first partition of a Raspberry Pi OS image; says why not and fails otherwise.
+# boot_fat FILE [NAME]: the mtools image spec (FILE@@OFFSET) of the FAT boot partition,
+# the first partition of a Raspberry Pi OS image; says why not (naming NAME, default
+# FILE) and fails otherwise.
 boot_fat() {
-    local dump sector line start ptype
+    local dump sector line start ptype name=${2:-$1}
     dump=$(sfdisk --dump "$1" 2>/dev/null) || {
-        say "ERROR: $1 has no readable partition table; is --image a Raspberry Pi OS image?"
+        say "ERROR: $name has no readable partition table; is --image a Raspberry Pi OS image?"
         return 1
     }
     sector=$(sed -n 's/^sector-size: *//p' <<<"$dump")
-    line=$(grep -m 1 'start=' <<<"$dump") || { say "ERROR: $1 has no partitions"; return 1; }
+    line=$(grep -m 1 'start=' <<<"$dump") || { say "ERROR: $name has no partitions"; return 1; }
     start=$(sed -E 's/.*start= *([0-9]+).*/\1/' <<<"$line")
     ptype=$(sed -E 's/.*type= *([^,]+).*/\1/' <<<"$line")
     ptype=${ptype,,}
     case $ptype in
         b | c | e | 6 | ef | ebd0a0a2-b9e5-4433-87c0-68b6b72699c7 | c12a7328-f81f-11d2-ba4b-00a0c93ec93b) ;;
-        *) say "ERROR: first partition of $1 is type $ptype, not FAT: not a Raspberry Pi OS image"; return 1 ;;
+        *) say "ERROR: first partition of $name is type $ptype, not FAT: not a Raspberry Pi OS image"; return 1 ;;
     esac
     printf '%s@@%s\n' "$1" "$((start * ${sector:-512}))"
 }
@@ -375,15 +376,16 @@ GET_IMAGE="download Raspberry Pi OS Lite (64-bit), trixie, 2025-11-24 or later (
 # check_image: one line per reason the image cannot become a kiosk, then exit 2.
 check_image() {
     local fat names config refusals=()
-    fat=$(boot_fat "$(probe_file)") || exit 1
+    fat=$(boot_fat "$(probe_file)" "$image") || exit 1
     names=$(mdir -b -i "$fat" :: 2>/dev/null | sed 's|^::/||; s|/$||')
     names=${names,,}
     if ! config=$(mtype -i "$fat" ::config.txt 2>/dev/null); then
         refusals+=("--image $image: no config.txt on its boot partition: not a Raspberry Pi OS image; $GET_IMAGE")
-    elif grep -Eq '^[[:space:]]*arm_64bit=0' <<<"$config" ||
-        grep -Exq 'kernel\.img|kernel7\.img|kernel7l\.img' <<<"$names"; then
+    elif grep -Exq 'kernel\.img|kernel7\.img|kernel7l\.img' <<<"$names"; then
         # Only 32-bit (armhf) images carry the 32-bit kernels (kernel.img, kernel7*.img).
         refusals+=("--image $image: a 32-bit Raspberry Pi OS image (32-bit kernels on its boot partition); the kiosk's wheels are 64-bit (aarch64): $GET_IMAGE")
+    elif grep -Eq '^[[:space:]]*arm_64bit=0' <<<"$config"; then
+        refusals+=("--image $image: a 32-bit Raspberry Pi OS image (arm_64bit=0 in its config.txt); the kiosk's wheels are 64-bit (aarch64): $GET_IMAGE")
     fi
     if ! grep -qx 'meta-data' <<<"$names"; then
         refusals+=("--image $image: no cloud-init seed (meta-data) on its boot partition: Raspberry Pi OS bookworm, or trixie before 2025-11-24, cannot be set up by flash.sh; $GET_IMAGE")

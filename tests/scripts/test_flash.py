@@ -649,7 +649,12 @@ def test_not_a_pi_image_is_refused(inputs, tmp_path):
     plain.write_bytes(b"\0" * 1024 * 1024)
     result = run(inputs.args(tmp_path / "k.img", **{"--image": str(plain)}))
     assert result.returncode == 1
-    assert "no readable partition table" in result.stderr or "no partitions" in result.stderr
+    assert f"ERROR: {plain} has no readable partition table" in result.stderr
+    compressed = tmp_path / "plain.img.xz"
+    compressed.write_bytes(lzma.compress(plain.read_bytes(), preset=0))
+    result = run(inputs.args(tmp_path / "k.img", **{"--image": str(compressed)}))
+    assert result.returncode == 1
+    assert f"ERROR: {compressed} has no readable partition table" in result.stderr
     assert not (tmp_path / "k.img").exists() and not (tmp_path / "k.img.partial").exists()
 
 
@@ -665,7 +670,7 @@ GET = "download Raspberry Pi OS Lite (64-bit), trixie, 2025-11-24 or later"
         ("trixie32", ORIGINAL_CONFIG.replace("arm_64bit=1\n", ""), True,
          "a 32-bit Raspberry Pi OS image (32-bit kernels on its boot partition)"),
         ("trixie64", ORIGINAL_CONFIG.replace("arm_64bit=1", "arm_64bit=0"), False,
-         "a 32-bit Raspberry Pi OS image"),
+         "a 32-bit Raspberry Pi OS image (arm_64bit=0 in its config.txt)"),
         ("trixie64", None, False,
          "no config.txt on its boot partition: not a Raspberry Pi OS image"),
     ],

@@ -634,7 +634,7 @@ if ((dry_run)); then
     else
         say "would make the wheelhouse for $(basename "$wheel"): aarch64-cp311 aarch64-cp313 ${targets[*]}"
     fi
-    say "would write user-data, meta-data, ssh and kiosk/ (wheels/${config:+, kiosk.toml}${secret_file:+, client_secret}) to the boot partition"
+    say "would write user-data, meta-data, network-config, ssh and kiosk/ (wheels/, $SUDOERS_NAME${config:+, kiosk.toml}${secret_file:+, client_secret}) to the boot partition"
     fleet_dry_run
     say "user-data:"
     cat "$STAGE/user-data" >&2

@@ -913,13 +913,13 @@ exit 0
     result = _system(tmp_path, "wait_for_route", KIOSK_ROUTE_WAIT="30")
     assert result.returncode == 0, result.stderr
     (line,) = [x for x in result.stderr.splitlines() if "network route up after" in x]
-    assert 4 <= int(line.split("after ")[1].split()[0]) < 10  # two waits of 2 s
+    assert 4 <= int(line.split("after ")[1].split()[0]) < 30  # two waits of 2 s, below the limit
     # Never a route: gives up after the limit, and says why.
     _fake(tmp_path, "ip", "exit 0\n")
     started = time.monotonic()
     result = _system(tmp_path, "wait_for_route", KIOSK_ROUTE_WAIT="3")
     assert result.returncode == 1
-    assert 3 <= time.monotonic() - started < 10
+    assert 3 <= time.monotonic() - started < 20  # the limit, plus a last sleep on a busy machine
     assert "no network route after 3 s (Wi-Fi not up yet, or no network at all)" in result.stderr
 
 

@@ -5,12 +5,6 @@
 #   system_sudo            the technician's sudo: installs kiosk/010_tech-nopasswd as
 #                          /etc/sudoers.d/010_tech-nopasswd (root, 0440) once `visudo -cf`
 #                          accepts it, then checks that `sudo -n true` works for tech
-#   wait_for_route         waits, at most KIOSK_ROUTE_WAIT seconds (default 90), for a
-#                          default route: apt starts only once the Wi-Fi or Ethernet is up
-#   apt_get ARGS...        apt-get that waits for the dpkg lock (DPkg::Lock::Timeout) and,
-#                          until the clock is synchronised, accepts Release files "not yet
-#                          valid" (Acquire::Check-Date=false: the clock of a Pi without a
-#                          real-time clock starts at the image's date)
 
 TECH_USER=tech
 SUDOERS_NAME=010_$TECH_USER-nopasswd
@@ -37,31 +31,4 @@ system_sudo() {
         return 1
     fi
     log "sudo -n true works for $TECH_USER"
-}
-
-_has_route() {
-    [[ -n $(ip -4 route show default 2>/dev/null) || -n $(ip -6 route show default 2>/dev/null) ]]
-}
-
-wait_for_route() {
-    local limit=${KIOSK_ROUTE_WAIT:-90} start=$SECONDS
-    until _has_route; do
-        if ((SECONDS - start >= limit)); then
-            log "no network route after ${limit} s (Wi-Fi not up yet, or no network at all)"
-            return 1
-        fi
-        sleep 2
-    done
-    log "network route up after $((SECONDS - start)) s"
-}
-
-_clock_synced() {
-    [[ $(timedatectl show --property=NTPSynchronized --value 2>/dev/null) == yes ]]
-}
-
-apt_get() {
-    local opts=(-o "DPkg::Lock::Timeout=${KIOSK_APT_LOCK_TIMEOUT:-300}"
-        -o Acquire::Retries=2 -o Acquire::http::Timeout=20)
-    _clock_synced || opts+=(-o Acquire::Check-Date=false)
-    DEBIAN_FRONTEND=noninteractive apt-get -q "${opts[@]}" "$@"
 }

@@ -3,21 +3,19 @@
 # cloud-init (runcmd). Output lands in /var/log/cloud-init-output.log.
 #
 # From <boot>/kiosk/ (the FAT boot partition) it:
-#   - installs the technician's sudoers rule (kiosk/010_tech-nopasswd, checked with
-#     visudo -cf, 0440) and checks `sudo -n true` for tech (scripts/_firstboot_system.sh);
-#     a failure ends this script in error after the kiosk is installed,
 #   - asks apt only for the Debian packages this system lacks (none on a current
 #     Raspberry Pi OS Lite; python3-lgpio only on a Pi, python3-picamera2 only when
-#     the camera is the configured source) once a network route is up (bounded wait;
-#     apt waits for its lock and ignores Release dates until the clock is synchronised);
-#     what cannot be installed is listed at the end, and the kiosk still serves a
-#     serial or HID scanner without the camera,
+#     the camera is the configured source); what cannot be installed is listed at the
+#     end, and the kiosk still serves a serial or HID scanner without the camera,
 #   - creates the kiosk account (sysusers.d) and loads i2c-dev at every boot,
 #   - places kiosk.toml (and ca_bundle.pem) in /etc/kiosk (root:kiosk 0640), the client secret at
 #     /etc/kiosk/client_secret (kiosk:kiosk 0600), then deletes the secret and
 #     network-config (the Wi-Fi key; cloud-init has applied it before this runs) from
 #     the boot partition - also when anything here fails - and kiosk.toml (the staff
 #     PIN's hash) once its installed copy is on disk,
+#   - installs the technician's sudoers rule (kiosk/010_tech-nopasswd, checked with
+#     visudo -cf, 0440) and checks `sudo -n true` for tech (scripts/_firstboot_system.sh,
+#     first of all); a failure ends this script in error after the kiosk is installed,
 #   - installs the kiosk from the card's locked wheelhouse (kiosk/wheels: no PyPI,
 #     `pip install --no-index --require-hashes`) as the first release
 #     (/opt/kiosk/<version>, `current`), installs kiosk.service, `kiosk-update` and a
@@ -101,9 +99,9 @@ apt_packages() {
         return 0
     fi
     log "Debian packages missing: ${missing[*]}; asking apt (needs the network)"
-    if wait_for_route; then
-        apt_get update || log "apt-get update failed (no network or no mirror?)"
-    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -q -o Acquire::Retries=2 -o Acquire::http::Timeout=20 update ||
+        log "apt-get update failed (no network or no mirror?)"
     for p in "${missing[@]}"; do
         chosen=""
         for alt in ${p//|/ }; do
@@ -112,7 +110,7 @@ apt_packages() {
                 break
             fi
         done
-        if [[ -z $chosen ]] || ! apt_get install -y --no-install-recommends "$chosen"; then
+        if [[ -z $chosen ]] || ! apt-get install -y -q --no-install-recommends "$chosen"; then
             failed+=("$p")
         fi
     done

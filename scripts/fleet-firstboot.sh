@@ -20,8 +20,7 @@
 #
 # KIOSK_ROOT (default empty) prefixes target paths and KIOSK_BOOT_DIR names the boot
 # partition's mount point, for testing against directories. KIOSK_NET_WAIT (default 120)
-# is how many seconds to wait for a default route when no address was given;
-# KIOSK_ROUTE_WAIT (default 90) how long apt waits for one (scripts/_firstboot_system.sh).
+# is how many seconds to wait for a default route when no address was given.
 
 set -euo pipefail
 
@@ -34,10 +33,6 @@ UPLOAD_CREDENTIALS=/run/credentials/systemd-journal-upload.service
 
 log() { printf 'kiosk-fleet-firstboot: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-
-# apt_get, wait_for_route (shared with firstboot.sh)
-# shellcheck source=scripts/_firstboot_system.sh disable=SC1091
-source "$(dirname "${BASH_SOURCE[0]}")/_firstboot_system.sh"
 
 # The certificates and key must not outlive this script on a partition anyone can read.
 # FAT overwrites in place, so shred leaves no copy of the key in the freed clusters.
@@ -65,13 +60,12 @@ done <"$SRC/fleet.conf"
 
 apt_install() { # PACKAGE...: keeps configuration files written before the install
     local try
-    wait_for_route || log "trying apt anyway"
     for try in 1 2; do
-        if apt_get install -y --no-install-recommends \
+        if DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
             -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; then
             return 0
         fi
-        ((try == 2)) || apt_get update || true
+        ((try == 2)) || apt-get update -q || true
     done
     die "installing $* failed (see above); run this script again when apt works: sudo bash $0"
 }

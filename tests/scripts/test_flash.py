@@ -14,7 +14,6 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -867,60 +866,6 @@ def test_the_sudo_rule_lets_a_locked_tech_account_run_sudo_without_a_password(fl
     lines = done.stderr.splitlines()
     assert "kiosk-firstboot: sudo -n true works for tech" in lines
     assert not Path("/etc/sudoers.d/010_tech-nopasswd").exists()  # the namespace's only
-
-
-def _system(tmp_path: Path, script: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Runs *script* in bash with scripts/_firstboot_system.sh sourced; fake commands
-    written to tmp_path/bin beforehand come first on PATH."""
-    lib = ROOT / "scripts/_firstboot_system.sh"
-    prelude = f'log() {{ printf "kiosk-firstboot: %s\\n" "$*" >&2; }}\nsource {lib}\n'
-    path = f"{tmp_path / 'bin'}:{os.environ['PATH']}"
-    return run(["bash", "-c", prelude + script], env=dict(os.environ, PATH=path, **env))
-
-
-def _fake(tmp_path: Path, name: str, body: str) -> None:
-    bin = tmp_path / "bin"
-    bin.mkdir(exist_ok=True)
-    (bin / name).write_text("#!/bin/bash\n" + body)
-    (bin / name).chmod(0o755)
-
-
-@pytest.mark.parametrize("synced", ["yes", "no"])
-def test_apt_waits_for_the_lock_and_ignores_the_date_until_the_clock_syncs(tmp_path, synced):
-    _fake(
-        tmp_path,
-        "timedatectl",
-        f'[[ "$*" == "show --property=NTPSynchronized --value" ]] && echo {synced}\n',
-    )
-    _fake(tmp_path, "apt-get", f'printf "%s\\n" "$DEBIAN_FRONTEND" "$@" >{tmp_path}/args\n')
-    result = _system(tmp_path, "apt_get install -y python3-numpy")
-    assert result.returncode == 0, result.stderr
-    args = (tmp_path / "args").read_text().splitlines()
-    assert args[0] == "noninteractive"
-    options = [args[i + 1] for i, a in enumerate(args) if a == "-o"]
-    assert "DPkg::Lock::Timeout=300" in options
-    assert ("Acquire::Check-Date=false" in options) is (synced == "no")
-    assert args[-3:] == ["install", "-y", "python3-numpy"]
-
-
-def test_apt_waits_a_bounded_time_for_a_route(tmp_path):
-    # No route for the first calls, then one (Wi-Fi up).
-    counter = tmp_path / "n"
-    _fake(tmp_path, "ip", f"""n=$(cat {counter} 2>/dev/null || echo 0); echo $((n + 1)) >{counter}
-[[ $* == "-4 route show default" ]] && ((n >= 4)) && echo "default via 192.168.1.1 dev wlan0"
-exit 0
-""")  # fmt: skip
-    result = _system(tmp_path, "wait_for_route", KIOSK_ROUTE_WAIT="30")
-    assert result.returncode == 0, result.stderr
-    (line,) = [x for x in result.stderr.splitlines() if "network route up after" in x]
-    assert 4 <= int(line.split("after ")[1].split()[0]) < 30  # two waits of 2 s, below the limit
-    # Never a route: gives up after the limit, and says why.
-    _fake(tmp_path, "ip", "exit 0\n")
-    started = time.monotonic()
-    result = _system(tmp_path, "wait_for_route", KIOSK_ROUTE_WAIT="3")
-    assert result.returncode == 1
-    assert 3 <= time.monotonic() - started < 20  # the limit, plus a last sleep on a busy machine
-    assert "no network route after 3 s (Wi-Fi not up yet, or no network at all)" in result.stderr
 
 
 # --- block devices (loop devices) -------------------------------------------------------

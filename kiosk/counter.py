@@ -22,7 +22,7 @@ from kiosk.errors import HardwareError
 from kiosk.flows.context import FlowContext, KeyStore, VenueCache, default_client, open_context
 from kiosk.flows.engine import Engine
 from kiosk.flows.health import Reachability
-from kiosk.flows.sync import SyncWorker
+from kiosk.flows.sync_worker import SyncWorker
 from kiosk.flows.wiring import EngineSettings
 from kiosk.source_kinds import event_source
 from kiosk.views import Outcome, OutOfService, TechInfo, View

@@ -22,6 +22,7 @@ from kiosk.config import Config, parse_config
 from kiosk.events import Press, Scan
 from kiosk.staff_pin import hash_pin
 from kiosk.views import Outcome, ServiceMenu, View
+from kiosk.vocabulary import Word
 
 STEP_TIMEOUT_S = 20.0
 DEMO_PIN = "1234"  # the demo's staff PIN for cancelling at the counter
@@ -280,6 +281,6 @@ def _amount_step(s: _Session, backend: Any, counter: Any) -> None:
     if match is not None:
         nearest = " + ".join(sv.name for sv in match.services)
         detail = f"nearest {nearest}, {match.difference_cents / 100:+.2f} EUR"
-        if outcome.word == "checked" and not match.matched:
+        if outcome.word == Word.CHECKED and not match.matched:
             word = "check_amount"
     s.report("Receipt 60,00 EUR: no service costs that", word, "check_amount", detail)

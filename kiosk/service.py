@@ -32,6 +32,8 @@ from kiosk.sources import RunningSource, spec
 log = logging.getLogger("kiosk.service")
 
 STATUS_EVERY_S = 5.0
+START_WAIT_S = 60.0  # beyond Counter.start's own wait, within systemd's TimeoutStartSec
+EXIT_NOT_READY = 3  # the engine could not open its journal (or backend client): no READY=1
 
 
 def build_source(
@@ -167,7 +169,10 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
 
     A missing display, LED, buzzer or scanner does not stop the kiosk: it logs
     the fault, shows what it can, and retries the scanner, so that systemd
-    never has to restart it in a loop.
+    never has to restart it in a loop. A journal that cannot be opened (a newer
+    schema, a read-only or foreign file) does: the kiosk then never reports
+    READY=1 and ends with :data:`EXIT_NOT_READY`, so that systemd and an update
+    waiting for the service see the failure.
     """
     from hardware.signals import Buttons
     from kiosk.notify import Notifier, Watchdog
@@ -194,6 +199,15 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
         stack.callback(writer.stop)  # after the counter's stop: the last write sees its last scan
         stack.callback(counter.stop)
         counter.start()
+        if not counter.engine.started.wait(START_WAIT_S):  # a large journal's check
+            log.warning("the engine is still opening its journal")
+        broken = counter.engine.broken
+        if broken is not None:
+            # No READY=1: systemd (and an update waiting for it) must see that this kiosk
+            # cannot work, rather than a service that only beeps errors.
+            log.error("kiosk cannot start: %s; not reporting ready", broken)
+            notifier.status(f"failed: {broken}")
+            return EXIT_NOT_READY
         writer.start()
         sources = SourceSlots(cfg, counter.submit, metrics.timed_decoder)
         stack.callback(sources.stop)

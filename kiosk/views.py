@@ -40,6 +40,7 @@ class Outcome:
     balance_cents: int | None = None
     reason: str = ""
     amount_match: AmountMatch | None = None  # a checked receipt against the price list
+    told_at: datetime | None = None  # answered from the journal: when the backend said so
 
     def __post_init__(self) -> None:
         try:  # plain strings of the contract are accepted and typed here

@@ -223,13 +223,15 @@ class FlowContext:
         *,
         deadline: float | None = None,
         answered: Callable[[Any], None] | None = None,
+        durable: bool = True,
     ) -> Any:
         """Deliver a journaled request (see :func:`kiosk.flows.delivery.deliver`).
 
         *deadline* defaults to the time a scan in hand may wait for the request's kind
         (:meth:`scan_deadline` for a receipt, :meth:`charge_deadline` otherwise); pass
         ``monotonic()`` for a single attempt with the client's own timeouts. *answered*
-        writes more in the answer's commit.
+        writes more in the answer's commit; *durable* false lets that commit skip the
+        flush (see :func:`kiosk.flows.delivery.deliver`).
         """
         from kiosk.flows.delivery import deliver
 
@@ -243,6 +245,7 @@ class FlowContext:
             sleep=self.sleep,
             on_success=self.mark_synced,
             answered=answered,
+            durable=durable,
         )
 
     def _deadline_for(self, request: Request) -> float:
@@ -257,14 +260,16 @@ class FlowContext:
 
     def answer(self, request: Request, to_outcome: Callable[[Any], Outcome], **kw: Any) -> Outcome:
         """Send *request* and record the outcome of its answer in the answer's own commit
-        (answer, outcome and last-sync time: one flush). Raises what :meth:`send` raises."""
+        (answer, outcome and last-sync time), which does not wait for the disk: the
+        request was flushed before it left, and the engine has the answer flushed right
+        after the result is shown. Raises what :meth:`send` raises."""
         shown: list[Outcome] = []
 
         def record(result: Any) -> None:
             outcome = to_outcome(result)
             shown.append(self.record(outcome, request.id, shown=outcome.accepted))
 
-        self.send(request, answered=record, **kw)
+        self.send(request, answered=record, durable=False, **kw)
         return shown[0]
 
     def classify(self, text: str) -> Scanned:

@@ -46,6 +46,7 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
     on_success: Callable[[], None] | None = None,
     answered: Callable[[Result], None] | None = None,
+    durable: bool = True,
 ) -> Result:
     """Send *request*, retrying an unknown outcome with the same key until *deadline*.
 
@@ -53,7 +54,9 @@ def deliver(
     (unless :meth:`Journal.begin` marked it already); the mark is taken back only
     on proof that nothing left. The answer is settled, and *on_success* and
     *answered* (the outcome of a scan, the last-sync time) written, in one
-    commit before it is returned. Raises BackendUnreachable when nothing was
+    commit before it is returned; with *durable* false that commit does not wait for
+    the disk (the caller has the journal flushed once the result is shown: a resend
+    under the same key gets the same answer back). Raises BackendUnreachable when nothing was
     delivered (no retry: the caller decides about offline), OutcomeUnknown when
     the request may have arrived but no answer came before the deadline, and
     BackendAuthError when the kiosk's credentials are refused.
@@ -91,7 +94,7 @@ def deliver(
             sleep(wait)
             continue
         health.success()
-        with journal.transaction():
+        with journal.transaction(durable=durable):
             settle(journal, request, result)
             if on_success is not None:
                 on_success()

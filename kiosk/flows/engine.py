@@ -24,7 +24,7 @@ from typing import assert_never
 
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
-from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment
+from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment, recovery
 from kiosk.flows.context import FlowContext
 from kiosk.flows.notice import DelayedView
 from kiosk.flows.outcomes import UNREADABLE_KIND, refusal
@@ -33,6 +33,7 @@ from kiosk.flows.receipt import check_receipt
 from kiosk.flows.repeats import RepeatFilter
 from kiosk.flows.tech import TECH_SCREEN_S, UnpluggedSources, tech_info
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
+from kiosk.journal.flush import WalFlusher
 from kiosk.tokens import BareCode, Paycode, Receipt, Scanned, Unrecognised
 from kiosk.venue import Service
 from kiosk.views import Alarm, Checking, ConfirmCharge, Outcome, ServiceMenu, StillCharging
@@ -76,6 +77,7 @@ class Engine(Worker):
         self._repeats = RepeatFilter(dict(settings.repeat_windows), settings.default_repeat_window)
         self._last_activity = 0.0
         self._ctx: FlowContext | None = None
+        self._flusher: WalFlusher | None = None  # flushes answers after their result is shown
         self._broken: KioskError | None = None  # journal or client could not be opened
         self._sources = UnpluggedSources(settings.sources)
         self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
@@ -115,6 +117,12 @@ class Engine(Worker):
         self._damaged.set()
 
     @property
+    def broken(self) -> KioskError | None:
+        """Why the engine could not open its journal or backend client at start, or None
+        (read after :attr:`started` is set)."""
+        return self._broken
+
+    @property
     def online(self) -> bool:
         return self._ctx is not None and not self._ctx.health.offline
 
@@ -129,7 +137,9 @@ class Engine(Worker):
             self._out.show(Alarm("journal", str(exc)[:60]))
             self.started.set()
             return
-        self._ctx = ctx
+        self._ctx, self._broken = ctx, None
+        self._flusher = WalFlusher(ctx.journal.path)
+        self._flusher.start()
         try:
             self._start(ctx)
         finally:
@@ -159,19 +169,20 @@ class Engine(Worker):
 
     def _teardown(self) -> None:
         self.started.set()
+        if self._flusher is not None:
+            self._flusher.stop()  # flushes once more
+            self._flusher = None
         if self._ctx is not None:
             self._ctx.journal.close()
             self._ctx.client.close()
 
     def _resume(self, ctx: FlowContext) -> None:
-        """Requests left pending by an earlier run may have reached the backend: resend only."""
+        """Requests left pending by an earlier run may have reached the backend: resend only;
+        scans sent but not recorded are recovered before anyone is served."""
         try:
-            left = ctx.journal.distrust_unanswered()
+            recovery.resume(ctx)
         except JournalError as exc:
-            log.error("journal: cannot mark requests of the last run: %s", exc)
-            return
-        if left:
-            log.info("%d request(s) of the last run may have been sent: resend as is", left)
+            log.error("journal: cannot recover the requests of the last run: %s", exc)
 
     def _reopen(self) -> None:
         """Close the journal and client, then open them again as at start."""
@@ -376,6 +387,8 @@ class Engine(Worker):
     def _present(self, outcome: Outcome) -> None:
         self._mode = modes.Showing(self._now() + self._settings.result_seconds)
         self._out.result(outcome)
+        if self._flusher is not None:
+            self._flusher.request()  # the answer behind it was committed without a flush
 
     def _show_alarm(self, kind: str, detail: str, until: float | None = None) -> None:
         self._mode = modes.Alarmed(until if until is not None else self._now() + ALARM_S)

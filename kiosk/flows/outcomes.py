@@ -27,13 +27,20 @@ def local(dt: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 
 def from_check(
-    r: CheckResult, tz: ZoneInfo, *, venue_name: str, amount_cents: int, paid_at: datetime | None
+    r: CheckResult,
+    tz: ZoneInfo,
+    *,
+    venue_name: str,
+    amount_cents: int,
+    paid_at: datetime | None,
+    tx: str | None = None,
 ) -> Outcome:
+    """The outcome of a check answer; *tx* (the scanned receipt's) where the answer names none."""
     word = check_word(r.status)
     return Outcome(
         word=word,
         kind=RequestKind.RECEIPT,
-        tx=r.tx,
+        tx=r.tx or tx,
         amount_cents=r.amount_cents if r.amount_cents is not None else amount_cents,
         venue_name=r.venue_name or venue_name,
         at=local(r.paid_at, tz) or paid_at,

@@ -1,8 +1,12 @@
 """The kiosk's local journal: a durable outbox of requests and a record of outcomes.
 
 SQLite in WAL mode with ``synchronous=FULL``: a row is on disk before the
-request it describes leaves the kiosk, and an answer is on disk before the
-screen shows it.
+request it describes leaves the kiosk, and an offline acceptance is on disk
+before the screen shows it. A backend's answer (with the outcome it leads to)
+may be committed without waiting for the disk (``transaction(durable=False)``)
+and flushed right after the result is shown: after a power cut in between,
+the request is still there, marked as sent, and its resend under the same key
+gets the same answer back (:mod:`kiosk.flows.recovery`).
 
 Two tables:
 
@@ -22,9 +26,10 @@ Two tables:
     request behind it still waits for the backend. Rows pruned after the retention
     are tallied by outcome (:mod:`kiosk.journal.tally`), so counters never go down.
 
-Commits are few (each is a flush, 5-50 ms on an SD card): a scan's request is
-written marked as attempted; its answer, outcome and last-sync time share one
-:meth:`Journal.transaction`; a replay marks and settles a window per commit.
+Flushes are few (5-50 ms each on an SD card): a scan's request is written
+marked as attempted (one flush before it is sent); its answer, outcome and
+last-sync time share one :meth:`Journal.transaction` that does not wait for the
+disk; a replay marks a window per durable commit and settles it in one more.
 
 Each thread opens its own :class:`Journal` (SQLite connections are not shared
 across threads). Every sqlite3 error is translated into JournalError,
@@ -46,6 +51,7 @@ from typing import Any
 
 from kiosk.backend.bodies import encode
 from kiosk.errors import JournalError
+from kiosk.journal.flush import flush_wal
 from kiosk.journal.schema import (
     SCHEMA_VERSION,
     OutcomeRow,
@@ -132,14 +138,34 @@ class Journal(UploadBook):
                 raise
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group every write inside into one durable commit (all or none).
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """Group every write inside into one commit (all or none).
 
         For an answer with its outcome and last-sync time, or many answers of a
         replay. Never hold one open across network I/O: it holds the write lock.
+        *durable* false commits without waiting for the disk (``synchronous=NORMAL``):
+        only for what a resend under the same key gets back (a backend's answer),
+        followed by :meth:`flush` or the next durable commit. Inside another
+        transaction it joins that one as it is.
         """
-        with self._write():
-            yield
+        if durable or self._depth:
+            with self._write():
+                yield
+            return
+        self._synchronous("NORMAL")
+        try:
+            with self._write():
+                yield
+        finally:
+            self._synchronous("FULL")
+
+    def _synchronous(self, level: str) -> None:
+        with translated():
+            self.conn.execute(f"PRAGMA synchronous={level}")
+
+    def flush(self) -> bool:
+        """Make every commit so far durable (one flush of the log); see :mod:`.flush`."""
+        return flush_wal(self.path)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with translated():

@@ -53,6 +53,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "sv": "Kontrollerad offline",
         "en": "Checked offline",
     },
+    "told_at": {
+        "fi": "Tieto saatu {time}",
+        "sv": "Känt sedan {time}",
+        "en": "Known since {time}",
+    },
     "cancelled_at": {"fi": "Peruttu {time}", "sv": "Annullerad {time}", "en": "Cancelled {time}"},
     # refusals (word)
     "word.already_checked": {

@@ -120,6 +120,9 @@ def _refused(outcome: Outcome, lang: str) -> Frame:
     main, details = _refusal_texts(outcome, lang)
     if outcome.reason in DETAIL_REASONS:
         details.append(i18n.text(f"reason.{outcome.reason}", lang))
+    if outcome.told_at is not None and outcome.word != Word.ALREADY_CHECKED:
+        # answered from the journal: when the kiosk was told (already_checked shows its time)
+        details.append(i18n.text("told_at", lang, time=i18n.format_time(outcome.told_at, lang)))
     return _message("cross", "head.refused", lang, [main], details)
 
 

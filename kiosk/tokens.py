@@ -63,7 +63,6 @@ __all__ = [
     "verify",
 ]
 
-_TYP: dict[TokenKind, str] = {TokenKind.RECEIPT: RECEIPT_TYP, TokenKind.PAYCODE: PAYCODE_TYP}
 EXPIRY_SKEW_S = 60
 BENEFITS = frozenset({"massage", "exercise"})
 
@@ -257,10 +256,21 @@ def _verified(
             assert_never(kind)
 
 
+def typ_of(kind: TokenKind) -> str:
+    """The JWS ``typ`` of a token of *kind*."""
+    match kind:
+        case TokenKind.RECEIPT:
+            return RECEIPT_TYP
+        case TokenKind.PAYCODE:
+            return PAYCODE_TYP
+        case _:
+            assert_never(kind)
+
+
 def _kind_of(typ: object) -> TokenKind:
     """The token kind named by a JWS ``typ``; any other typ is ``bad_typ``."""
-    for kind, name in _TYP.items():
-        if typ == name:
+    for kind in TokenKind:
+        if typ == typ_of(kind):
             return kind
     raise TokenError("bad_typ", "not a SmartumPay receipt or payment code")
 

@@ -1,7 +1,9 @@
-"""SmartumPay tokens: classify scanned text, verify receipt and paycode JWS, sign them.
+"""SmartumPay tokens: classify scanned text, verify receipt and paycode JWS.
 
-One place for the token rules of the backend contract (section 1), used by the
-kiosk and by the reference backend alike:
+The firmware's side of the token rules of the backend contract (section 1). It
+only verifies: issuing tokens is the backend's (the reference backend's
+``refbackend.tokens`` is the one signer, independent of this code, so that each
+is tested against the other).
 
 - ``alg`` must be exactly ``EdDSA``; anything else is refused before any key
   is looked at. ``kid`` only selects among trusted keys; ``jku``/``jwk``/``x5u``
@@ -18,7 +20,6 @@ PyJWT with the algorithm list pinned to EdDSA.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,7 +43,6 @@ from kiosk.token_shape import (
     looks_like_jws,
     stripped,
 )
-from kiosk.token_signing import sign_paycode, sign_receipt
 from kiosk.vocabulary import TokenKind
 
 __all__ = [
@@ -58,8 +58,6 @@ __all__ = [
     "Unrecognised",
     "Verified",
     "classify",
-    "sign_paycode",
-    "sign_receipt",
     "verify",
 ]
 
@@ -362,17 +360,6 @@ def _b64decode(segment: str) -> bytes:
 
 def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def kid_for(key: Ed25519PublicKey) -> str:
-    """A stable key id derived from the public key bytes (RFC 7638 style thumbprint prefix)."""
-    import hashlib
-
-    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    thumb = json.dumps(
-        {"crv": "Ed25519", "kty": "OKP", "x": _b64encode(raw)}, separators=(",", ":")
-    )
-    return _b64encode(hashlib.sha256(thumb.encode()).digest())[:16]
 
 
 def trusted(items: Iterable[tuple[str, Ed25519PublicKey]]) -> KeySet:

@@ -206,7 +206,7 @@ class ScanPath:
             assert not isinstance(view, Alarm), (view, _show(text))
 
     def _last_view(self) -> object:
-        return self.sim.counter.presenter.last_view
+        return self.sim.counter.screen.last_view
 
 
 def _show(text: str) -> str:

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kiosk.backend import strict_json
 from kiosk.errors import TokenError
 from kiosk.token_shape import (
+    BENEFITS,
     CODE_SHAPE,
     JWS_SHAPE,
     MAX_TOKEN_BYTES,
@@ -62,7 +63,6 @@ __all__ = [
 ]
 
 EXPIRY_SKEW_S = 60
-BENEFITS = frozenset({"massage", "exercise"})
 
 _KID_SHAPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Time claims beyond 2100-01-01 (or before 1970) are nonsense and overflow datetime on screens.

@@ -119,7 +119,7 @@ class Counter:
     def open_context(self, recover: bool = True) -> FlowContext:
         """A journal connection and backend client for the calling thread.
 
-        Only the engine opens with *recover* (moves a damaged journal aside); the
+        Only the engine opens with *recover* (mends a damaged journal); the
         sync worker waits for it.
         """
         return open_context(

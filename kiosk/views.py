@@ -183,6 +183,9 @@ class TechInfo:
     quarantined: int = 0  # uploads retried only rarely after failing many times
     conflicts_24h: int = 0
     offline_off: bool = False  # offline acceptance refused: too many conflicts in 24 h
+    # A damaged journal salvaged lately: rows carried over and rows lost (-1: none lately).
+    journal_salvaged: int = -1
+    journal_lost: int = 0
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ class Engine(Worker):
         self._flusher: WalFlusher | None = None  # flushes answers after their result is shown
         self._broken: KioskError | None = None  # journal or client could not be opened
         self._sources = UnpluggedSources(settings.sources)
-        self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
+        self._damaged = threading.Event()  # the journal failed a check: reopen (mends it)
         self._gate = cancel_gate.CancelGate(monotonic=monotonic)  # one PIN lock per device
         self.pending = 0
         self.started = threading.Event()
@@ -113,7 +113,7 @@ class Engine(Worker):
                             return
 
     def journal_damaged(self) -> None:
-        """The journal failed its check (any thread): reopen it, which moves it aside."""
+        """The journal failed its check (any thread): reopen it, which mends it."""
         self._damaged.set()
 
     @property
@@ -162,8 +162,11 @@ class Engine(Worker):
             log.error("journal: %s", exc)
             self._show_alarm("journal", str(exc))
         else:
-            if ctx.journal.moved_aside is not None:
-                self._show_alarm("journal", f"moved aside: {ctx.journal.moved_aside.name}")
+            recovery = ctx.journal.recovery
+            if recovery is not None and recovery.how == "salvaged":
+                # Rows may be lost: the staff calls the technician (kiosk status says more).
+                lost = f"{recovery.rows_lost}{'+' if recovery.unknown else ''}"
+                self._show_alarm("journal", f"salvaged {recovery.rows_salvaged} rows, lost {lost}")
             else:
                 self._show_ready()
 
@@ -188,7 +191,7 @@ class Engine(Worker):
         """Close the journal and client, then open them again as at start."""
         self._damaged.clear()
         if self._ctx is not None:
-            log.error("journal damaged: moving it aside and starting a fresh one")
+            log.error("journal damaged: reopening it to mend it")
             self._teardown()
             self._ctx = None
         self._setup()

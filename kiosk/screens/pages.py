@@ -206,6 +206,9 @@ def _tech(view: views.TechInfo, lang: str) -> Frame:
     if view.offline_off:
         off = i18n.text("tech.offline_off", lang, n=view.conflicts_24h)
         alarms.append(Block(f"! {off}", bold=True, max_lines=2, align="left"))
+    if view.journal_salvaged >= 0:
+        salvaged = i18n.text("tech.salvaged", lang, n=view.journal_salvaged, lost=view.journal_lost)
+        alarms.append(Block(f"! {salvaged}", bold=True, max_lines=2, align="left"))
     info = {
         "ip": Block(i18n.text("tech.ip", lang, ip=view.ip_address), align="left"),
         "version": Block(i18n.text("tech.version", lang, v=view.version), align="left"),

@@ -24,7 +24,7 @@ from kiosk.flows.engine import Engine
 from kiosk.flows.health import Reachability
 from kiosk.flows.sync_worker import SyncWorker
 from kiosk.flows.wiring import EngineSettings
-from kiosk.sources import event_source
+from kiosk.source_kinds import event_source
 from kiosk.views import Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class Counter:
     def open_context(self, recover: bool = True) -> FlowContext:
         """A journal connection and backend client for the calling thread.
 
-        Only the engine opens with *recover* (moves a damaged journal aside); the
+        Only the engine opens with *recover* (mends a damaged journal); the
         sync worker waits for it.
         """
         return open_context(

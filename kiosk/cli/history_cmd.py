@@ -14,14 +14,21 @@ import csv
 import re
 import sys
 from datetime import datetime
-from typing import Any, assert_never
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk.backend._wire import format_time
 from kiosk.cli._common import add_config_arg
 from kiosk.journal import OutcomeRow
 from kiosk.journal.money import late_answer, money_cents
-from kiosk.vocabulary import OFFLINE, AmountCheck, RequestKind, Word
+from kiosk.vocabulary import (
+    PAYMENT_KINDS,
+    AmountCheck,
+    RequestKind,
+    Word,
+    is_payment,
+    meaning,
+)
 
 CSV_FIELDS = (
     "tx",
@@ -127,7 +134,7 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
             "at": iso(r.at),
             "synced": r.synced,
             "device": ctx.cfg.device.id,
-            "offline": r.outcome in OFFLINE,
+            "offline": meaning(r.outcome).offline,
             "conflict": r.outcome == Word.CONFLICT,
             "reason": r.reason,
             "action": r.kind,
@@ -152,18 +159,15 @@ def _shown(row: OutcomeRow) -> Word:
 
 
 def _kind(ctx: Any, row: OutcomeRow) -> RequestKind:
-    """receipt or charge; a cancel takes the kind of the transaction it cancelled."""
-    kind = row.kind
-    match kind:
-        case RequestKind.RECEIPT | RequestKind.CHARGE:
+    """A payment's kind; a cancel takes the kind of the payment it cancelled, found among
+    this journal's payments (``receipt`` when the journal holds none: a cancel of a
+    receipt another device or ``kiosk cancel`` accepted)."""
+    if is_payment(row.kind):
+        return row.kind
+    for kind in PAYMENT_KINDS if row.tx is not None else ():
+        if ctx.journal.last_request_for(kind, row.tx) is not None:
             return kind
-        case RequestKind.CANCEL:
-            charged = row.tx is not None and ctx.journal.last_request_for(
-                RequestKind.CHARGE, row.tx
-            )
-            return RequestKind.CHARGE if charged else RequestKind.RECEIPT
-        case _:
-            assert_never(kind)
+    return RequestKind.RECEIPT
 
 
 def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo
 
 from kiosk.amounts import paid_for
@@ -250,9 +250,14 @@ class FlowContext:
         )
 
     def _deadline_for(self, request: Request) -> float:
-        if request.kind == RequestKind.RECEIPT:
-            return self.scan_deadline()
-        return self.charge_deadline()
+        kind = request.kind
+        match kind:
+            case RequestKind.RECEIPT:
+                return self.scan_deadline()
+            case RequestKind.CHARGE | RequestKind.CANCEL:
+                return self.charge_deadline()
+            case _:
+                assert_never(kind)
 
     def answer(self, request: Request, to_outcome: Callable[[Any], Outcome], **kw: Any) -> Outcome:
         """Send *request* and record the outcome of its answer in the answer's own commit

@@ -95,7 +95,7 @@ class SyncWorker(Worker):
 
     def _journal_intact(self, ctx: FlowContext) -> bool:
         """Once a day, ``PRAGMA quick_check``; when it fails, let go of the journal and tell
-        the engine, which moves it aside (with the journal alarm) and starts a fresh one."""
+        the engine, which reopens it and so mends it (:mod:`kiosk.journal.repair`)."""
         if self._monotonic() - self._checked_at < CHECK_EVERY_S:
             return True
         try:

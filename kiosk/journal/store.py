@@ -52,11 +52,11 @@ from typing import Any
 from kiosk.backend.bodies import encode
 from kiosk.errors import JournalError
 from kiosk.journal.flush import flush_wal
+from kiosk.journal.repair import Recovery, open_file
 from kiosk.journal.schema import (
     SCHEMA_VERSION,
     OutcomeRow,
     Request,
-    open_file,
     outcome_row,
     report_conflict,
     request_row,
@@ -74,11 +74,13 @@ _OPEN_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
 class Journal(UploadBook):
     """The journal file; open one per thread with :meth:`open`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, *, moved_aside: Path | None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, recovery: Recovery | None = None
+    ) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._depth = 0  # > 0 inside a transaction: writes join it
         self.path = path
-        self.moved_aside = moved_aside  # set when a corrupt journal was moved away on open
+        self.recovery = recovery  # set when this open mended a damaged journal
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -86,13 +88,21 @@ class Journal(UploadBook):
     def open(cls, path: Path | str, *, recover: bool = True) -> Journal:
         """Open or create the journal at *path*, migrating its schema.
 
-        A corrupt file is moved aside (``<name>.corrupt-<time>``) and a fresh
-        journal started when *recover* is true; ``moved_aside`` then says where
-        the old one went. Raises JournalError when the file cannot be created.
+        A damaged file is mended when *recover* is true (:mod:`kiosk.journal.repair`):
+        its indexes rebuilt in place, or its readable rows salvaged into a fresh
+        journal, the old file kept as ``<name>.corrupt-<time>`` (``moved_aside``).
+        ``recovery`` then says what was done. Raises JournalCorrupt (damaged, without
+        *recover*) or JournalError (the file cannot be created or opened).
         """
         path = Path(path)
-        conn, aside = open_file(path, recover=recover)
-        return cls(conn, path, moved_aside=aside)
+        conn, recovery = open_file(path, recover=recover)
+        return cls(conn, path, recovery=recovery)
+
+    @property
+    def moved_aside(self) -> Path | None:
+        """The damaged file kept when this open salvaged its rows into a fresh one."""
+        aside = None if self.recovery is None else self.recovery.aside
+        return None if aside is None else self.path.with_name(aside)
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""

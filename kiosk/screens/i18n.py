@@ -262,6 +262,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "sv": "I karantän {n}",
         "en": "Quarantined {n}",
     },
+    "tech.salvaged": {
+        "fi": "Tallenne korjattu: {n} riviä, {lost} menetetty",
+        "sv": "Journal räddad: {n} rader, {lost} förlorade",
+        "en": "Journal salvaged: {n} rows, {lost} lost",
+    },
     "tech.offline_off": {
         "fi": "Offline estetty: {n} ristiriitaa 24 h",
         "sv": "Offline av: {n} konflikter på 24 h",

@@ -137,7 +137,8 @@ def check_journal(cfg: Config) -> PartResult:
         return PartResult(
             "journal",
             FAIL,
-            f"{exc}; `kiosk run` moves it aside and starts a new one (keep the old file)",
+            f"{exc}; `kiosk run` mends it on start (an index is rebuilt; else the readable"
+            " rows are salvaged into a new journal and the old file kept)",
         )
     except JournalError as exc:
         return PartResult("journal", FAIL, f"{exc}; " + _JOURNAL_HELP)

@@ -182,7 +182,7 @@ def test_clock_journal_and_disk_failures(kiosk_toml: Callable[..., Path]) -> Non
     path.write_bytes(b"this is not a database" * 100)
     by_part = results_of(cfg, clock_synced=lambda: False, free_bytes=lambda p: 1024)
     assert by_part["clock"].status == FAIL and "timedatectl" in by_part["clock"].detail
-    assert by_part["journal"].status == FAIL and "moves it aside" in by_part["journal"].detail
+    assert by_part["journal"].status == FAIL and "mends it on start" in by_part["journal"].detail
     assert path.read_bytes().startswith(b"this is not")  # left where it was
     assert by_part["disk"].status == FAIL and "min_free_mb" in by_part["disk"].detail
 

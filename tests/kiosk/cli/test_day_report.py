@@ -1,6 +1,7 @@
 """The day report agrees with the settlement CSV and with the backend, to the cent.
 
 A day at the counter with an outage (an offline acceptance uploaded later), a
+scrambled journal index page mended at a restart, a
 receipt checked first at counter-2 and rescanned offline, an offline acceptance
 the backend finds used (a conflict), late answers (one the customer rescans, one
 they never see), rescans of a served receipt, a charge and a cancel. Then
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from journal_damage import scramble_index
 
 from kiosk.backend.client import BackendClient
 from kiosk.cli._common import flow_context
 from kiosk.config import Secret, load_config
 from kiosk.flows import payment, tech
+from kiosk.journal import Journal
 from refbackend import DEMO_VENUE, ReferenceBackend
 
 SECTIONS: dict[str, dict[str, Any]] = {
@@ -80,7 +83,11 @@ def run(cli: Any, *argv: str) -> str:
 
 
 def test_day_report_csv_and_backend_agree_after_a_day_with_outages(
-    cli: Any, kiosk_toml: Callable[..., Path], make_desk: Any, refbackend: ReferenceBackend
+    cli: Any,
+    kiosk_toml: Callable[..., Path],
+    make_desk: Any,
+    refbackend: ReferenceBackend,
+    demo_client: tuple[str, str],
 ) -> None:
     config = kiosk_toml(**SECTIONS)
     conf = str(config)
@@ -106,6 +113,11 @@ def test_day_report_csv_and_backend_agree_after_a_day_with_outages(
     assert desk.scan_receipt(f).word == "checked_offline"
     waiting = json.loads(run(cli, "history", "--config", conf, "--local", "--summary", "--json"))
     assert waiting["waiting_upload"] == {"count": 2, "cents": 8500}
+    # The SD card scrambles an index page; the service's restart mends it in place.
+    scramble_index(Path(cfg.journal.path), "outcomes_tx")
+    with Journal.open(cfg.journal.path) as journal:
+        assert journal.recovery is not None and journal.recovery.how == "reindexed"
+    assert desk.scan_receipt(a).word == "already_checked"  # still known: not served twice
     refbackend.resume()
     other.check(f)  # counter-2 checked F online meanwhile: a conflict once uploaded
 
@@ -171,6 +183,20 @@ def test_day_report_csv_and_backend_agree_after_a_day_with_outages(
     assert sorted(i["tx"] for i in ours) == sorted([b_tx, d_tx, e_tx, charged.tx])
     cancelled = [i["tx"] for i in doc["items"] if i["status"] == "cancelled"]
     assert cancelled == [a_tx]
+
+    # Every receipt this kiosk accepted was checked once at the backend (one 200 answer).
+    checks: dict[str, int] = {}
+    conn = sqlite3.connect(f"file:{refbackend.db}?mode=ro", uri=True, timeout=5.0)
+    try:
+        for code, body in conn.execute(
+            "SELECT code, body FROM idempotency WHERE client = ?", (demo_client[0],)
+        ):
+            answer = json.loads(body)
+            if code == 200 and answer.get("status") == "checked":
+                checks[answer["tx"]] = checks.get(answer["tx"], 0) + 1
+    finally:
+        conn.close()
+    assert checks == {a_tx: 1, b_tx: 1, d_tx: 1, e_tx: 1}
 
     text = run(cli, "history", "--config", conf, "--local", "--summary")
     assert "Day report of counter-1" in text

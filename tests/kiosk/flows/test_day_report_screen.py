@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any as Sim
 
 from kiosk.day_report import Count
@@ -10,6 +11,10 @@ from refbackend import DEMO_VENUE
 
 
 def test_long_press_down_shows_today_and_the_buttons_turn_its_pages(sim: Sim) -> None:
+    deadline = time.monotonic() + 10.0
+    while not sim.counter.venue.services:  # the price list, fetched by the sync worker
+        assert time.monotonic() < deadline, "the venue's services were never fetched"
+        time.sleep(0.02)
     _, token = sim.backend.mint_receipt(DEMO_VENUE, 6500)
     assert sim.scan(token).word == "checked"
     _, other = sim.backend.mint_receipt(DEMO_VENUE, 4000)

@@ -189,6 +189,8 @@ def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]
                     "device": h.device,
                     "offline": h.offline,
                     "conflict": h.conflict,
+                    # a transaction the backend still counts; a cancelled one nets to nothing
+                    "money_cents": h.amount_cents if meaning(Word(h.status)).payment else 0,
                 }
             )
         cursor = page.next

@@ -183,6 +183,10 @@ def test_day_report_csv_and_backend_agree_after_a_day_with_outages(
     assert sorted(i["tx"] for i in ours) == sorted([b_tx, d_tx, e_tx, charged.tx])
     cancelled = [i["tx"] for i in doc["items"] if i["status"] == "cancelled"]
     assert cancelled == [a_tx]
+    remote = run(cli, "history", "--config", conf, "--csv", "--since", "today")
+    remote_rows = list(csv.DictReader(io.StringIO(remote, newline="")))
+    counted = [r for r in remote_rows if r["device"] == "counter-1" and r["money_eur"]]
+    assert sum(Decimal(r["money_eur"]) for r in counted) == total
 
     # Every receipt this kiosk accepted was checked once at the backend (one 200 answer).
     checks: dict[str, int] = {}

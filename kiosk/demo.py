@@ -260,6 +260,23 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
         "cancelled",
         "charge refunded" if confirm.tx == charged.tx else "",
     )
+    _day_report_step(s)
+
+
+def _day_report_step(s: _Session) -> None:
+    """Closing time: the staff's day report (a long press on down)."""
+    from kiosk.views import DayReport
+
+    s.drain()
+    s.press("down", long=True)
+    view = s.wait_view(DayReport)
+    f = view.figures
+    detail = (
+        f"{f.receipts.count} receipts, {f.charges.count} charge(s), {f.cancels.count} cancel(s):"
+        f" total {f.total_cents / 100:.2f} EUR"
+    )
+    s.report("Closing time: the day report (long press down)", "day_report", "day_report", detail)
+    s.press("ok")
 
 
 def _amount_step(s: _Session, backend: Any, counter: Any) -> None:

@@ -24,7 +24,7 @@ from kiosk.flows.engine import Engine
 from kiosk.flows.health import Reachability
 from kiosk.flows.sync_worker import SyncWorker
 from kiosk.flows.wiring import EngineSettings
-from kiosk.sources import event_source
+from kiosk.source_kinds import event_source
 from kiosk.views import Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:

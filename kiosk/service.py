@@ -25,8 +25,9 @@ from kiosk.errors import HardwareError, KioskError
 from kiosk.events import ScanFault
 from kiosk.libc import return_freed_memory
 from kiosk.metrics import KioskMetrics, writer_for
+from kiosk.source_kinds import SourceKind, event_source
 from kiosk.source_states import SourceReport
-from kiosk.sources import RunningSource, SourceKind, spec
+from kiosk.sources import RunningSource, spec
 
 log = logging.getLogger("kiosk.service")
 
@@ -73,7 +74,7 @@ class _SourceSlot:
         if self.source is not None or now < self._next_try:
             return
         self._next_try = now + self.RETRY_S
-        events = spec(self.name).events
+        events = event_source(self.name)
         try:
             self.source = build_source(self._cfg, self._on_event, self._timed, self.name)
         except KioskError as exc:

@@ -1,59 +1,34 @@
-"""The kinds of input source, and for each one how it is built, selftested and given its device.
+"""How each input source is built (``kiosk run``) and selftested (``kiosk selftest``).
 
-``[scanner] source`` lists :class:`SourceKind` members; the configuration accepts
-no other word. :func:`spec` is the one registry: for every kind its builder
-(``kiosk run``), its selftest, the ``source`` its events carry, and what it
-needs from the system: the kiosk user's groups, the systemd ``DeviceAllow``
-entries (``systemd/kiosk.service``; a test checks the unit grants them) and its
-udev rules file. It is a ``match`` over the whole enum, so a new kind makes mypy
-name it; nothing falls back to another kind.
+:func:`spec` is the registry of :class:`~kiosk.source_kinds.SourceKind`: for every
+kind its builder, its selftest and its :func:`~kiosk.source_kinds.needs`. It is a
+``match`` over the whole enum, so a new kind makes mypy name it; nothing falls
+back to another kind. A started source is a :class:`RunningSource`.
 
-A started source is a :class:`RunningSource`. Builders import their drivers
-lazily: the configuration imports this module, and must not pull in pyserial,
-evdev or the camera stack.
+A composition root: builders import their drivers (pyserial, evdev, the camera
+stack) lazily, and only ``kiosk.service`` and ``kiosk.selftest`` import this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 from kiosk.errors import HardwareError
+from kiosk.source_kinds import ScannerDriver, SourceKind, SourceNeeds, needs
 
 if TYPE_CHECKING:
     from kiosk.config import Config
     from kiosk.selftest.base import Drivers, PartResult
 
-__all__ = [
-    "SOURCE_KINDS",
-    "RunningSource",
-    "ScannerDriver",
-    "SourceKind",
-    "SourceSpec",
-    "event_source",
-    "spec",
-]
+__all__ = ["RunningSource", "SourceSpec", "spec"]
 
 SOURCE_STALL_S = 10.0
 
 OnEvent = Callable[[Any], None]
 Timed = Callable[[Any], Any]  # wraps the camera's decoder (decode-time metrics)
-
-
-class SourceKind(StrEnum):
-    """A configurable input source (``[scanner] source``)."""
-
-    SERIAL = "serial"  # USB-serial or UART barcode scanner (pyserial)
-    CAMERA = "camera"  # the Pi camera, decoded by kiosk.decode
-    HID = "hid"  # keyboard-wedge scanner read through evdev
-    STDIN = "stdin"  # codes typed into the terminal
-    REPLAY = "replay"  # the camera pipeline fed from a folder of images
-
-
-SOURCE_KINDS: tuple[SourceKind, ...] = tuple(SourceKind)
 
 
 class RunningSource(Protocol):
@@ -72,80 +47,31 @@ class RunningSource(Protocol):
         ...
 
 
-class ScannerDriver(Protocol):
-    """A scanner driver that reopens its device by itself (serial, HID)."""
-
-    @property
-    def connected(self) -> bool:
-        """True while the device is open."""
-        ...
-
-    def start(self) -> None: ...
-
-    def stop(self, timeout: float = 2.0) -> bool: ...
-
-
 @dataclass(frozen=True)
 class SourceSpec:
-    """Everything the kiosk knows about one :class:`SourceKind`."""
+    """How one :class:`SourceKind` is built and selftested, and what it needs."""
 
-    events: str  # the ``source`` of the events it sends
+    needs: SourceNeeds
     build: Callable[[Config, OnEvent, Timed], RunningSource]
     scanner_check: Callable[[Config, Drivers, PartResult], PartResult]
-    frames_check: Callable[[Config, Drivers], PartResult] | None  # camera pipeline only
-    groups: tuple[str, ...] = ()  # the kiosk user's groups for its device
-    devices: tuple[str, ...] = ()  # systemd DeviceAllow entries for its device
-    rules: str = ""  # udev rules under config/ giving it a stable name
-
-    @property
-    def camera(self) -> bool:
-        """Fed through the camera pipeline (one camera line in the selftest)."""
-        return self.frames_check is not None
-
-
-_SCANNER_RULES = "99-kiosk-scanner.rules"
-_SERIAL_DEVICES = (
-    "/dev/kiosk-scanner",
-    "char-ttyACM",
-    "char-ttyUSB",
-    "char-ttyAMA",
-    "char-ttyS",
-)
-_CAMERA_DEVICES = ("char-video4linux", "char-media", "char-dma_heap")
+    frames_check: Callable[[Config, Drivers], PartResult] | None = None  # camera pipeline only
 
 
 def spec(kind: SourceKind) -> SourceSpec:
     """The registry entry of *kind*."""
     match kind:
         case SourceKind.SERIAL:
-            return SourceSpec(
-                "serial",
-                _build_serial,
-                _check_serial,
-                None,
-                ("dialout",),
-                _SERIAL_DEVICES,
-                _SCANNER_RULES,
-            )
+            return SourceSpec(needs(kind), _build_serial, _check_serial)
         case SourceKind.CAMERA:
-            return SourceSpec(
-                "camera", _build_camera, _camera_result, _check_camera, ("video",), _CAMERA_DEVICES
-            )
+            return SourceSpec(needs(kind), _build_camera, _camera_result, _check_camera)
         case SourceKind.HID:
-            return SourceSpec(
-                "hid", _build_hid, _check_hid, None, ("input",), ("char-input",), _SCANNER_RULES
-            )
+            return SourceSpec(needs(kind), _build_hid, _check_hid)
         case SourceKind.STDIN:
-            return SourceSpec("stdin", _build_stdin, _check_stdin, None)
+            return SourceSpec(needs(kind), _build_stdin, _check_stdin)
         case SourceKind.REPLAY:
-            return SourceSpec("camera", _build_replay, _camera_result, _check_replay)
+            return SourceSpec(needs(kind), _build_replay, _camera_result, _check_replay)
         case _:
             assert_never(kind)
-
-
-def event_source(kind: SourceKind) -> str:
-    """The ``source`` of the events a configured source sends (``replay`` sends ``camera``)."""
-    return spec(kind).events
 
 
 # --- running sources ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kiosk.venue import Service
-from kiosk.vocabulary import ACCEPTED, RequestKind, Word
+from kiosk.vocabulary import RequestKind, Word, accepted
 
 OUTCOME_WORDS: tuple[Word, ...] = tuple(Word)
 """Every outcome word, in the contract's order."""
@@ -55,9 +55,7 @@ class Outcome:
     @property
     def accepted(self) -> bool:
         """True for a payment accepted at the counter, or a cancel that went through."""
-        return self.word in ACCEPTED or (
-            self.word == Word.CANCELLED and self.kind == RequestKind.CANCEL
-        )
+        return accepted(self.word, self.kind)
 
 
 @dataclass(frozen=True)

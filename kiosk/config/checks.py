@@ -13,7 +13,7 @@ from kiosk.config.schema import (
     MetricsConfig,
     SignalsConfig,
 )
-from kiosk.sources import SourceKind
+from kiosk.source_kinds import SourceKind
 from kiosk.staff_pin import hash_problem
 
 RGB_COLOURS = 3  # red, green, blue

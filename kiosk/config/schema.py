@@ -14,7 +14,7 @@ from kiosk.config.fields import check_section, toml_key
 from kiosk.config.fields import setting as _f
 from kiosk.config.secret import MASK, Secret
 from kiosk.languages import DEFAULT_LANGUAGE, LANGUAGES, Language
-from kiosk.sources import SOURCE_KINDS, SourceKind
+from kiosk.source_kinds import SOURCE_KINDS, SourceKind
 
 DEFAULT_METRICS_TEXTFILE = "/var/lib/prometheus/node-exporter/kiosk.prom"
 

@@ -22,9 +22,8 @@ from kiosk.errors import (
     OutcomeUnknown,
 )
 from kiosk.flows.health import Reachability
-from kiosk.flows.outcomes import sync_word
 from kiosk.journal import Journal, Request
-from kiosk.vocabulary import RequestKind
+from kiosk.vocabulary import RequestKind, answer_word
 
 if TYPE_CHECKING:
     from kiosk.backend.client import BackendClient, CancelResult, ChargeResult, CheckResult
@@ -111,7 +110,7 @@ def settle(journal: Journal, request: Request, result: Result) -> bool:
         result.status,
         result.http_status,
         _jsonable(result),
-        word=sync_word(request.kind, result.status),
+        word=answer_word(request.kind, result.status),
         tx=result.tx,
     )
 

@@ -27,17 +27,17 @@ from kiosk.events import Event, Press, Scan, ScanFault
 from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment, recovery
 from kiosk.flows.context import FlowContext
 from kiosk.flows.notice import DelayedView
-from kiosk.flows.outcomes import refusal
+from kiosk.flows.outcomes import UNREADABLE_KIND, refusal
 from kiosk.flows.presenter import Presenter, ready_view
 from kiosk.flows.receipt import check_receipt
 from kiosk.flows.repeats import RepeatFilter
 from kiosk.flows.tech import TECH_SCREEN_S, UnpluggedSources, tech_info
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
 from kiosk.journal.flush import WalFlusher
-from kiosk.tokens import BareCode, Paycode, Receipt, Scanned
+from kiosk.tokens import BareCode, Paycode, Receipt, Scanned, Unrecognised
 from kiosk.venue import Service
 from kiosk.views import Alarm, Checking, ConfirmCharge, Outcome, ServiceMenu, StillCharging
-from kiosk.vocabulary import RequestKind, Word
+from kiosk.vocabulary import RequestKind, Signal, Word
 from kiosk.worker import Worker
 
 log = logging.getLogger("kiosk.engine")
@@ -108,7 +108,7 @@ class Engine(Worker):
                     dropped = inbox.make_room(self.inbox, event)
                     if dropped is not None:
                         log.warning("inbox full: dropped a %s", inbox.describe(dropped))
-                        self._out.signal("error")
+                        self._out.signal(Signal.ERROR)
                         if dropped is event:
                             return
 
@@ -203,7 +203,7 @@ class Engine(Worker):
         if ctx is None:  # no journal: every event is answered with the error signal
             try:
                 self.inbox.get(timeout=1.0)
-                self._out.signal("error")
+                self._out.signal(Signal.ERROR)
             except queue.Empty:
                 pass
             return
@@ -229,7 +229,8 @@ class Engine(Worker):
                 log.exception("unexpected error while handling %s", type(event).__name__)
                 self._show_alarm("error", "internal error; see the log")
         if batch.dropped:
-            self._out.signal("error")  # after the results: the staff scans the dropped code again
+            # after the results: the staff scans the dropped code again
+            self._out.signal(Signal.ERROR)
         try:
             self.pending = ctx.journal.pending_count()
         except JournalError as exc:
@@ -265,18 +266,21 @@ class Engine(Worker):
             log.debug("repeat of a recent scan ignored")
             return
         self._out.scan_arrived(scan.at)
-        self._out.signal("scan")
+        self._out.signal(Signal.SCAN)
         self._out.show(Checking(RequestKind.RECEIPT))
         if scanned is None:
             scanned = ctx.classify(scan.text)
-        if isinstance(scanned, Receipt):
-            self._present(check_receipt(ctx, scanned))
-        elif isinstance(scanned, Paycode | BareCode):
-            self._start_payment(ctx, scanned)
-        else:
-            word, kind = refusal(scanned)
-            log.info("scan refused: %s", scanned.reason)
-            self._present(ctx.record(Outcome(word, kind, reason=scanned.reason)))
+        match scanned:
+            case Receipt():
+                self._present(check_receipt(ctx, scanned))
+            case Paycode() | BareCode():
+                self._start_payment(ctx, scanned)
+            case Unrecognised():
+                word, kind = refusal(scanned)
+                log.info("scan refused: %s", scanned.reason)
+                self._present(ctx.record(Outcome(word, kind, reason=scanned.reason)))
+            case _:
+                assert_never(scanned)
 
     def _start_payment(self, ctx: FlowContext, code: Paycode | BareCode) -> None:
         decision = payment.start(ctx, code, has_buttons=self._settings.has_buttons)
@@ -379,9 +383,7 @@ class Engine(Worker):
             self._show_ready()
         else:
             log.warning("unreadable scan from %s: %s", fault.source, fault.reason)
-            self._present(
-                ctx.record(Outcome(Word.INVALID, RequestKind.RECEIPT, reason=fault.reason))
-            )
+            self._present(ctx.record(Outcome(Word.INVALID, UNREADABLE_KIND, reason=fault.reason)))
 
     # --- presentation ----------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from kiosk.journal.schema import request_row, translated
 from kiosk.tokens import Receipt
 from kiosk.views import Outcome
 from kiosk.vocabulary import (
-    ACCEPTED_HERE,
     CancelStatus,
     CheckStatus,
     RequestKind,
@@ -73,7 +72,7 @@ def known_outcome(ctx: FlowContext, receipt: Receipt, paid_at: datetime) -> Outc
             )
         )
     for row in reversed(ctx.journal.receipt_history(tx)):
-        if row.shown_accepted and row.outcome in ACCEPTED_HERE:
+        if row.shown_accepted:  # the customer was served here (a conflict too)
             return ctx.record(
                 Outcome(
                     Word.ALREADY_CHECKED,

@@ -20,7 +20,7 @@ from kiosk.journal import Request
 from kiosk.tokens import BareCode, Paycode
 from kiosk.venue import Service
 from kiosk.views import Outcome
-from kiosk.vocabulary import RequestKind, Word
+from kiosk.vocabulary import PAYMENT_KINDS, RequestKind, Word
 
 if TYPE_CHECKING:
     from kiosk.backend.client import CancelResult
@@ -196,7 +196,7 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
     cancel what it has not seen.
     """
     amount = None
-    for kind in (RequestKind.RECEIPT, RequestKind.CHARGE):
+    for kind in PAYMENT_KINDS:
         earlier = ctx.journal.last_request_for(kind, tx)
         if earlier is not None:
             amount = earlier.amount_cents

@@ -19,7 +19,7 @@ from kiosk.flows.outcomes import from_check
 from kiosk.journal import Request
 from kiosk.tokens import Receipt
 from kiosk.views import Outcome
-from kiosk.vocabulary import RequestKind, RequestState, Word
+from kiosk.vocabulary import RequestKind, RequestState, ResultScreen, Word, meaning
 
 log = logging.getLogger("kiosk.receipt")
 
@@ -126,7 +126,7 @@ def priced(ctx: FlowContext, outcome: Outcome) -> Outcome:
     """
     if (
         ctx.cfg.counter.amount_check != "warn"
-        or outcome.word not in (Word.CHECKED, Word.CHECKED_OFFLINE)
+        or meaning(outcome.word).screen is not ResultScreen.RECEIPT_ACCEPTED
         or outcome.amount_cents is None
     ):
         return outcome

@@ -5,8 +5,9 @@ it in the background of ``kiosk run``.
 
 A round sends the open requests oldest first in windows (1, 2, 4, ... up to
 :data:`WINDOW_MAX`), a few in flight at once (:class:`~kiosk.flows.pipeline.Pipeline`):
-one commit marks a window as attempted, one settles its answers (a crash between
-is harmless: the resend under the same key gets the answer replayed). A cancel
+one durable commit marks a window as attempted, one settles its answers without
+waiting for the disk (a crash or power cut between is harmless: the resend under
+the same key gets the answer replayed); the next mark, or the round's end, flushes it. A cancel
 waits for its transaction's check or charge.
 
 A request without an answer is backed off on its own (``next_try_at``) and the
@@ -101,6 +102,7 @@ def sync_once(
     finally:
         if pipeline is None:
             pipe.close()
+        ctx.journal.flush()  # the last window's answers
     _tally_failures(ctx, state)
     conflicts = len(ctx.journal.conflicts()) - conflicts_before
     if conflicts:
@@ -204,7 +206,9 @@ def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int
     now = ctx.clock()
     retry_s = ctx.cfg.journal.quarantine_retry
     answered, stop = 0, False
-    with ctx.journal.transaction():
+    # Answers are what a resend under the same key gets back: their commit does not wait
+    # for the disk; the next window's mark (a durable commit) or the round's end flushes it.
+    with ctx.journal.transaction(durable=False):
         for request, answer in answers:
             if not isinstance(answer, BackendError):
                 settle(ctx.journal, request, answer)

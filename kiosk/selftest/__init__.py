@@ -33,13 +33,11 @@ from kiosk.selftest.base import FAIL, PARTS, PASS, SKIP, Drivers, PartResult, si
 from kiosk.selftest.devices import (
     check_buttons,
     check_buzzer,
-    check_camera,
     check_display,
     check_led,
-    check_scanner,
-    scanner_sources,
 )
 from kiosk.selftest.services import check_backend, check_clock, check_disk, check_journal
+from kiosk.selftest.sources import check_camera, check_scanner, scanner_sources
 
 __all__ = [
     "FAIL",

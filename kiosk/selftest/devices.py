@@ -1,4 +1,7 @@
-"""Selftest checks of the devices: scanner, camera, display, LED, buzzer, buttons."""
+"""Selftest checks of the devices: scanner, camera, display, LED, buzzer, buttons.
+
+Each source kind's own check is here; :mod:`kiosk.selftest.sources` picks it by kind.
+"""
 
 from __future__ import annotations
 
@@ -22,26 +25,7 @@ from kiosk.selftest.base import (
     PartResult,
     existing_parent,
 )
-from kiosk.sources import ScannerDriver, SourceKind, spec
-
-
-def scanner_sources(cfg: Config) -> tuple[SourceKind, ...]:
-    """The configured sources that are scanners (not the camera pipeline), in order."""
-    return tuple(s for s in cfg.scanner.sources if not spec(s).camera)
-
-
-def camera_source(cfg: Config) -> SourceKind | None:
-    """The configured source fed through the camera pipeline (``camera`` or ``replay``)."""
-    return next((s for s in cfg.scanner.sources if spec(s).camera), None)
-
-
-def check_scanner(
-    cfg: Config, d: Drivers, camera: PartResult, source: SourceKind | None = None
-) -> PartResult:
-    """Scanner *source* (default: the first configured), by the source's own check
-    (:func:`kiosk.sources.spec`); the camera's result when the camera is the only source."""
-    source = source or (scanner_sources(cfg) or cfg.scanner.sources)[0]
-    return spec(source).scanner_check(cfg, d, camera)
+from kiosk.source_kinds import ScannerDriver, SourceKind
 
 
 def check_stdin(cfg: Config, d: Drivers) -> PartResult:
@@ -126,16 +110,6 @@ def _check_script_scanner(source: str) -> PartResult:
             "scanner", PASS, f"script scanner delivers codes (stands in for {source})"
         )
     return PartResult("scanner", FAIL, "the script scanner delivered nothing")
-
-
-def check_camera(cfg: Config, d: Drivers) -> PartResult:
-    which = camera_source(cfg)
-    if which is None:
-        used = ", ".join(cfg.scanner.sources)
-        return PartResult("camera", SKIP, f"not used ([scanner] source = {used})")
-    frames = spec(which).frames_check
-    assert frames is not None  # camera_source picks a source with a camera check
-    return frames(cfg, d)
 
 
 def check_pi_camera(cfg: Config, d: Drivers) -> PartResult:

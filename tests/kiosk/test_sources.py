@@ -8,8 +8,10 @@ import pytest
 
 from kiosk.config import load_config
 from kiosk.errors import ConfigError
-from kiosk.selftest import base, devices
-from kiosk.sources import SOURCE_KINDS, SourceKind, event_source, spec
+from kiosk.selftest import base
+from kiosk.selftest import sources as devices
+from kiosk.source_kinds import SOURCE_KINDS, SourceKind, event_source, needs
+from kiosk.sources import spec
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd" / "kiosk.service"
@@ -36,7 +38,7 @@ def _config(tmp_path: Path, sources: str, extra: str = "") -> Path:
 
 @pytest.mark.parametrize("kind", SOURCE_KINDS)
 def test_the_service_unit_grants_every_source_its_groups_and_devices(kind: SourceKind) -> None:
-    entry = spec(kind)
+    entry = needs(kind)
     groups = set(_unit_values("SupplementaryGroups")[0].split())
     allowed = {v.split()[0] for v in _unit_values("DeviceAllow")}
     assert set(entry.groups) <= groups, kind
@@ -62,6 +64,12 @@ def test_an_unknown_source_cannot_be_configured(tmp_path: Path) -> None:
         "scanner.source: list item 'nfc': must be one of serial, camera, hid, stdin, replay;"
         " got 'nfc'"
     )
+
+
+@pytest.mark.parametrize("kind", SOURCE_KINDS)
+def test_the_camera_pipeline_sources_and_only_they_have_a_frame_check(kind: SourceKind) -> None:
+    assert spec(kind).needs == needs(kind)
+    assert (spec(kind).frames_check is not None) is needs(kind).camera
 
 
 def test_replay_sends_camera_events_and_each_other_kind_its_own_name() -> None:

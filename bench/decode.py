@@ -237,11 +237,11 @@ def bench_rss(rows: list[Row]) -> None:
     rows.append(
         Row(
             "RSS of the camera path alone (decoder + reader + replay, own process)",
-            "part of `kiosk run` < 70 MB",
+            "part of the camera `kiosk run` <= 80 MB",
             f"{rss_mb:.1f} MB",
             "",
             "",
-            rss_mb < 70,
+            rss_mb <= 80,
         )
     )
 

@@ -25,7 +25,7 @@ from kiosk.flows.health import Reachability
 from kiosk.flows.sync_worker import SyncWorker
 from kiosk.flows.wiring import EngineSettings
 from kiosk.source_kinds import event_source
-from kiosk.views import Outcome, OutOfService, TechInfo, View
+from kiosk.views import Checking, Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:
     from kiosk.backend.client import BackendClient
@@ -49,12 +49,21 @@ class PanelScreen:
         self._lang = lang
         self._on_view = on_view
         self.last_view: View | None = None
+        # The "checking" screens never change: drawn once, they are the first feedback
+        # of every scan and are shown without drawing again.
+        self._drawn: dict[Checking, Any] = {}
 
     def show(self, view: View) -> None:
         from kiosk import screens
 
         self.last_view = view
-        self._display.show(screens.render(view, self._lang))
+        if isinstance(view, Checking):
+            image = self._drawn.get(view)
+            if image is None:
+                image = self._drawn[view] = screens.render(view, self._lang)
+        else:
+            image = screens.render(view, self._lang)
+        self._display.show(image)
         if self._on_view is not None:
             self._on_view(view)
 

@@ -24,12 +24,13 @@ from typing import assert_never
 
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
-from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment, recovery, tech
+from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment, tech
 from kiosk.flows.context import FlowContext
 from kiosk.flows.notice import DelayedView
 from kiosk.flows.outcomes import UNREADABLE_KIND, refusal
 from kiosk.flows.presenter import Presenter, ready_view
 from kiosk.flows.receipt import check_receipt
+from kiosk.flows.recovery import resume as recover_unrecorded
 from kiosk.flows.repeats import RepeatFilter
 from kiosk.flows.tech import TECH_SCREEN_S, UnpluggedSources, tech_info
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
@@ -183,7 +184,7 @@ class Engine(Worker):
         """Requests left pending by an earlier run may have reached the backend: resend only;
         scans sent but not recorded are recovered before anyone is served."""
         try:
-            recovery.resume(ctx)
+            recover_unrecorded(ctx)
         except JournalError as exc:
             log.error("journal: cannot recover the requests of the last run: %s", exc)
 

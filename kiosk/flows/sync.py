@@ -102,7 +102,8 @@ def sync_once(
     finally:
         if pipeline is None:
             pipe.close()
-        ctx.journal.flush()  # the last window's answers
+        if state.uploaded or state.failed:
+            ctx.journal.flush()  # the last window's answers and failures
     _tally_failures(ctx, state)
     conflicts = len(ctx.journal.conflicts()) - conflicts_before
     if conflicts:

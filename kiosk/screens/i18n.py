@@ -263,9 +263,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Quarantined {n}",
     },
     "tech.salvaged": {
-        "fi": "Tallenne korjattu: {n} riviä, {lost} menetetty",
-        "sv": "Journal räddad: {n} rader, {lost} förlorade",
-        "en": "Journal salvaged: {n} rows, {lost} lost",
+        "fi": "Tallenne: {n} talteen, {lost} menetetty",
+        "sv": "Journal: {n} räddade, {lost} förlorade",
+        "en": "Journal: {n} rows salvaged, {lost} lost",
     },
     "tech.offline_off": {
         "fi": "Offline estetty: {n} ristiriitaa 24 h",

@@ -38,8 +38,9 @@ class Panel(Protocol):
     def dim(self, dimmed: bool) -> None: ...
 
 
-class Presenter:
-    """Renders views in the configured language and hands finished frames to the display."""
+class PanelScreen:
+    """The engine's screen on the panel: renders each view in the configured language and
+    hands the finished frame to the display (the engine's presenter decides what to show)."""
 
     def __init__(
         self, display: Panel, lang: str, *, on_view: Callable[[View], None] | None = None
@@ -97,7 +98,7 @@ class Counter:
         self.keys = KeyStore()
         self.venue = VenueCache()
         self.health = Reachability()
-        self.presenter = Presenter(display, cfg.display.language, on_view=on_view)
+        self.screen = PanelScreen(display, cfg.display.language, on_view=on_view)
         self.sync = SyncWorker(
             lambda: self.open_context(recover=False),
             interval=sync_interval,
@@ -115,7 +116,7 @@ class Counter:
         )
         self.engine = Engine(
             self.open_context,
-            screen=self.presenter,
+            screen=self.screen,
             signals=indicators,
             settings=settings,
             on_outcome=on_outcome,
@@ -161,7 +162,7 @@ class Counter:
         self.engine.stop(timeout)
         self.sync.stop(timeout / 2)
         try:
-            self.presenter.show(OutOfService())
+            self.screen.show(OutOfService())
         except HardwareError as exc:
             log.warning("display: %s", exc)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
 from kiosk.errors import JournalError
 from kiosk.journal import Journal, OutcomeRow
@@ -152,16 +152,21 @@ _COUNTED = (
 def _buckets(row: OutcomeRow, cents: int) -> list[str]:
     """The figures *row* counts in (besides the per-service table)."""
     out: list[str] = []
-    if row.kind == RequestKind.RECEIPT and cents > 0:
-        out.append("receipts")
-        if row.outcome == Word.CHECKED_OFFLINE:
-            out.append("offline")
-            if not row.synced:
-                out.append("waiting_upload")
-    elif row.kind == RequestKind.CHARGE and cents > 0:
-        out.append("charges")
-    elif row.kind == RequestKind.CANCEL and cents < 0:
-        out.append("cancels")
+    kind = row.kind
+    match kind:
+        case RequestKind.RECEIPT:
+            if cents > 0:
+                out.append("receipts")
+                if row.outcome == Word.CHECKED_OFFLINE:
+                    out += ["offline"] if row.synced else ["offline", "waiting_upload"]
+        case RequestKind.CHARGE:
+            if cents > 0:
+                out.append("charges")
+        case RequestKind.CANCEL:
+            if cents < 0:
+                out.append("cancels")
+        case _:
+            assert_never(kind)
     if row.outcome == Word.CONFLICT:
         out.append("conflicts")
     if late_answer(row):
@@ -170,11 +175,19 @@ def _buckets(row: OutcomeRow, cents: int) -> list[str]:
 
 
 def _service_known(row: OutcomeRow) -> bool:
+    """True when the row's service is certain: a charge's, a receipt's matched price."""
     if not row.service:
         return False
-    if row.kind == RequestKind.CHARGE:
-        return True
-    return row.amount_check == AmountCheck.OK
+    kind = row.kind
+    match kind:
+        case RequestKind.CHARGE:
+            return True
+        case RequestKind.RECEIPT:
+            return row.amount_check == AmountCheck.OK
+        case RequestKind.CANCEL:
+            return False
+        case _:
+            assert_never(kind)
 
 
 def local_midnight(now: float, tz: Any) -> float:

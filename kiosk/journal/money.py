@@ -23,7 +23,7 @@ import sqlite3
 from typing import assert_never
 
 from kiosk.journal.schema import OutcomeRow
-from kiosk.vocabulary import RequestKind, Word, is_payment, meaning
+from kiosk.vocabulary import RequestKind, Word, meaning
 
 __all__ = ["accepted_word", "keep_one_row_of_money", "late_answer", "money_cents"]
 
@@ -53,9 +53,14 @@ def money_cents(row: OutcomeRow) -> int:
     counted where the receipt was checked first) nothing."""
     amount = row.amount_cents or 0
     said = meaning(row.outcome)
-    if is_payment(row.kind):
-        return amount if said.payment else 0
-    return -amount if said.cancels else 0
+    kind = row.kind
+    match kind:
+        case RequestKind.RECEIPT | RequestKind.CHARGE:
+            return amount if said.payment else 0
+        case RequestKind.CANCEL:
+            return -amount if said.cancels else 0
+        case _:
+            assert_never(kind)
 
 
 def keep_one_row_of_money(

@@ -61,6 +61,8 @@ _LOCAL_KEYS = (
     "shown",  # the word the customer was shown (differs for late answers and conflicts)
     "money_cents",  # what the row adds to the settlement: one row of money per transaction
 )
+_DEFAULT_LIMIT = 500
+_EXPORT_MAX = 1_000_000  # rows of one settlement export (a studio scans a few hundred a day)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
@@ -78,7 +80,12 @@ def register(sub: Any) -> None:
         help="with --local: the day report (today, or from --since), from the --csv rows",
     )
     p.add_argument("--since", help="RFC 3339 time, a date (YYYY-MM-DD) or 'today'")
-    p.add_argument("--limit", type=int, default=500, help="at most this many (1..10000)")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="list at most this many (1..10000, default 500); --csv is the whole period,"
+        " and fails rather than cut it",
+    )
     p.set_defaults(func=run)
 
 
@@ -86,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.cli._common import flow_context, load, parse_since
 
     cfg = load(args)
+    explicit_limit = args.limit is not None
+    if not explicit_limit:
+        args.limit = _DEFAULT_LIMIT
     if not 1 <= args.limit <= 10_000:
         print("--limit: must be between 1 and 10000", file=sys.stderr)
         return 2
@@ -102,8 +112,24 @@ def run(args: argparse.Namespace) -> int:
 
         with flow_context(cfg) as ctx:
             return report(ctx, since, as_json=args.json)
+    # a settlement export is the whole period: fetch one more than the limit to see a cut
+    limit = _EXPORT_MAX if args.csv and not explicit_limit else args.limit
     with flow_context(cfg) as ctx:
-        items = _local(ctx, since, args.limit) if args.local else _remote(ctx, since, args.limit)
+        items = _local(ctx, since, limit + 1) if args.local else _remote(ctx, since, limit + 1)
+    if len(items) > limit:
+        if args.csv:
+            print(
+                f"the period holds more than {limit} transactions; a settlement export is"
+                " never cut: narrow it with --since"
+                + (" or raise --limit" if limit < _EXPORT_MAX else ""),
+                file=sys.stderr,
+            )
+            return 1
+        items = items[:limit]
+        print(
+            f"showing the newest {limit} only: more are in the period (see --limit, --since)",
+            file=sys.stderr,
+        )
     if args.json:
         from kiosk.cli._common import print_json
 

@@ -251,3 +251,31 @@ def test_amount_check_off_records_no_match(
     assert code == 0
     (item,) = json.loads(out)["items"]
     assert (item["tx"], item["service"], item["amount_check"]) == (tx, None, None)
+
+
+def test_local_csv_is_not_cut_by_junk_scans(
+    cli: Any, counter: Any, refbackend: ReferenceBackend
+) -> None:
+    from kiosk.vocabulary import RequestKind, Word
+
+    tx, token = refbackend.mint_receipt(DEMO_VENUE, 6500)
+    assert counter.scan_receipt(token).word == "checked"
+    with flow_context(counter.cfg) as ctx:
+        for _ in range(520):
+            ctx.journal.record(RequestKind.RECEIPT, Word.INVALID, reason="not a receipt")
+    code, out, err = cli("history", "--config", counter.cfg.source, "--local", "--csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    assert len(rows) == 521
+    assert [r["amount_eur"] for r in rows if r["tx"] == tx] == ["65.00"]
+    # an explicit limit that would cut the export fails, saying so
+    code, out, err = cli(
+        "history", "--config", counter.cfg.source, "--local", "--csv", "--limit", "100"
+    )
+    assert code == 1
+    assert "more than 100" in err and "--since" in err
+    # a listing may be cut, but says so
+    code, out, err = cli("history", "--config", counter.cfg.source, "--local", "--json")
+    assert code == 0
+    assert len(json.loads(out)["items"]) == 500
+    assert "newest 500 only" in err

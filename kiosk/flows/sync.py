@@ -183,7 +183,11 @@ def _batch(ctx: FlowContext, state: _Round, size: int) -> list[Request]:
     out: list[Request] = []
     while len(out) < size:
         page = ctx.journal.due_requests(
-            ctx.clock(), everything=state.everything, after=state.after, limit=size + 16
+            ctx.clock(),
+            boot=ctx.boot(),
+            everything=state.everything,
+            after=state.after,
+            limit=size + 16,
         )
         if not page:
             break
@@ -204,7 +208,7 @@ def _batch(ctx: FlowContext, state: _Round, size: int) -> list[Request]:
 
 def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int, bool]:
     """Write a window's answers and failures in one commit; (answers, stop the round)."""
-    now = ctx.clock()
+    now, boot = ctx.clock(), ctx.boot()
     retry_s = ctx.cfg.journal.quarantine_retry
     answered, stop = 0, False
     # Answers are what a resend under the same key gets back: their commit does not wait
@@ -227,6 +231,7 @@ def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int
                     before=request.maybe_delivered,
                     counted=False,
                     retry_at=0.0,
+                    boot=boot,
                 )
                 continue
             retry_after = answer.retry_after if isinstance(answer, OutcomeUnknown) else None
@@ -242,6 +247,8 @@ def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int
                 before=True,
                 counted=False,  # until the backend shows it is up (see _backend_up)
                 retry_at=now + wait,
+                wait_s=wait,
+                boot=boot,
             )
             state.uncounted.append(request.id)
             state.last = answer
@@ -266,7 +273,10 @@ def _tally_failures(ctx: FlowContext, state: _Round) -> None:
         return
     cfg = ctx.cfg.journal
     for request in ctx.journal.quarantine_due(
-        cfg.quarantine_after, ctx.clock() + cfg.quarantine_retry
+        cfg.quarantine_after,
+        ctx.clock() + cfg.quarantine_retry,
+        cfg.quarantine_retry,
+        ctx.boot(),
     ):
         log.warning(
             "%s request %d (tx %s) quarantined after %d failed uploads: %s;"

@@ -134,7 +134,7 @@ class SyncWorker(Worker):
             self.last_report = report
             if report.error is None:
                 self._attempt = 0
-                next_at = ctx.journal.next_due(ctx.clock())
+                next_at = ctx.journal.next_due(ctx.clock(), ctx.boot())
                 if next_at is not None and report.remaining:  # a backed-off request's turn
                     wait = min(wait, max(next_at - ctx.clock(), 0.5))
                 self._upkeep(ctx)

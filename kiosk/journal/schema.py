@@ -30,7 +30,7 @@ from kiosk.vocabulary import (
 
 _E = TypeVar("_E", RequestKind, RequestState, Word, AmountCheck)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -90,6 +90,12 @@ MIGRATIONS: dict[int, str] = {
     # cumulative counters add them to the rows kept, so that a prune never lowers them.
     5: """
     CREATE TABLE pruned_outcomes (outcome TEXT PRIMARY KEY, scans INTEGER NOT NULL);
+    """,
+    # The backoff's end on the boot-time clock (which no wall-clock jump moves), with the
+    # boot it belongs to; '' for a backoff set without one (next_try_at then decides).
+    6: """
+    ALTER TABLE requests ADD COLUMN next_try_boot_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE requests ADD COLUMN next_try_boot REAL NOT NULL DEFAULT 0;
     """,
 }
 

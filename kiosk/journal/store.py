@@ -177,7 +177,7 @@ class Journal(UploadBook):
         """Make every commit so far durable (one flush of the log); see :mod:`.flush`."""
         return flush_wal(self.path)
 
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with translated():
             return list(self.conn.execute(sql, args))
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from kiosk.clock import BootTime
 from kiosk.journal.schema import Request, request_row
 from kiosk.vocabulary import RequestKind, RequestState
 
@@ -18,6 +19,26 @@ if TYPE_CHECKING:
     import sqlite3
 
 _OPEN = (RequestState.PENDING, RequestState.QUARANTINED)
+# A backoff is over when its end on the boot-time clock has passed in this boot, at once
+# after a reboot (the boot-time clock of an earlier boot proves nothing), and by the wall
+# clock only for a backoff set without a boot-time reading. Parameters: boot id, boot s, now.
+_BACKOFF_OVER = (
+    "CASE WHEN next_try_boot_id = '' THEN next_try_at <= :now"
+    " WHEN next_try_boot_id != :boot_id THEN 1 ELSE next_try_boot <= :boot_s END"
+)
+
+
+def _boot_args(now: float, boot: BootTime | None) -> dict[str, Any]:
+    return {
+        "now": now,
+        "boot_id": boot.boot_id if boot else "",
+        "boot_s": boot.seconds if boot else 0.0,
+    }
+
+
+def _ends(wait_s: float, boot: BootTime | None) -> tuple[str, float]:
+    """(boot id, boot-time seconds) at which a backoff of *wait_s* from *boot* ends."""
+    return (boot.boot_id, boot.seconds + wait_s) if boot else ("", 0.0)
 
 
 class UploadBook:
@@ -27,7 +48,9 @@ class UploadBook:
 
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-        def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]: ...
+        def _query(
+            self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()
+        ) -> list[sqlite3.Row]: ...
 
     def defer_checkpoints(self, pages: int = 10_000) -> None:
         """Leave WAL checkpoints to another connection (:meth:`checkpoint`), so that this
@@ -109,14 +132,28 @@ class UploadBook:
         return request_row(rows[0]) if rows else None
 
     def due_requests(
-        self, now: float, *, everything: bool = False, after: int = 0, limit: int = 100
+        self,
+        now: float,
+        *,
+        boot: BootTime | None = None,
+        everything: bool = False,
+        after: int = 0,
+        limit: int = 100,
     ) -> list[Request]:
-        """Open requests with ids above *after* whose backoff has run out (every open one
-        if *everything*), oldest first, at most *limit*."""
+        """Open requests with ids above *after* whose backoff has run out at wall time *now*
+        and boot-time reading *boot* (every open one if *everything*), oldest first, at
+        most *limit*."""
         rows = self._query(
-            "SELECT * FROM requests WHERE state IN (?, ?) AND id > ? AND (? OR next_try_at <= ?)"
-            " ORDER BY id LIMIT ?",
-            (*_OPEN, after, int(everything), now, limit),
+            "SELECT * FROM requests WHERE state IN (:pending, :quarantined) AND id > :after"
+            f" AND (:everything OR {_BACKOFF_OVER}) ORDER BY id LIMIT :limit",
+            {
+                "pending": _OPEN[0],
+                "quarantined": _OPEN[1],
+                "after": after,
+                "everything": int(everything),
+                "limit": limit,
+                **_boot_args(now, boot),
+            },
         )
         return [request_row(r) for r in rows]
 
@@ -140,15 +177,21 @@ class UploadBook:
         before: bool,
         counted: bool,
         retry_at: float,
+        wait_s: float = 0.0,
+        boot: BootTime | None = None,
     ) -> None:
         """An upload got no definite answer: note it and leave the request alone until
-        *retry_at*. *counted*: it counts towards quarantine. *maybe_delivered* false
-        (proof that nothing left) takes the attempt mark back to *before*."""
+        *retry_at* (wall time), that is for *wait_s* from the boot-time reading *boot*.
+        *counted*: it counts towards quarantine. *maybe_delivered* false (proof that
+        nothing left) takes the attempt mark back to *before*."""
+        boot_id, boot_s = _ends(wait_s, boot)
         with self._write() as conn:
             conn.execute(
                 "UPDATE requests SET attempts = attempts + 1, last_error = ?,"
                 " maybe_delivered = CASE WHEN ? THEN 1 ELSE ? END,"
-                " failures = failures + ?, next_try_at = MAX(next_try_at, ?)"
+                " failures = failures + ?, next_try_at = MAX(next_try_at, ?),"
+                " next_try_boot = CASE WHEN next_try_boot_id = ? THEN MAX(next_try_boot, ?)"
+                " ELSE ? END, next_try_boot_id = ?"
                 " WHERE id = ? AND state IN (?, ?)",
                 (
                     error[:200],
@@ -156,6 +199,10 @@ class UploadBook:
                     int(before),
                     int(counted),
                     retry_at,
+                    boot_id,
+                    boot_s,
+                    boot_s,
+                    boot_id,
                     rid,
                     *_OPEN,
                 ),
@@ -168,17 +215,29 @@ class UploadBook:
                 "UPDATE requests SET failures = failures + 1 WHERE id = ?", [(i,) for i in ids]
             )
 
-    def quarantine_due(self, after: int, retry_at: float) -> list[Request]:
+    def quarantine_due(
+        self, after: int, retry_at: float, wait_s: float = 0.0, boot: BootTime | None = None
+    ) -> list[Request]:
         """Set aside pending requests that failed *after* times or more, to be retried at
-        *retry_at* (and then rarely). Returns the requests newly set aside."""
+        *retry_at*, *wait_s* from the boot-time reading *boot* (and then rarely). Returns
+        the requests newly set aside."""
+        boot_id, boot_s = _ends(wait_s, boot)
         with self._write() as conn:
             rows = conn.execute(
                 "SELECT * FROM requests WHERE state = ? AND failures >= ?",
                 (RequestState.PENDING, after),
             ).fetchall()
             conn.execute(
-                "UPDATE requests SET state = ?, next_try_at = ? WHERE state = ? AND failures >= ?",
-                (RequestState.QUARANTINED, retry_at, RequestState.PENDING, after),
+                "UPDATE requests SET state = ?, next_try_at = ?, next_try_boot_id = ?,"
+                " next_try_boot = ? WHERE state = ? AND failures >= ?",
+                (
+                    RequestState.QUARANTINED,
+                    retry_at,
+                    boot_id,
+                    boot_s,
+                    RequestState.PENDING,
+                    after,
+                ),
             )
         return [request_row(r) for r in rows]
 
@@ -192,11 +251,15 @@ class UploadBook:
         )
         return int(rows[0][0])
 
-    def next_due(self, now: float) -> float | None:
-        """Unix time after *now* at which the next backed-off open request is due."""
+    def next_due(self, now: float, boot: BootTime | None = None) -> float | None:
+        """Unix time after *now* (boot-time reading *boot*) at which the next backed-off
+        open request is due."""
         rows = self._query(
-            "SELECT MIN(next_try_at) FROM requests WHERE state IN (?, ?) AND next_try_at > ?",
-            (*_OPEN, now),
+            "SELECT MIN(CASE WHEN next_try_boot_id = '' THEN next_try_at"
+            " ELSE :now + next_try_boot - :boot_s END) FROM requests"
+            " WHERE state IN (:pending, :quarantined) AND NOT"
+            f" {_BACKOFF_OVER}",
+            {"pending": _OPEN[0], "quarantined": _OPEN[1], **_boot_args(now, boot)},
         )
         return None if rows[0][0] is None else float(rows[0][0])
 

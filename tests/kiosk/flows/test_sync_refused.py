@@ -158,7 +158,7 @@ def test_the_service_round_uploads_behind_refused_requests_and_stays_online(
 
     # A new offline acceptance later in the day: the refused ones (due again) never hold it.
     later = offline_check(ctx.journal, refbackend)
-    ctx.journal.conn.execute("UPDATE requests SET next_try_at = 0")
+    ctx.journal.conn.execute("UPDATE requests SET next_try_at = 0, next_try_boot_id = ''")
     ctx.journal.conn.commit()
     report = sync_once(ctx)
     assert (report.uploaded, report.failed) == (1, 4)

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from kiosk.backend import bodies
+from kiosk.clock import BootTime
 from kiosk.config import Config, parse_config
 from kiosk.errors import JournalError
 from kiosk.figures import read_figures
@@ -142,8 +143,9 @@ def test_a_refused_request_is_backed_off_and_the_uploads_behind_it_go_on(
     make_ctx: Any, refbackend: ReferenceBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
     ctx = make_ctx(quarantine_after=3, quarantine_retry=3600.0)
-    frozen = ctx.clock()
+    frozen, frozen_boot = ctx.clock(), BootTime("boot-1", 100.0)
     ctx.clock = lambda: frozen  # a busy machine must not outlast the 0.2 s backoff
+    ctx.boot = lambda: frozen_boot
     bad = refused_request(ctx)
     behind = [offline_check(ctx, refbackend) for _ in range(3)]
 
@@ -357,3 +359,25 @@ def test_the_technician_screen_counts_quarantined_uploads(make_sim: Any) -> None
         assert time.monotonic() < deadline, "the sync worker never quarantined the request"
         sim.counter.sync.wake()
         time.sleep(0.05)
+
+
+def test_a_backed_off_request_is_retried_after_a_backward_clock_jump(make_ctx: Any) -> None:
+    ctx = make_ctx(quarantine_after=100)
+    wall, boot = [ctx.clock()], [BootTime("boot-1", 100.0)]
+    ctx.clock = lambda: wall[0]
+    ctx.boot = lambda: boot[0]
+    bad = refused_request(ctx)
+    assert sync_once(ctx).failed == 1
+    wait = ctx.journal.request(bad).next_try_at - wall[0]
+    assert 0 < wait < 10
+    # the wall clock is set back a day while the backoff runs out on the boot-time clock
+    wall[0] -= 86400
+    assert sync_once(ctx).failed == 0  # still backing off
+    assert ctx.journal.next_due(wall[0], boot[0]) == pytest.approx(wall[0] + wait)
+    boot[0] = BootTime("boot-1", 100.0 + wait + 0.01)
+    assert sync_once(ctx).failed == 1  # retried when its backoff ran out
+    # after a reboot the earlier boot's clock proves nothing: retried at once
+    wall[0] -= 86400
+    boot[0] = BootTime("boot-2", 5.0)
+    assert sync_once(ctx).failed == 1
+    assert ctx.journal.request(bad).attempts == 3

@@ -24,6 +24,7 @@ from kiosk.flows.pin_entry import (
     cancel_access,
     unavailable_view,
 )
+from kiosk.flows.pin_memory import PinMemory
 from kiosk.staff_pin import verify_pin
 from kiosk.views import CancelUnavailable
 
@@ -66,8 +67,10 @@ class CancelGate:
     def __init__(self, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.lock = PinLock(clock=monotonic)
 
-    def request(self, counter: CounterConfig) -> Decision:
-        """Cancel-last was asked for."""
+    def request(self, counter: CounterConfig, memory: PinMemory | None = None) -> Decision:
+        """Cancel-last was asked for. *memory* keeps the PIN lock across restarts."""
+        if memory is not None:
+            self.lock.remember(memory)
         access = cancel_access(counter.cancel, counter.pin_hash)
         unavailable = unavailable_view(access)
         if unavailable is not None:

@@ -28,6 +28,7 @@ from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment, tech
 from kiosk.flows.context import FlowContext
 from kiosk.flows.notice import DelayedView
 from kiosk.flows.outcomes import UNREADABLE_KIND, refusal
+from kiosk.flows.pin_memory import PinMemory
 from kiosk.flows.presenter import Presenter, ready_view
 from kiosk.flows.receipt import check_receipt
 from kiosk.flows.recovery import resume as recover_unrecorded
@@ -347,7 +348,8 @@ class Engine(Worker):
         elif isinstance(mode, modes.Report) and not press.long and press.button != "ok":
             self._show_report(tech.turned(mode.view, press.button))
         elif press.long and press.button == "ok":
-            self._after_gate(ctx, self._gate.request(ctx.cfg.counter))
+            memory = PinMemory(ctx.journal, ctx.boot)  # the lock-out outlives a power cycle
+            self._after_gate(ctx, self._gate.request(ctx.cfg.counter, memory))
         elif press.long and press.button == "down":
             self._show_report(tech.day_report(ctx))
         elif press.long and self._settings.tech_info is not None:

@@ -10,7 +10,8 @@ Pure and single-threaded (the engine's thread): no display, no hash. Buttons:
 A submitted PIN goes to the ``verify`` function passed in (for example
 ``lambda pin: staff_pin.verify_pin(pin, cfg.counter.pin_hash)``). Wrong tries
 are counted by a :class:`PinLock` that outlives one entry: three wrong PINs lock
-cancelling for five minutes, measured on the monotonic clock.
+cancelling for five minutes, measured on the monotonic clock, and kept across
+restarts by :meth:`PinLock.remember` (:mod:`kiosk.flows.pin_memory`).
 
     lock = PinLock()                        # one per device
     entry = PinEntry(verify, lock)
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from kiosk.flows.pin_memory import PinMemory
 from kiosk.views import CancelUnavailable, PinLocked, PinPrompt, PinWrong
 
 MIN_DIGITS, MAX_DIGITS = 4, 8
@@ -89,6 +91,26 @@ class PinLock:
         self._clock = clock
         self._wrong = 0
         self._until: float | None = None
+        self._memory: PinMemory | None = None
+
+    def remember(self, memory: PinMemory) -> None:
+        """Keep the state in *memory* from now on; the first one given is read first (a
+        later one, such as the reopened journal's, only takes the writes)."""
+        if self._memory is not None:
+            self._memory = memory
+            return
+        restored = memory.restore(self._lock_seconds)
+        self._wrong = max(self._wrong, restored.wrong)
+        if restored.locked_s is not None:
+            until = self._clock() + restored.locked_s
+            self._until = until if self._until is None else max(self._until, until)
+        self._memory = memory
+        self._save()
+
+    def _save(self) -> None:
+        if self._memory is not None:
+            left = None if self._until is None else max(self._until - self._clock(), 0.0)
+            self._memory.save(self._wrong, left)
 
     def seconds_left(self) -> float:
         """Seconds until cancelling is allowed again; 0 when it is not locked."""
@@ -98,6 +120,7 @@ class PinLock:
         if left <= 0:
             self._until = None
             self._wrong = 0
+            self._save()
             return 0.0
         return left
 
@@ -113,10 +136,11 @@ class PinLock:
         """Count one submitted PIN; a right one clears the wrong tries."""
         if right:
             self._wrong = 0
-            return
-        self._wrong += 1
-        if self._wrong >= self._max_tries:
-            self._until = self._clock() + self._lock_seconds
+        else:
+            self._wrong += 1
+            if self._wrong >= self._max_tries:
+                self._until = self._clock() + self._lock_seconds
+        self._save()
 
 
 class PinEntry:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from kiosk.clock import BootTime
 from kiosk.config import CounterConfig
 from kiosk.flows.cancel_gate import Allowed, Asking, CancelGate, Decision, Left, Refused
 from kiosk.flows.pin_entry import LOCK_SECONDS
+from kiosk.flows.pin_memory import PinMemory
+from kiosk.journal import Journal
 from kiosk.staff_pin import hash_pin
 from kiosk.views import CancelUnavailable, PinLocked, PinWrong
 
@@ -63,3 +68,30 @@ def test_other_buttons_are_ignored_and_a_long_ok_with_no_digit_leaves() -> None:
     assert isinstance(asking, Asking)
     assert gate.press(asking.entry, "menu", long=False) == Asking(asking.entry)
     assert gate.press(asking.entry, "ok", long=True) == Left()
+
+
+def test_the_pin_lock_out_outlives_a_restart_on_the_boot_time_clock(tmp_path: Path) -> None:
+    cfg = CounterConfig(cancel="pin", pin_hash=PIN_HASH)
+    boot = [BootTime("boot-1", 50.0)]
+    with Journal.open(tmp_path / "journal.db") as journal:
+
+        def restart() -> tuple[CancelGate, PinMemory]:
+            return CancelGate(monotonic=Clock()), PinMemory(journal, lambda: boot[0])
+
+        gate, memory = restart()
+        asking = gate.request(cfg, memory)
+        for _ in range(2):
+            asking = gate.press(enter(gate, asking, "2468").entry, "down", long=False)  # type: ignore[union-attr]
+        gate, memory = restart()  # two wrong tries survive a power cycle
+        assert enter(gate, gate.request(cfg, memory), "2468") == Refused(
+            PinLocked(int(LOCK_SECONDS))
+        )
+        boot[0] = BootTime("boot-1", 50.0 + 100)
+        gate, memory = restart()  # a restart within the boot: the rest of the lock-out
+        assert gate.request(cfg, memory) == Refused(PinLocked(int(LOCK_SECONDS) - 100))
+        boot[0] = BootTime("boot-2", 3.0)
+        gate, memory = restart()  # after a reboot: locked in full again, never unlocked
+        assert gate.request(cfg, memory) == Refused(PinLocked(int(LOCK_SECONDS)))
+        boot[0] = BootTime("boot-2", 3.0 + LOCK_SECONDS)
+        gate, memory = restart()
+        assert enter(gate, gate.request(cfg, memory), "1357") == Allowed()

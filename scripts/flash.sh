@@ -24,7 +24,7 @@
 #                   client_secret, ca_bundle.pem (--ca-bundle: the CA of a backend
 #                   with a private CA; the config then says
 #                   ca_bundle = "/etc/kiosk/ca_bundle.pem"), kiosk.service,
-#                   kiosk.sysusers, firstboot.sh, update-remote.sh
+#                   kiosk.sysusers, firstboot.sh, update-remote.sh, kiosk-packages.sh
 # The wheelhouse is made by scripts/wheelhouse.sh (this needs PyPI, here, once; the
 # kiosk's first boot then installs offline): for --wheel (default: the newest
 # dist/smartum_kiosk-*.whl) and the Pi's targets aarch64-cp311 (bookworm) and
@@ -523,7 +523,7 @@ if [[ -n $wifi_ssid ]]; then
 fi
 
 cp "$PROJECT/systemd/kiosk.service" "$PROJECT/systemd/kiosk.sysusers" "$STAGE/kiosk/"
-cp "$HERE/firstboot.sh" "$HERE/update-remote.sh" "$STAGE/kiosk/"
+cp "$HERE/firstboot.sh" "$HERE/update-remote.sh" "$HERE/kiosk-packages.sh" "$STAGE/kiosk/"
 [[ -z $config ]] || cp "$config" "$STAGE/kiosk/kiosk.toml"
 [[ -z $secret_file ]] || install -m 0600 "$secret_file" "$STAGE/kiosk/client_secret"
 [[ -z $ca_bundle ]] || cp "$ca_bundle" "$STAGE/kiosk/ca_bundle.pem"

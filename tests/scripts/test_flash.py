@@ -197,6 +197,7 @@ def test_boot_partition_gets_the_cloud_init_files_and_the_kiosk_folder(flashed, 
         "kiosk.sysusers",
         "firstboot.sh",
         "update-remote.sh",
+        "kiosk-packages.sh",
     }
     assert mtype(flashed, "kiosk/kiosk.service") == (ROOT / "systemd/kiosk.service").read_text()
     assert mfiles(flashed, "kiosk/wheels") == {

@@ -64,6 +64,8 @@ need_value() { # OPTION VALUE...: the option has a value
 
 # shellcheck source=scripts/_flash_fleet.sh disable=SC1091
 source "$HERE/_flash_fleet.sh"
+# shellcheck source=scripts/_flash_debs.sh disable=SC1091
+source "$HERE/_flash_debs.sh"
 
 while (($#)); do
     case $1 in
@@ -528,7 +530,7 @@ cp "$HERE/firstboot.sh" "$HERE/update-remote.sh" "$HERE/kiosk-packages.sh" "$STA
 [[ -z $secret_file ]] || install -m 0600 "$secret_file" "$STAGE/kiosk/client_secret"
 [[ -z $ca_bundle ]] || cp "$ca_bundle" "$STAGE/kiosk/ca_bundle.pem"
 : >"$STAGE/ssh"
-fleet_stage "$STAGE/kiosk"
+fleet_stage "$STAGE/kiosk" "$target"
 
 say "writing the boot partition"
 for name in user-data meta-data network-config config.txt cmdline.txt ssh; do

@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
+from _backend import BackendProcess  # noqa: E402
 from _common import cpu_model  # noqa: E402
 from _fsync import delay_under, rerun_with_delay  # noqa: E402
 from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
@@ -60,14 +61,15 @@ from kiosk.config import Config, parse_config  # noqa: E402
 from kiosk.counter import Counter  # noqa: E402
 from kiosk.flows.sync import sync_once  # noqa: E402
 from kiosk.views import Checking, Outcome, View  # noqa: E402
-from refbackend import DEMO_VENUE, ReferenceBackend  # noqa: E402
+from refbackend import DEMO_VENUE  # noqa: E402
 
 WARMUP = 20
 WAIT_S = 10.0
-TARGET_FIRST_P99_MS = 50.0
-TARGET_FINAL_P50_MS = 50.0  # at 20 ms fsync: 2 durable commits plus the network
-TARGET_FINAL_P99_MS = 100.0
-TARGET_REPLAY_PER_S = 200.0
+TARGET_FIRST_P99_MS = 10.0
+TARGET_FINAL_P50_MS = 30.0  # at 20 ms per fsync: one durable commit plus the network
+TARGET_FINAL_P99_MS = 60.0
+TARGET_REPLAY_RATIO = 0.8  # of a bare keep-alive client's sequential POST rate, same run
+RATE_BASELINE_POSTS = 300
 
 
 @dataclass
@@ -155,7 +157,7 @@ class TimedIndicators:
         self._inner.close()
 
 
-def kiosk_config(workdir: Path, backend: ReferenceBackend, client: tuple[str, str]) -> Config:
+def kiosk_config(workdir: Path, backend: BackendProcess, client: tuple[str, str]) -> Config:
     secret = workdir / "client_secret"
     secret.write_text(client[1])
     secret.chmod(0o600)
@@ -194,20 +196,22 @@ class Bench:
         self.workdir = workdir
         self.scans = scans
         self.replay = replay
-        self.backend = ReferenceBackend(
-            workdir / "backend.db", host="127.0.0.1", port=0, dev=True, rate_limit_per_s=1e6
-        )
+        self.backend = BackendProcess(workdir / "backend.db", rate_limit_per_s=1e6)
+
+    def mint(self, amount_cents: int) -> str:
+        """A fresh receipt token of the demo venue."""
+        return str(self.backend.call("mint_receipt", DEMO_VENUE, amount_cents)[1])
 
     def run(self) -> dict[str, Any]:
         journal_dir(self.workdir).mkdir(exist_ok=True)
         delay_under(journal_dir(self.workdir))
         with self.backend:
-            client = self.backend.create_client(DEMO_VENUE)
+            client = tuple(self.backend.call("create_client", DEMO_VENUE))
             cfg = kiosk_config(self.workdir, self.backend, client)
             base_pty = self.baseline_pty(200)
             base_post = self.baseline_post(client, 200)
             first, final, words = self.scan_latency(cfg)
-            replay = self.replay_rate(cfg)
+            replay, base_rate = self.replay_rate(cfg, client)
         return {
             "first": first,
             "final": final,
@@ -215,13 +219,14 @@ class Bench:
             "base_pty": base_pty,
             "base_post": base_post,
             "replay": replay,
+            "base_rate": base_rate,
         }
 
     # --- baselines ------------------------------------------------------------------------
 
     def baseline_pty(self, n: int) -> list[float]:
         """Bare transfer of a receipt's text through the pty: select + read until LF."""
-        _, token = self.backend.mint_receipt(DEMO_VENUE, 1000)
+        token = self.mint(1000)
         pty = Pty()
         fd = os.open(pty.path, os.O_RDWR | os.O_NOCTTY)
         times = []
@@ -251,7 +256,7 @@ class Bench:
             timeout=(2, 10),
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        receipts = [self.backend.mint_receipt(DEMO_VENUE, 1000)[1] for _ in range(n + 5)]
+        receipts = [self.mint(1000) for _ in range(n + 5)]
         times = []
         for i, receipt in enumerate(receipts):
             body = {
@@ -299,7 +304,7 @@ class Bench:
         pty = Pty()
         scanner = SerialScanner(pty.path, baud=9600, line_timeout=0.5, on_event=counter.submit)
         total = WARMUP + self.scans
-        receipts = [self.backend.mint_receipt(DEMO_VENUE, 500 + i)[1] for i in range(total)]
+        receipts = [self.mint(500 + i) for i in range(total)]
         first: list[float] = []
         final: list[float] = []
         words: dict[str, int] = {}
@@ -331,14 +336,17 @@ class Bench:
             pty.close()
         return first, final, words
 
-    def replay_rate(self, cfg: Config) -> tuple[int, float, int]:
-        """(uploaded, seconds, pending before) for ``sync_once`` over N offline-accepted checks."""
+    def replay_rate(
+        self, cfg: Config, client: tuple[str, str]
+    ) -> tuple[tuple[int, float, int], float]:
+        """((uploaded, seconds, pending before) for ``sync_once`` over N offline-accepted
+        checks, the bare sequential POST rate measured right before and after it)."""
         probe = Probe()
         counter, indicators, display = self._counter(cfg, probe)
-        receipts = [self.backend.mint_receipt(DEMO_VENUE, 700)[1] for _ in range(self.replay)]
+        receipts = [self.mint(700) for _ in range(self.replay)]
         counter.start()
         try:
-            self.backend.pause()
+            self.backend.call("pause")
             for receipt in receipts:
                 counter.submit(_scan(receipt))
                 _, outcome = probe.outcomes.get(timeout=WAIT_S)
@@ -348,7 +356,8 @@ class Bench:
             counter.stop()
             indicators.close()
             display.close()
-        self.backend.resume()
+        self.backend.call("resume")
+        before = self.baseline_post(client, RATE_BASELINE_POSTS)
         ctx = counter.open_context()  # what `kiosk sync` builds: its own journal and client
         try:
             ctx.keys.load(ctx.journal)
@@ -361,13 +370,21 @@ class Bench:
             ctx.client.close()
         if report.remaining or report.error:
             raise SystemExit(f"replay incomplete: {report}")
-        return report.uploaded, elapsed, pending
+        after = self.baseline_post(client, RATE_BASELINE_POSTS)
+        # The machine may be shared: the rate around the replay, not one taken minutes apart.
+        base_rate = 2.0 / (statistics.mean(before) + statistics.mean(after))
+        return (report.uploaded, elapsed, pending), base_rate
 
 
 def _scan(text: str) -> Any:
     from kiosk.events import Scan
 
     return Scan(text, "serial", time.monotonic())
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages (the machine may be shared)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def machine() -> str:
@@ -394,7 +411,7 @@ def rows(result: dict[str, Any], host: str, fsync_ms: int = 0) -> list[Row]:
     base_pty, base_post = result["base_pty"], result["base_post"]
     uploaded, seconds, pending = result["replay"]
     rate = uploaded / seconds
-    base_rate = 1.0 / statistics.mean(base_post)
+    base_rate = result["base_rate"]
     at = f", fsync +{fsync_ms} ms"
     out = []
     for name, values, base, targets in (
@@ -426,11 +443,11 @@ def rows(result: dict[str, Any], host: str, fsync_ms: int = 0) -> list[Row]:
     out.append(
         Row(
             figure=f"outbox replay, {uploaded} offline checks by sync_once{at}",
-            target=f">= {TARGET_REPLAY_PER_S:.0f} checks/s",
+            target=f">= {TARGET_REPLAY_RATIO:.1f}x the bare rate",
             measured=f"{rate:.0f} checks/s ({seconds:.2f} s for {pending})",
-            baseline=f"bare sequential POST {base_rate:.0f} checks/s",
+            baseline=f"bare keep-alive sequential POST {base_rate:.0f} checks/s",
             ratio=f"{rate / base_rate:.2f}x",
-            ok=rate >= TARGET_REPLAY_PER_S,
+            ok=rate / base_rate >= TARGET_REPLAY_RATIO,
         )
     )
     return out
@@ -475,13 +492,18 @@ def write_markdown(
         "- Replay: the backend was paused, the receipts scanned (accepted offline, journaled),"
         " the counter stopped, the backend resumed, then one `sync_once` (what `kiosk sync`"
         " runs) uploaded every entry with its original key, settling each in the journal.",
-        "- The reference backend runs in the same process (its own threads) with its rate"
-        " limit raised for the run; both share the machine's cores with the kiosk.",
-        "- Durable commits (SQLite `synchronous=FULL`, one fsync each): 2 per online scan"
-        " (the request, marked as attempted, before it is sent; answer, outcome and last-sync"
-        " time together). Replay sends windows of up to 64 requests, 4 in flight on kept-alive"
-        " connections, with one commit marking a window as attempted and one settling its"
-        " answers. On a Pi's SD card each costs more than on this disk; run the bench there"
+        "- The reference backend runs in a process of its own (`bench/_backend.py`) with its"
+        " rate limit raised for the run; it shares the machine's cores with the kiosk. The"
+        " replay's baseline is the bare sequential POST rate measured right before and right"
+        " after the replay (their mean), so that a shared machine's load drifts into both.",
+        "- Flushes (fsync of the journal's log): 1 per online scan, the request marked as"
+        " attempted, before its first byte leaves; the answer, outcome and last-sync time"
+        " are committed together without waiting for the disk (`synchronous=NORMAL` for that"
+        " commit) and flushed on a thread of their own right after the result is shown."
+        " Replay sends windows of up to 64 requests, 4 in flight on kept-alive connections:"
+        " one durable commit marks a window as attempted, one commit that does not wait for"
+        " the disk settles its answers (the next mark, or the round's end, flushes them)."
+        " On a Pi's SD card each flush costs more than on this disk; run the bench there"
         " with `--workdir` on the journal's file system.",
         "- `--fsync-ms N` adds N ms to every fsync/fdatasync of the journal's files only"
         " (LD_PRELOAD shim `bench/fsync_delay.c`, matched by the descriptor's path under the"
@@ -513,11 +535,11 @@ def main(argv: list[str] | None = None) -> int:
         return status
     with tempfile.TemporaryDirectory(prefix="kiosk-latency-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
+        result = Bench(workdir, args.scans, args.replay).run()
         info = (
             f"{machine()}; Python {platform.python_version()}; journal on {filesystem_of(workdir)}"
-            f", fsync +{args.fsync_ms} ms"
+            f", fsync +{args.fsync_ms} ms; load average {load_average()}"
         )
-        result = Bench(workdir, args.scans, args.replay).run()
     table = rows(result, info, args.fsync_ms)
     write_markdown(args.out, table, result, info, args.fsync_ms)
     for r in table:

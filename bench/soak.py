@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _backend import BackendProcess
 from _fsync import delay_under, rerun_with_delay
 
 from hardware.camera import CameraReader, Frame
@@ -153,51 +154,6 @@ def kiosk_config(work: Path, backend: BackendProcess, client: tuple[str, str]) -
             "offline": {"max_count": 50, "max_total_cents": 500_000},
         }
     )
-
-
-class BackendProcess:
-    """The reference backend in a process of its own, so the figures are the kiosk's alone."""
-
-    def __init__(self, db: Path) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_backend, args=(str(db), child), daemon=True)
-        self._proc.start()
-        self.url, self.issuer, self.venue = self.call("info")
-
-    def call(self, name: str, *args: Any) -> Any:
-        self._conn.send((name, args))
-        if not self._conn.poll(30.0):
-            raise RuntimeError(f"backend process did not answer {name}")
-        ok, value = self._conn.recv()
-        if not ok:
-            raise RuntimeError(value)
-        return value
-
-    def close(self) -> None:
-        try:
-            self.call("stop")
-        finally:
-            self._proc.join(10.0)
-
-
-def _serve_backend(db: str, conn: Any) -> None:
-    from refbackend import DEMO_VENUE, ReferenceBackend  # here only: not in the kiosk's process
-
-    with ReferenceBackend(Path(db), host="127.0.0.1", port=0, dev=True) as backend:
-        while True:
-            name, args = conn.recv()
-            try:
-                if name == "stop":
-                    conn.send((True, None))
-                    return
-                if name == "info":
-                    value: Any = (backend.url, backend.issuer, DEMO_VENUE)
-                else:
-                    value = getattr(backend, name)(*args)
-                conn.send((True, value))
-            except Exception as exc:  # reported to the caller, which raises it
-                conn.send((False, f"{name}: {exc}"))
 
 
 class Timeline:

@@ -19,12 +19,12 @@ from kiosk import __version__
 from kiosk.clock import kernel_clock_synced
 from kiosk.config import Config
 from kiosk.errors import HardwareError
-from kiosk.events import event_source
 from kiosk.flows.context import FlowContext, KeyStore, VenueCache, default_client, open_context
 from kiosk.flows.engine import Engine
 from kiosk.flows.health import Reachability
-from kiosk.flows.sync import SyncWorker
+from kiosk.flows.sync_worker import SyncWorker
 from kiosk.flows.wiring import EngineSettings
+from kiosk.source_kinds import event_source
 from kiosk.views import Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class Counter:
     def open_context(self, recover: bool = True) -> FlowContext:
         """A journal connection and backend client for the calling thread.
 
-        Only the engine opens with *recover* (moves a damaged journal aside); the
+        Only the engine opens with *recover* (mends a damaged journal); the
         sync worker waits for it.
         """
         return open_context(

@@ -103,7 +103,7 @@ class JournalError(KioskError):
 
 
 class JournalCorrupt(JournalError):
-    """The journal file is damaged; it is moved aside and a new one started."""
+    """The journal file is damaged; the service mends it (rebuilt in place, or salvaged)."""
 
 
 class JournalFull(JournalError):

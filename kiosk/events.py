@@ -1,20 +1,14 @@
 """Events that input devices push towards the engine's inbox.
 
 Sources never see outcomes; they only produce these values (one-way path).
-``at`` is ``time.monotonic()`` when the event was read.
+``at`` is ``time.monotonic()`` when the event was read. ``source`` names the
+configured source that read it (:func:`kiosk.sources.event_source`; ``script`` for
+the simulated scanner of ``kiosk demo`` and the tests).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-SOURCES = ("serial", "camera", "hid", "stdin", "script")
-
-
-def event_source(configured: str) -> str:
-    """The ``source`` of the events a configured ``[scanner] source`` sends
-    (``replay`` is the camera pipeline fed from a folder)."""
-    return "camera" if configured == "replay" else configured
 
 
 @dataclass(frozen=True)

@@ -17,120 +17,36 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from kiosk.config import Config
 from kiosk.counter import Counter
 from kiosk.errors import HardwareError, KioskError
-from kiosk.events import ScanFault, event_source
+from kiosk.events import ScanFault
 from kiosk.libc import return_freed_memory
 from kiosk.metrics import KioskMetrics, writer_for
+from kiosk.source_kinds import SourceKind, event_source
 from kiosk.source_states import SourceReport
+from kiosk.sources import RunningSource, spec
 
 log = logging.getLogger("kiosk.service")
 
 STATUS_EVERY_S = 5.0
-SOURCE_STALL_S = 10.0
-
-
-class _Source:
-    """A started input source.
-
-    *health* feeds the watchdog (a problem there restarts the service); *problem*
-    says why the source reads nothing right now (unplugged, no frames), for the
-    technician's reports.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        obj: Any,
-        health: Callable[[float], str | None],
-        problem: Callable[[float], str | None] | None = None,
-    ) -> None:
-        self.name, self.obj, self.health = name, obj, health
-        self.problem = problem or health
+START_WAIT_S = 60.0  # beyond Counter.start's own wait, within systemd's TimeoutStartSec
+EXIT_NOT_READY = 3  # the engine could not open its journal (or backend client): no READY=1
 
 
 def build_source(
     cfg: Config,
     on_event: Callable[[Any], None],
     timed: Callable[[Any], Any] = lambda d: d,
-    name: str | None = None,
-) -> _Source:
-    """Source *name* (default: the first of ``[scanner] source``), started.
-
-    Raises HardwareError or DecoderError. *timed* wraps the camera's decoder
-    (decode-time metrics)."""
-    sc = cfg.scanner
-    name = name or sc.source
-    if name == "serial":
-        from hardware.serial_scanner import SerialScanner
-
-        serial_scanner = SerialScanner(
-            sc.port, baud=sc.baud, line_timeout=sc.line_timeout, on_event=on_event
-        )
-        serial_scanner.start()
-        return _Source(
-            "serial", serial_scanner, lambda now: None, _unless_connected(serial_scanner, sc.port)
-        )
-    if name in ("camera", "replay"):
-        from hardware.camera import CameraReader, PiCameraSource, ReplaySource
-        from kiosk.decode import make_decoder
-
-        decoder = timed(make_decoder(sc.decoder))
-        camera: Any
-        if name == "replay":
-            try:
-                camera = ReplaySource(Path(cfg.camera.replay_dir), fps=cfg.camera.fps, loop=True)
-            except (OSError, ValueError) as exc:
-                raise HardwareError(f"camera.replay_dir: {exc}") from exc
-        else:
-            camera = PiCameraSource(cfg.camera)
-        reader = CameraReader(camera, decoder, on_event, idle_threshold=cfg.camera.idle_threshold)
-        reader.start()
-
-        def camera_health(now: float) -> str | None:
-            last = reader.last_frame_at
-            if last is None or now - last > SOURCE_STALL_S:
-                return "camera delivers no frames"
-            return None
-
-        return _Source("camera", _Both(reader, camera), camera_health)
-    if name == "hid":
-        from hardware.hid_scanner import HidScanner
-
-        hid = HidScanner(sc.hid_device, layout=sc.hid_layout, on_event=on_event)
-        hid.start()
-        return _Source("hid", hid, lambda now: None, _unless_connected(hid, sc.hid_device))
-    from hardware.scanners import StdinScanner
-
-    stdin = StdinScanner(on_event=on_event)
-    stdin.start()
-    return _Source("stdin", stdin, lambda now: None)
-
-
-def _unless_connected(scanner: Any, device: str) -> Callable[[float], str | None]:
-    """A scanner that reopens its device by itself: a problem while it is not open."""
-
-    def problem(now: float) -> str | None:
-        return None if scanner.connected else f"{device} not connected (unplugged?)"
-
-    return problem
-
-
-class _Both:
-    """Stops the camera reader, then closes the camera."""
-
-    def __init__(self, reader: Any, camera: Any) -> None:
-        self.reader, self.camera = reader, camera
-
-    def stop(self, timeout: float = 2.0) -> None:
-        try:
-            self.reader.stop(timeout)
-        finally:
-            self.camera.close()
+    kind: SourceKind | None = None,
+) -> RunningSource:
+    """Source *kind* (default: the first of ``[scanner] source``), started by its builder
+    (:func:`kiosk.sources.spec`). Raises HardwareError or DecoderError. *timed* wraps the
+    camera's decoder (decode-time metrics)."""
+    kind = SourceKind(kind or cfg.scanner.source)
+    return spec(kind).build(cfg, on_event, timed)
 
 
 class _SourceSlot:
@@ -143,13 +59,13 @@ class _SourceSlot:
         cfg: Config,
         on_event: Callable[[Any], None],
         timed: Callable[[Any], Any] = lambda d: d,
-        name: str | None = None,
+        kind: SourceKind | None = None,
     ) -> None:
         self._cfg = cfg
-        self.name = name or cfg.scanner.source
+        self.name = SourceKind(kind or cfg.scanner.source)
         self._on_event = on_event
         self._timed = timed
-        self.source: _Source | None = None
+        self.source: RunningSource | None = None
         self._next_try = 0.0
         self._failed = False
         self._error = ""
@@ -184,11 +100,11 @@ class _SourceSlot:
 
     def stop(self) -> None:
         if self.source is not None:
-            self.source.obj.stop()
+            self.source.stop()
             self.source = None
 
 
-class Sources:
+class SourceSlots:
     """Every configured source, each in its own slot, all feeding the same *on_event*.
 
     One source failing (a scanner unplugged, a camera that cannot be opened)
@@ -201,7 +117,7 @@ class Sources:
         on_event: Callable[[Any], None],
         timed: Callable[[Any], Any] = lambda d: d,
     ) -> None:
-        self.slots = [_SourceSlot(cfg, on_event, timed, name) for name in cfg.scanner.sources]
+        self.slots = [_SourceSlot(cfg, on_event, timed, kind) for kind in cfg.scanner.sources]
 
     def ensure(self, now: float) -> None:
         for slot in self.slots:
@@ -253,7 +169,10 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
 
     A missing display, LED, buzzer or scanner does not stop the kiosk: it logs
     the fault, shows what it can, and retries the scanner, so that systemd
-    never has to restart it in a loop.
+    never has to restart it in a loop. A journal that cannot be opened (a newer
+    schema, a read-only or foreign file) does: the kiosk then never reports
+    READY=1 and ends with :data:`EXIT_NOT_READY`, so that systemd and an update
+    waiting for the service see the failure.
     """
     from hardware.signals import Buttons
     from kiosk.notify import Notifier, Watchdog
@@ -280,8 +199,17 @@ def run(cfg: Config, *, stop: threading.Event | None = None) -> int:
         stack.callback(writer.stop)  # after the counter's stop: the last write sees its last scan
         stack.callback(counter.stop)
         counter.start()
+        if not counter.engine.started.wait(START_WAIT_S):  # a large journal's check
+            log.warning("the engine is still opening its journal")
+        broken = counter.engine.broken
+        if broken is not None:
+            # No READY=1: systemd (and an update waiting for it) must see that this kiosk
+            # cannot work, rather than a service that only beeps errors.
+            log.error("kiosk cannot start: %s; not reporting ready", broken)
+            notifier.status(f"failed: {broken}")
+            return EXIT_NOT_READY
         writer.start()
-        sources = Sources(cfg, counter.submit, metrics.timed_decoder)
+        sources = SourceSlots(cfg, counter.submit, metrics.timed_decoder)
         stack.callback(sources.stop)
         sources.ensure(time.monotonic())
         reporter = SourceReport(cfg)

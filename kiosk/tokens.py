@@ -54,7 +54,9 @@ __all__ = [
     "Paycode",
     "Receipt",
     "Scanned",
+    "Token",
     "Unrecognised",
+    "Verified",
     "classify",
     "sign_paycode",
     "sign_receipt",
@@ -121,7 +123,14 @@ class Unrecognised:
     kind: TokenKind | None = None  # what the token claimed to be, when that was known
 
 
-Scanned = Receipt | Paycode | BareCode | Unrecognised
+Token = Receipt | Paycode
+"""A verified token: one class per :class:`~kiosk.vocabulary.TokenKind`."""
+
+Verified = Token | BareCode
+"""What the counter can act on: a verified token or a paycode's bare digits."""
+
+Scanned = Verified | Unrecognised
+"""What a scanned text is (:func:`classify`)."""
 
 
 class KeySet:
@@ -187,9 +196,7 @@ def classify(text: str, keys: KeySet, issuer: str, *, now: float, clock_trusted:
         return Unrecognised(err.reason, err.detail, err.kind)
 
 
-def verify(
-    token: str, keys: KeySet, issuer: str, *, now: float, clock_trusted: bool
-) -> Receipt | Paycode:
+def verify(token: str, keys: KeySet, issuer: str, *, now: float, clock_trusted: bool) -> Token:
     """Verify a receipt or paycode JWS. Raises TokenError with a reason word."""
     if not token.isascii():
         raise TokenError("not_ascii", "token contains non-ASCII characters")
@@ -203,6 +210,25 @@ def verify(
     if "crit" in header:
         raise TokenError("malformed", "critical header extensions are not supported")
     kind = _kind_of(header.get("typ"))
+    try:
+        return _verified(token, header, kind, keys, issuer, now=now, clock_trusted=clock_trusted)
+    except TokenError as err:
+        if err.kind is None:  # the failure names the kind the token claimed to be
+            err.kind = kind
+        raise
+
+
+def _verified(
+    token: str,
+    header: dict[str, Any],
+    kind: TokenKind,
+    keys: KeySet,
+    issuer: str,
+    *,
+    now: float,
+    clock_trusted: bool,
+) -> Token:
+    """The token of *kind* once its key, signature and claims are checked."""
     kid = header.get("kid")
     key = keys.get(kid) if isinstance(kid, str) else None
     if key is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kiosk.venue import Service
-from kiosk.vocabulary import ACCEPTED, RequestKind, Word
+from kiosk.vocabulary import RequestKind, Word, accepted
 
 OUTCOME_WORDS: tuple[Word, ...] = tuple(Word)
 """Every outcome word, in the contract's order."""
@@ -40,6 +40,7 @@ class Outcome:
     balance_cents: int | None = None
     reason: str = ""
     amount_match: AmountMatch | None = None  # a checked receipt against the price list
+    told_at: datetime | None = None  # answered from the journal: when the backend said so
 
     def __post_init__(self) -> None:
         try:  # plain strings of the contract are accepted and typed here
@@ -54,9 +55,7 @@ class Outcome:
     @property
     def accepted(self) -> bool:
         """True for a payment accepted at the counter, or a cancel that went through."""
-        return self.word in ACCEPTED or (
-            self.word == Word.CANCELLED and self.kind == RequestKind.CANCEL
-        )
+        return accepted(self.word, self.kind)
 
 
 @dataclass(frozen=True)
@@ -184,6 +183,9 @@ class TechInfo:
     quarantined: int = 0  # uploads retried only rarely after failing many times
     conflicts_24h: int = 0
     offline_off: bool = False  # offline acceptance refused: too many conflicts in 24 h
+    # A damaged journal salvaged lately: rows carried over and rows lost (-1: none lately).
+    journal_salvaged: int = -1
+    journal_lost: int = 0
 
 
 @dataclass(frozen=True)

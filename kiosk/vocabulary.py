@@ -5,24 +5,30 @@ enums; they are :class:`~enum.StrEnum`, so they compare equal to, and are
 stored in SQLite as, the plain strings of the contracts
 (``../shared/spec/backend-api.md``, ``../shared/spec/kiosk-interface.md``).
 
-The rules that turn one word into another live beside the words:
+What each member means to the counter lives beside it, once, as a ``match``
+over the whole enum ending in :func:`~typing.assert_never`; adding a member
+makes mypy name every such function, and the guard test
+(``tests/kiosk/test_exhaustive.py``) checks that it also names every place that
+decides on the enum elsewhere:
 
+- :func:`meaning`: an outcome word's meaning: a payment accepted at the counter
+  (counted as money, cancel-last may cancel it), a cancel gone through, a
+  receipt accepted offline or here, its result screen and its signal;
+  :data:`ACCEPTED`, :data:`ACCEPTED_HERE` and :data:`OFFLINE` are read from it;
+- :func:`is_payment`: the request kinds that take a payment (a cancel looks up
+  the payment it cancels among them);
+- :func:`request_for`: the request a verified token of each kind makes;
 - :func:`check_word`, :func:`charge_word`, :func:`cancel_word` and
   :func:`answer_word`: the backend's status word -> the outcome word;
-- :data:`ACCEPTED`: the outcomes that count as a payment accepted at the counter;
-- :data:`ACCEPTED_HERE`: receipt outcomes that mean this kiosk accepted the receipt;
-- :data:`OFFLINE`: outcomes of a receipt accepted without the backend;
 - :func:`resolved_word`: what an outcome shown earlier becomes once the backend's
   answer arrives (an offline acceptance the backend does not confirm with ``checked``
   is a ``conflict``);
 - :data:`OPEN_STATES`: journaled requests still owed an answer.
-
-Dispatch on these enums uses ``match`` with :func:`typing.assert_never`, so mypy
-names every place a new member must reach.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import assert_never
 
@@ -31,18 +37,26 @@ __all__ = [
     "ACCEPTED_HERE",
     "OFFLINE",
     "OPEN_STATES",
+    "PAYMENT_KINDS",
     "AmountCheck",
     "CancelStatus",
     "ChargeStatus",
     "CheckStatus",
     "RequestKind",
     "RequestState",
+    "ResultScreen",
+    "Signal",
     "TokenKind",
     "Word",
+    "WordMeaning",
+    "accepted",
     "answer_word",
     "cancel_word",
     "charge_word",
     "check_word",
+    "is_payment",
+    "meaning",
+    "request_for",
     "resolved_reason",
     "resolved_word",
 ]
@@ -61,6 +75,32 @@ class RequestKind(StrEnum):
     RECEIPT = "receipt"
     CHARGE = "charge"
     CANCEL = "cancel"
+
+
+def request_for(kind: TokenKind) -> RequestKind:
+    """The request a verified token of *kind* makes (and the kind of its refusals)."""
+    match kind:
+        case TokenKind.RECEIPT:
+            return RequestKind.RECEIPT
+        case TokenKind.PAYCODE:
+            return RequestKind.CHARGE
+        case _:
+            assert_never(kind)
+
+
+def is_payment(kind: RequestKind) -> bool:
+    """True for a request that takes a payment (what a cancel may cancel)."""
+    match kind:
+        case RequestKind.RECEIPT | RequestKind.CHARGE:
+            return True
+        case RequestKind.CANCEL:
+            return False
+        case _:
+            assert_never(kind)
+
+
+PAYMENT_KINDS: tuple[RequestKind, ...] = tuple(k for k in RequestKind if is_payment(k))
+"""The request kinds that take a payment, in the enum's order."""
 
 
 class RequestState(StrEnum):
@@ -134,13 +174,98 @@ class CancelStatus(StrEnum):
     NOT_FOUND = "not_found"
 
 
-ACCEPTED: frozenset[Word] = frozenset({Word.CHECKED, Word.CHECKED_OFFLINE, Word.CHARGED})
+class ResultScreen(StrEnum):
+    """Which result screen an outcome word gets (``kiosk.screens.results``)."""
+
+    RECEIPT_ACCEPTED = "receipt_accepted"  # the amount, the studio or the services it pays for
+    CHARGED = "charged"  # the amount and the service charged
+    CANCELLED = "cancelled"  # a cancel gone through; refused for any other request
+    NOTICE = "notice"  # accepted earlier, but the backend disagrees
+    REFUSED = "refused"  # a cross and the reason
+
+
+class Signal(StrEnum):
+    """The light and sound patterns of the indicators (``hardware.signals.PATTERNS``)."""
+
+    SCAN = "scan"
+    ACCEPTED = "accepted"
+    ACCEPTED_OFFLINE = "accepted_offline"
+    CHECK_AMOUNT = "check_amount"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class WordMeaning:
+    """What one outcome word means to the counter.
+
+    - ``payment``: a payment accepted at the counter: counted as money in the day
+      report, what cancel-last may cancel, shown with a check mark;
+    - ``cancels``: the word of a cancel gone through (for a cancel request; for any
+      other request it is a refusal: the payment was cancelled);
+    - ``offline``: a receipt accepted without the backend (history's ``offline``);
+    - ``accepted_here``: a receipt this kiosk accepted: a rescan is ``already_checked``;
+    - ``screen``: the result screen; ``signal``: the indicators when it is accepted
+      (a refusal always sounds ``refused``).
+    """
+
+    screen: ResultScreen
+    signal: Signal = Signal.REFUSED
+    payment: bool = False
+    cancels: bool = False
+    offline: bool = False
+    accepted_here: bool = False
+
+
+def meaning(word: Word) -> WordMeaning:
+    """What *word* means to the counter."""
+    match word:
+        case Word.CHECKED:
+            return WordMeaning(
+                ResultScreen.RECEIPT_ACCEPTED, Signal.ACCEPTED, payment=True, accepted_here=True
+            )
+        case Word.CHECKED_OFFLINE:
+            return WordMeaning(
+                ResultScreen.RECEIPT_ACCEPTED,
+                Signal.ACCEPTED_OFFLINE,
+                payment=True,
+                offline=True,
+                accepted_here=True,
+            )
+        case Word.CHARGED:
+            return WordMeaning(ResultScreen.CHARGED, Signal.ACCEPTED, payment=True)
+        case Word.CANCELLED:
+            return WordMeaning(ResultScreen.CANCELLED, Signal.ACCEPTED, cancels=True)
+        case Word.CONFLICT:
+            return WordMeaning(ResultScreen.NOTICE, offline=True, accepted_here=True)
+        case (
+            Word.ALREADY_CHECKED
+            | Word.WRONG_VENUE
+            | Word.INVALID
+            | Word.NOT_ELIGIBLE
+            | Word.INSUFFICIENT_FUNDS
+            | Word.PAYCODE_USED
+            | Word.PAYCODE_EXPIRED
+            | Word.NEEDS_NETWORK
+        ):
+            return WordMeaning(ResultScreen.REFUSED)
+        case _:
+            assert_never(word)
+
+
+def accepted(word: Word, kind: RequestKind) -> bool:
+    """True for a payment accepted at the counter, or a cancel that went through."""
+    m = meaning(word)
+    return m.payment or (m.cancels and kind == RequestKind.CANCEL)
+
+
+ACCEPTED: frozenset[Word] = frozenset(w for w in Word if meaning(w).payment)
 """A payment accepted at the counter (what cancel-last may cancel)."""
 
-ACCEPTED_HERE: frozenset[Word] = frozenset({Word.CHECKED, Word.CHECKED_OFFLINE, Word.CONFLICT})
+ACCEPTED_HERE: frozenset[Word] = frozenset(w for w in Word if meaning(w).accepted_here)
 """Receipt outcomes meaning this kiosk accepted the receipt (a rescan is ``already_checked``)."""
 
-OFFLINE: frozenset[Word] = frozenset({Word.CHECKED_OFFLINE, Word.CONFLICT})
+OFFLINE: frozenset[Word] = frozenset(w for w in Word if meaning(w).offline)
 """Receipts accepted without the backend (``conflict``: one the backend had already checked)."""
 
 

@@ -11,10 +11,11 @@ import base64
 import json
 import sqlite3
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 from refbackend.tokens import IssuedReceipt
+from refbackend.vocabulary import TxKind
 from refbackend.wire import Reply, error, rfc3339
 
 __all__ = [
@@ -45,8 +46,8 @@ def record_receipt(
     """Store a receipt this backend issued; it is 'paid' until a kiosk checks it."""
     conn.execute(
         "INSERT INTO transactions(tx, kind, venue, amount_cents, benefit, state, paid_at)"
-        " VALUES (?, 'receipt', ?, ?, ?, 'paid', ?)",
-        (tx, venue, amount_cents, benefit, paid_at),
+        " VALUES (?, ?, ?, ?, ?, 'paid', ?)",
+        (tx, TxKind.RECEIPT, venue, amount_cents, benefit, paid_at),
     )
 
 
@@ -84,7 +85,7 @@ def check_receipt(
 ) -> Reply:
     """Mark a verified receipt Checked for *venue*: 200, 409, 410, 403 or 422."""
     row = conn.execute(
-        "SELECT * FROM transactions WHERE tx = ? AND kind = 'receipt'", (receipt.tx,)
+        "SELECT * FROM transactions WHERE tx = ? AND kind = ?", (receipt.tx, TxKind.RECEIPT)
     ).fetchone()
     if row is None:
         return error(422, "invalid", "this backend never issued that receipt", reason="unknown_tx")
@@ -189,8 +190,19 @@ def charge(
     )
     conn.execute(
         "INSERT INTO transactions(tx, kind, venue, amount_cents, benefit, state, paid_at, at,"
-        " device, service, paycode) VALUES (?, 'charge', ?, ?, ?, 'charged', ?, ?, ?, ?, ?)",
-        (new_tx, venue, amount_cents, pc["benefit"], now, now, device, service, pc["jti"]),
+        " device, service, paycode) VALUES (?, ?, ?, ?, ?, 'charged', ?, ?, ?, ?, ?)",
+        (
+            new_tx,
+            TxKind.CHARGE,
+            venue,
+            amount_cents,
+            pc["benefit"],
+            now,
+            now,
+            device,
+            service,
+            pc["jti"],
+        ),
     )
     return Reply(
         201,
@@ -230,13 +242,24 @@ def cancel(conn: sqlite3.Connection, *, venue: str, tx: str, reason: str, now: f
         " at = COALESCE(at, ?) WHERE tx = ?",
         (now, reason, now, tx),
     )
-    if row["kind"] == "charge":
-        # The amount goes back to the benefit balance; the one-time code stays used.
-        conn.execute(
-            "UPDATE paycodes SET balance_cents = balance_cents + ? WHERE jti = ? AND used_by = ?",
-            (row["amount_cents"], row["paycode"], tx),
-        )
+    _refund(conn, TxKind(row["kind"]), row)
     return Reply(200, {"status": "cancelled", "tx": tx, "cancelled_at": rfc3339(now)})
+
+
+def _refund(conn: sqlite3.Connection, kind: TxKind, row: sqlite3.Row) -> None:
+    """Give back what a cancelled transaction of *kind* took."""
+    match kind:
+        case TxKind.CHARGE:
+            # The amount goes back to the benefit balance; the one-time code stays used.
+            conn.execute(
+                "UPDATE paycodes SET balance_cents = balance_cents + ?"
+                " WHERE jti = ? AND used_by = ?",
+                (row["amount_cents"], row["paycode"], row["tx"]),
+            )
+        case TxKind.RECEIPT:
+            pass  # this backend keeps no balance for a receipt's payment: nothing to give back
+        case _:
+            assert_never(kind)
 
 
 def encode_cursor(at: float, seq: int) -> str:

@@ -22,13 +22,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from refbackend.errors import TokenRefused
+from refbackend.vocabulary import TokenType
 
 __all__ = [
     "BENEFITS",
@@ -44,8 +45,8 @@ __all__ = [
     "verify",
 ]
 
-RECEIPT_TYP = "smartum-receipt+jwt"
-PAYCODE_TYP = "smartum-paycode+jwt"
+RECEIPT_TYP = TokenType.RECEIPT.value
+PAYCODE_TYP = TokenType.PAYCODE.value
 MAX_TOKEN_BYTES = 2048
 PAYCODE_TTL_S = 300
 BENEFITS = frozenset({"massage", "exercise"})
@@ -184,9 +185,7 @@ def verify(token: str, keys: TrustedKeys, issuer: str) -> IssuedReceipt | Issued
         raise TokenRefused("bad_alg", "only EdDSA signatures are accepted")
     if "crit" in header:
         raise TokenRefused("malformed", "critical header parameters are not understood")
-    typ = header.get("typ")
-    if typ not in (RECEIPT_TYP, PAYCODE_TYP):
-        raise TokenRefused("bad_typ", "neither a receipt nor a payment code")
+    typ = _token_type(header.get("typ"))
     key = keys.get(header.get("kid"))
     if key is None:
         raise TokenRefused("unknown_kid", "not signed by a key of this backend")
@@ -201,7 +200,22 @@ def verify(token: str, keys: TrustedKeys, issuer: str) -> IssuedReceipt | Issued
     claims = _json_object(payload_part, "payload")
     if claims.get("iss") != issuer:
         raise TokenRefused("bad_iss", "issued by someone else")
-    return _receipt(claims) if typ == RECEIPT_TYP else _paycode(claims)
+    match typ:
+        case TokenType.RECEIPT:
+            return _receipt(claims)
+        case TokenType.PAYCODE:
+            return _paycode(claims)
+        case _:
+            assert_never(typ)
+
+
+def _token_type(typ: object) -> TokenType:
+    if isinstance(typ, str):
+        try:
+            return TokenType(typ)
+        except ValueError:
+            pass
+    raise TokenRefused("bad_typ", "neither a receipt nor a payment code")
 
 
 def _receipt(c: dict[str, Any]) -> IssuedReceipt:

@@ -18,8 +18,12 @@
 # Debian's numpy - 1.24 on bookworm, 2.2 on trixie; the wheelhouse's where the system
 # has none -, picamera2, libcamera and python3-systemd are used); `current` and `previous` are symlinks switched with
 # rename(2). The journal (/var/lib/kiosk) and the config (/etc/kiosk) are never
-# changed; a consistent copy of journal.db is kept as journal.db.before-<version> in
-# case a rollback meets a newer journal schema.
+# changed by the update itself; a consistent copy of journal.db is kept as
+# journal.db.before-<version>. When the new release migrated the journal and the update
+# goes back (automatically or with --rollback), the journal is taken back to the schema
+# of that copy with every row kept (the migrated file stays as journal.db.schema-*), so
+# the release we go back to opens it; "running the previous release ... (checked)" is
+# only said once it runs (a kiosk that cannot open its journal never reports READY=1).
 #
 # An update: install the wheelhouse into a fresh venv beside the running release
 # (numpy pinned to the system's); copy the journal; stop the service (camera and
@@ -250,6 +254,76 @@ PY
     sync "$STATE/journal.db.before-$1"
 }
 
+journal_back_for() { # NEW: a journal that NEW migrated, taken back to the schema of the
+    # release before it (that of journal.db.before-NEW) with every row kept, so that the
+    # release we go back to can open it. The migrated file is kept as journal.db.schema-*.
+    local db=$STATE/journal.db backup=$STATE/journal.db.before-$1
+    [[ -f $db && -f $backup ]] || return 0
+    "$PYTHON" - "$db" "$backup" <<'PY' || return 1
+import os, sqlite3, sys, time
+db, backup = sys.argv[1], sys.argv[2]
+def version(path):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+live, old = version(db), version(backup)
+if live <= old:
+    sys.exit(0)
+# The service is stopped: fold its write-ahead log into the file first, so that the file
+# alone is the whole journal and no log is left to be replayed onto another file.
+conn = sqlite3.connect(db)
+conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+conn.execute("PRAGMA journal_mode=DELETE")
+conn.close()
+kept = f"{db}.schema-{live}-{int(time.time())}"
+work = f"{db}.rollback"
+for path, source in ((kept, db), (work, backup)):
+    src, dst = sqlite3.connect(source), sqlite3.connect(path)
+    with dst:
+        src.backup(dst)
+    dst.close()
+    src.close()
+# Every row of every table the old schema has, in the columns it has (the migrations add
+# columns and tables, each with a default): the newer file's data in the older schema.
+out = sqlite3.connect(work, isolation_level=None)
+out.execute("ATTACH DATABASE ? AS live", (kept,))
+out.execute("BEGIN")
+names = [r[0] for r in out.execute(
+    "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+for name in names:
+    quoted = '"' + name.replace('"', '""') + '"'
+    mine = [r[1] for r in out.execute(f"PRAGMA main.table_info({quoted})")]
+    theirs = {r[1] for r in out.execute(f"PRAGMA live.table_info({quoted})")}
+    if not theirs:
+        continue
+    cols = ", ".join('"' + c.replace('"', '""') + '"' for c in mine if c in theirs)
+    out.execute(f"DELETE FROM main.{quoted}")
+    out.execute(f"INSERT INTO main.{quoted} ({cols}) SELECT {cols} FROM live.{quoted}")
+out.execute("COMMIT")
+out.execute("DETACH DATABASE live")
+problems = out.execute("PRAGMA integrity_check").fetchall()
+out.close()
+if problems != [("ok",)]:
+    os.unlink(work)
+    sys.exit(f"kiosk-update: the journal could not be taken back: {problems[0][0]}")
+st = os.stat(db)
+for path in (work, kept):
+    os.chown(path, st.st_uid, st.st_gid)
+    os.chmod(path, 0o600)
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+os.replace(work, db)
+fd = os.open(os.path.dirname(db), os.O_RDONLY)
+os.fsync(fd)
+os.close(fd)
+print(f"kiosk-update: journal schema {live} taken back to {old} for the release before"
+      f" (every row kept; the migrated file is {os.path.basename(kept)})", file=sys.stderr)
+PY
+}
+
 prune() { # keep current and previous only
     local keep_a keep_b dir
     keep_a=$(release_of current) keep_b=$(release_of previous)
@@ -284,6 +358,9 @@ PY
 }
 
 start_and_check() { # LABEL: start the unit and tell whether it runs
+    if ! journal_back_for "$version"; then
+        log "ERROR: the journal of $version could not be taken back to the schema of $1"
+    fi
     systemctl reset-failed "$UNIT" 2>/dev/null || true
     systemctl restart --no-block "$UNIT" || true
     if wait_ready; then
@@ -331,6 +408,8 @@ case $mode in
         [[ -n $before && -d $OPT/$before ]] || die "no previous release to roll back to"
         point current "$before"
         point previous "$now"
+        systemctl stop "$UNIT" || true
+        journal_back_for "$now" || log "ERROR: the journal of $now could not be taken back to the schema of $before"
         systemctl restart --no-block "$UNIT"
         wait_ready || die "rolled back to $before, but $UNIT does not become active"
         log "rolled back from $now to $before"

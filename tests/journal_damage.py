@@ -32,3 +32,30 @@ def scramble_index(path: Path, index: str = "outcomes_tx") -> int:
         f.seek((root - 1) * page_size)
         f.write(header)
     return root
+
+
+def scramble_table_page(path: Path, table: str = "requests") -> int:
+    """Overwrite the middle leaf page of *table* (in b-tree order) with garbage; returns its
+    number. Its rows can no longer be read; the leaves before and after it still can.
+
+    The WAL is checkpointed into the main file first. The table needs three leaf pages.
+    """
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        leaves = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY path",
+                (table,),
+            )
+        ]
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        conn.close()
+    assert len(leaves) >= 3, f"{table} has {len(leaves)} leaf pages; add rows"
+    page = leaves[len(leaves) // 2]
+    with path.open("r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(bytes((7 * i + 13) % 256 for i in range(page_size)))
+    return page

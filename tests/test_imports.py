@@ -23,8 +23,9 @@ HARDWARE_MAY_USE = {
     "kiosk.vocabulary",
     "kiosk.worker",
 }
-# The composition roots: the only kiosk modules that may import hardware.
-COMPOSITION_ROOTS = ("kiosk.service", "kiosk.demo", "kiosk.rig", "kiosk.selftest")
+# The composition roots: the only kiosk modules that may import hardware (kiosk.sources
+# holds the builders of the input sources, which kiosk.service and kiosk.selftest call).
+COMPOSITION_ROOTS = ("kiosk.service", "kiosk.sources", "kiosk.demo", "kiosk.rig", "kiosk.selftest")
 
 
 def _modules() -> dict[str, Path]:

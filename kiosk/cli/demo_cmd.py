@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from kiosk.languages import DEFAULT_LANGUAGE, LANGUAGES
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="play a scripted counter session on simulated hardware")
@@ -16,7 +18,10 @@ def register(sub: Any) -> None:
         help="folder for the screen PNGs (default ./kiosk-demo)",
     )
     p.add_argument(
-        "--lang", choices=("fi", "sv", "en"), default="fi", help="screen language (default fi)"
+        "--lang",
+        choices=[str(lang) for lang in LANGUAGES],
+        default=str(DEFAULT_LANGUAGE),
+        help=f"screen language (default {DEFAULT_LANGUAGE})",
     )
     p.set_defaults(func=run)
 

@@ -14,13 +14,21 @@ import csv
 import re
 import sys
 from datetime import datetime
-from typing import Any, assert_never
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk.backend._wire import format_time
 from kiosk.cli._common import add_config_arg
 from kiosk.journal import OutcomeRow
-from kiosk.vocabulary import OFFLINE, AmountCheck, RequestKind, Word
+from kiosk.journal.money import late_answer
+from kiosk.vocabulary import (
+    PAYMENT_KINDS,
+    AmountCheck,
+    RequestKind,
+    Word,
+    is_payment,
+    meaning,
+)
 
 CSV_FIELDS = (
     "tx",
@@ -35,6 +43,7 @@ CSV_FIELDS = (
     "service",
     "amount_check",
     "amount_difference_eur",
+    "late_answer",
 )
 _LOCAL_KEYS = (
     "tx",
@@ -47,6 +56,8 @@ _LOCAL_KEYS = (
     "service",  # what was paid for: the charged service, a receipt's matched or nearest one
     "amount_check",  # a checked receipt against the price list: ok, mismatch or null
     "amount_difference_cents",  # the amount minus the nearest service's price (0 when ok)
+    "late_answer",  # an acceptance that arrived after the customer was shown needs_network
+    "shown",  # the word the customer was shown (differs for late answers and conflicts)
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -87,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"{_local_time(i['at'], tz)}  {i['kind']:<7} {i['outcome']:<18} "
                 f"{amount:>8}  {i['tx'] or '-'}{'' if i['synced'] else '  (not uploaded)'}"
-                f"{_paid_for(i)}"
+                f"{_paid_for(i)}{_late(i)}"
             )
     return 0
 
@@ -105,31 +116,39 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
             "at": iso(r.at),
             "synced": r.synced,
             "device": ctx.cfg.device.id,
-            "offline": r.outcome in OFFLINE,
+            "offline": meaning(r.outcome).offline,
             "conflict": r.outcome == Word.CONFLICT,
             "reason": r.reason,
             "action": r.kind,
             "service": r.service or None,
             "amount_check": r.amount_check,
             "amount_difference_cents": r.amount_difference_cents,
+            "late_answer": late_answer(r),
+            "shown": _shown(r),
         }
         for r in rows
     ]
 
 
+def _shown(row: OutcomeRow) -> Word:
+    """What the customer saw: a late answer's needs_network, a conflict's offline acceptance."""
+    if late_answer(row):
+        return Word.NEEDS_NETWORK
+    if row.outcome == Word.CONFLICT:
+        return Word.CHECKED_OFFLINE
+    return row.outcome
+
+
 def _kind(ctx: Any, row: OutcomeRow) -> RequestKind:
-    """receipt or charge; a cancel takes the kind of the transaction it cancelled."""
-    kind = row.kind
-    match kind:
-        case RequestKind.RECEIPT | RequestKind.CHARGE:
+    """A payment's kind; a cancel takes the kind of the payment it cancelled, found among
+    this journal's payments (``receipt`` when the journal holds none: a cancel of a
+    receipt another device or ``kiosk cancel`` accepted)."""
+    if is_payment(row.kind):
+        return row.kind
+    for kind in PAYMENT_KINDS if row.tx is not None else ():
+        if ctx.journal.last_request_for(kind, row.tx) is not None:
             return kind
-        case RequestKind.CANCEL:
-            charged = row.tx is not None and ctx.journal.last_request_for(
-                RequestKind.CHARGE, row.tx
-            )
-            return RequestKind.CHARGE if charged else RequestKind.RECEIPT
-        case _:
-            assert_never(kind)
+    return RequestKind.RECEIPT
 
 
 def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]:
@@ -202,6 +221,7 @@ def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
             i.get("service") or "",
             i.get("amount_check") or "",
             _euros(i.get("amount_difference_cents")),
+            "yes" if i.get("late_answer") else "no",
         ]
         writer.writerow([spreadsheet_text(str(c)) for c in cells])
 
@@ -212,6 +232,12 @@ def _paid_for(item: dict[str, Any]) -> str:
         difference = _euros(item.get("amount_difference_cents"))
         return f"  CHECK THE AMOUNT: nearest {service} ({difference})"
     return f"  {service}" if service else ""
+
+
+def _late(item: dict[str, Any]) -> str:
+    if not item.get("late_answer"):
+        return ""
+    return f"  LATE ANSWER: the customer was shown {item['shown']}"
 
 
 def _euros(cents: int | None) -> str:

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kiosk.languages import LANGUAGES
+
 DEFAULT_SCALE = 4
 
 
@@ -32,7 +34,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--lang",
         action="append",
-        choices=("fi", "sv", "en"),
+        choices=[str(lang) for lang in LANGUAGES],
         help="only this language (repeatable; default all)",
     )
     p.set_defaults(func=run)

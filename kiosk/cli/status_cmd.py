@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from kiosk.errors import BackendError
     from kiosk.figures import read_figures
     from kiosk.flows.offline import clears
+    from kiosk.journal.repair import last_recovery
 
     cfg = load(args)
     with flow_context(cfg) as ctx:
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         sources, sources_at = _sources(ctx.journal)
         cleared = clears(ctx.journal)
         offline_off = ctx.policy.conflicts_reached(figures.conflicts_24h)
+        recovery = last_recovery(ctx.journal.get_meta)
         doc: dict[str, Any] = {
             "device": cfg.device.id,
             "venue": cfg.device.venue,
@@ -54,6 +56,19 @@ def run(args: argparse.Namespace) -> int:
             "clock_synced": ctx.clock_synced(),
             "journal_path": str(ctx.journal.path),
             "journal_bytes": figures.journal_bytes,
+            "journal_recovery": None
+            if recovery is None
+            else {
+                "how": recovery.how,
+                "at": iso(recovery.at),
+                "old_file": recovery.aside,
+                "rows_salvaged": recovery.rows_salvaged,
+                "rows_lost": recovery.rows_lost,
+                "salvaged": recovery.salvaged,
+                "lost": recovery.lost,
+                "lost_uncounted": recovery.unknown,
+                "scans_without_upload": recovery.orphaned,
+            },
             "disk_free_bytes": figures.disk_free_bytes,
             "conflicts": [{"tx": c.tx, "at": iso(c.at)} for c in conflicts],
             "sources": sources,
@@ -77,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"last sync: {doc['last_sync'] or 'never'}")
     print(f"clock:     {'synchronised' if doc['clock_synced'] else 'NOT synchronised (NTP)'}")
     print(f"journal:   {doc['journal_path']} ({doc['journal_bytes']} bytes)")
+    if recovery is not None:
+        print(f"journal repaired {iso(recovery.at)}: {recovery.summary()}")
     for source in sources:
         state = "ok" if source["ok"] else "FAIL: " + source["detail"]
         print(f"source:    {source['name']} {state}")

@@ -13,7 +13,6 @@ The client secret is read from ``backend.client_secret_file`` into a
 from kiosk.config.load import DEFAULT_PATH, env_path, load_config, parse_config
 from kiosk.config.schema import (
     REQUIRED_SECTIONS,
-    SCANNER_SOURCES,
     SECTIONS,
     BackendConfig,
     CameraConfig,
@@ -35,7 +34,6 @@ __all__ = [
     "MASK",
     "MAX_SECRET_BYTES",
     "REQUIRED_SECTIONS",
-    "SCANNER_SOURCES",
     "SECTIONS",
     "BackendConfig",
     "CameraConfig",

@@ -13,6 +13,7 @@ from kiosk.config.schema import (
     MetricsConfig,
     SignalsConfig,
 )
+from kiosk.source_kinds import SourceKind
 from kiosk.staff_pin import hash_problem
 
 RGB_COLOURS = 3  # red, green, blue
@@ -22,7 +23,11 @@ def cross_problems(sections: dict[str, Any]) -> list[str]:
     """Every problem between keys of the sections that passed their own checks."""
     problems: list[str] = []
     scanner, camera = sections.get("scanner"), sections.get("camera")
-    if scanner is not None and "replay" in scanner.sources and not (camera and camera.replay_dir):
+    if (
+        scanner is not None
+        and SourceKind.REPLAY in scanner.sources
+        and not (camera and camera.replay_dir)
+    ):
         problems.append('camera.replay_dir: needed when scanner.source = "replay"')
     if (backend := sections.get("backend")) is not None:
         problems.extend(backend_problems(backend))

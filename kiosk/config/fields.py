@@ -4,13 +4,15 @@ A field's type and default are the schema; extra limits sit in its metadata:
 ``choices``, ``min``, ``max``, ``pattern`` (each applied to every item of a list),
 ``key`` (the TOML key when it differs from the attribute name), ``one_or_list``
 (a single value is taken as a list of one), ``unique`` (a list without repeats)
-and ``min_items``/``max_items``.
+and ``min_items``/``max_items``. A :class:`~enum.StrEnum` field takes one of its
+members' values and holds the member.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
 import re
 import types
 import typing
@@ -75,10 +77,15 @@ def check_value(value: Any, kind: Any, meta: Any) -> tuple[Any, str]:
         if not isinstance(value, int | float) or isinstance(value, bool):
             return None, f"must be a number, got {shown(value)}"
         value = float(value)
-    elif kind is str and not isinstance(value, str):
+    elif (kind is str or _is_enum(kind)) and not isinstance(value, str):
         return None, f"must be a string, got {shown(value)}"
     if "choices" in meta and value not in meta["choices"]:
         return None, f"must be one of {', '.join(map(str, meta['choices']))}; got {shown(value)}"
+    if _is_enum(kind):
+        try:
+            value = kind(value)
+        except ValueError:
+            return None, f"must be one of {', '.join(map(str, kind))}; got {shown(value)}"
     if "min" in meta and value < meta["min"]:
         return None, f"must be at least {meta['min']}, got {value}"
     if "max" in meta and value > meta["max"]:
@@ -86,6 +93,10 @@ def check_value(value: Any, kind: Any, meta: Any) -> tuple[Any, str]:
     if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
         return None, f"has the wrong form: {shown(value)}"
     return value, ""
+
+
+def _is_enum(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, enum.StrEnum)
 
 
 def _check_list(value: Any, item: Any, meta: Any) -> tuple[Any, str]:
@@ -100,7 +111,8 @@ def _check_list(value: Any, item: Any, meta: Any) -> tuple[Any, str]:
             return None, f"list item {shown(v)}: {problem}"
         checked.append(c)
     if meta.get("unique"):
-        repeated = sorted({repr(v) for v in checked if checked.count(v) > 1})
+        plain = [v.value if isinstance(v, enum.Enum) else v for v in checked]
+        repeated = sorted({repr(v) for v in plain if plain.count(v) > 1})
         if repeated:
             return None, f"lists {', '.join(repeated)} more than once"
     if "min_items" in meta and len(checked) < meta["min_items"]:

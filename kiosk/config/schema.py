@@ -13,8 +13,9 @@ from typing import Any
 from kiosk.config.fields import check_section, toml_key
 from kiosk.config.fields import setting as _f
 from kiosk.config.secret import MASK, Secret
+from kiosk.languages import DEFAULT_LANGUAGE, LANGUAGES, Language
+from kiosk.source_kinds import SOURCE_KINDS, SourceKind
 
-SCANNER_SOURCES = ("serial", "camera", "hid", "stdin", "replay")
 DEFAULT_METRICS_TEXTFILE = "/var/lib/prometheus/node-exporter/kiosk.prom"
 
 
@@ -43,9 +44,9 @@ class BackendConfig:
 @dataclass(frozen=True)
 class ScannerConfig:
     # TOML ``source``: one source or a list of them; every source feeds the same inbox.
-    sources: tuple[str, ...] = _f(
-        ("serial",), key="source", one_or_list=True, unique=True, min_items=1,
-        choices=SCANNER_SOURCES,
+    sources: tuple[SourceKind, ...] = _f(
+        (SourceKind.SERIAL,), key="source", one_or_list=True, unique=True, min_items=1,
+        choices=SOURCE_KINDS,
     )  # fmt: skip
     port: str = _f("/dev/ttyACM0")
     baud: int = _f(9600, min=300, max=4_000_000)
@@ -57,7 +58,7 @@ class ScannerConfig:
     repeat_window_camera: float = _f(5.0, min=0.0, max=60.0)
 
     @property
-    def source(self) -> str:
+    def source(self) -> SourceKind:
         """The first (primary) source of :attr:`sources`."""
         return self.sources[0]
 
@@ -83,7 +84,7 @@ class DisplayConfig:
     address: int = _f(0x3C, min=0x03, max=0x77)
     rotate: int = _f(0, choices=(0, 2))  # screens are landscape: upright or upside down
     contrast: int = _f(255, min=0, max=255)
-    language: str = _f("fi", choices=("fi", "sv", "en"))
+    language: Language = _f(DEFAULT_LANGUAGE, choices=LANGUAGES)  # noqa: RUF009 (immutable)
     png_dir: str = _f("/var/lib/kiosk/screens")
     result_seconds: float = _f(4.0, min=0.5, max=120.0)
     dim_after: float = _f(300.0, min=5.0, max=86400.0)

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo
 
 from kiosk.amounts import paid_for
@@ -18,6 +18,7 @@ from kiosk.errors import JournalFull, TokenError
 from kiosk.flows.health import Reachability
 from kiosk.flows.offline import OfflinePolicy, SyncStamp, conflicts_24h, sync_age
 from kiosk.journal import Journal, Request
+from kiosk.journal.money import keep_one_row_of_money
 from kiosk.tokens import KeySet, Scanned, Unrecognised, classify
 from kiosk.venue import Service
 from kiosk.views import Outcome
@@ -223,13 +224,15 @@ class FlowContext:
         *,
         deadline: float | None = None,
         answered: Callable[[Any], None] | None = None,
+        durable: bool = True,
     ) -> Any:
         """Deliver a journaled request (see :func:`kiosk.flows.delivery.deliver`).
 
         *deadline* defaults to the time a scan in hand may wait for the request's kind
         (:meth:`scan_deadline` for a receipt, :meth:`charge_deadline` otherwise); pass
         ``monotonic()`` for a single attempt with the client's own timeouts. *answered*
-        writes more in the answer's commit.
+        writes more in the answer's commit; *durable* false lets that commit skip the
+        flush (see :func:`kiosk.flows.delivery.deliver`).
         """
         from kiosk.flows.delivery import deliver
 
@@ -243,23 +246,31 @@ class FlowContext:
             sleep=self.sleep,
             on_success=self.mark_synced,
             answered=answered,
+            durable=durable,
         )
 
     def _deadline_for(self, request: Request) -> float:
-        if request.kind == RequestKind.RECEIPT:
-            return self.scan_deadline()
-        return self.charge_deadline()
+        kind = request.kind
+        match kind:
+            case RequestKind.RECEIPT:
+                return self.scan_deadline()
+            case RequestKind.CHARGE | RequestKind.CANCEL:
+                return self.charge_deadline()
+            case _:
+                assert_never(kind)
 
     def answer(self, request: Request, to_outcome: Callable[[Any], Outcome], **kw: Any) -> Outcome:
         """Send *request* and record the outcome of its answer in the answer's own commit
-        (answer, outcome and last-sync time: one flush). Raises what :meth:`send` raises."""
+        (answer, outcome and last-sync time), which does not wait for the disk: the
+        request was flushed before it left, and the engine has the answer flushed right
+        after the result is shown. Raises what :meth:`send` raises."""
         shown: list[Outcome] = []
 
         def record(result: Any) -> None:
             outcome = to_outcome(result)
             shown.append(self.record(outcome, request.id, shown=outcome.accepted))
 
-        self.send(request, answered=record, **kw)
+        self.send(request, answered=record, durable=False, **kw)
         return shown[0]
 
     def classify(self, text: str) -> Scanned:
@@ -293,22 +304,29 @@ class FlowContext:
         synced: bool = True,
         shown: bool = False,
     ) -> Outcome:
-        """Journal one scan's outcome (before it is shown) and return it."""
+        """Journal one scan's outcome (before it is shown) and return it.
+
+        A row for a request that earlier rows already answer keeps the transaction at one
+        row of money, in the same commit (:func:`kiosk.journal.money.keep_one_row_of_money`).
+        """
         service, amount_check, difference = paid_for(outcome)
-        self.journal.record(
-            outcome.kind,
-            outcome.word,
-            tx=outcome.tx,
-            amount_cents=outcome.amount_cents,
-            reason=outcome.reason,
-            request_id=request_id,
-            synced=synced,
-            shown_accepted=shown,
-            now=self.clock(),
-            service=service,
-            amount_check=amount_check,
-            amount_difference_cents=difference,
-        )
+        with self.journal.transaction():
+            if request_id is not None:
+                keep_one_row_of_money(self.journal.conn, request_id, outcome.kind, outcome.word)
+            self.journal.record(
+                outcome.kind,
+                outcome.word,
+                tx=outcome.tx,
+                amount_cents=outcome.amount_cents,
+                reason=outcome.reason,
+                request_id=request_id,
+                synced=synced,
+                shown_accepted=shown,
+                now=self.clock(),
+                service=service,
+                amount_check=amount_check,
+                amount_difference_cents=difference,
+            )
         return outcome
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, TypeAlias, assert_never
 
 from kiosk.errors import (
     BackendAuthError,
@@ -22,14 +22,13 @@ from kiosk.errors import (
     OutcomeUnknown,
 )
 from kiosk.flows.health import Reachability
-from kiosk.flows.outcomes import sync_word
 from kiosk.journal import Journal, Request
-from kiosk.vocabulary import RequestKind
+from kiosk.vocabulary import RequestKind, answer_word
 
 if TYPE_CHECKING:
     from kiosk.backend.client import BackendClient, CancelResult, ChargeResult, CheckResult
 
-    Result = CheckResult | ChargeResult | CancelResult
+    Result: TypeAlias = CheckResult | ChargeResult | CancelResult
 
 log = logging.getLogger("kiosk.delivery")
 
@@ -47,6 +46,7 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
     on_success: Callable[[], None] | None = None,
     answered: Callable[[Result], None] | None = None,
+    durable: bool = True,
 ) -> Result:
     """Send *request*, retrying an unknown outcome with the same key until *deadline*.
 
@@ -54,7 +54,9 @@ def deliver(
     (unless :meth:`Journal.begin` marked it already); the mark is taken back only
     on proof that nothing left. The answer is settled, and *on_success* and
     *answered* (the outcome of a scan, the last-sync time) written, in one
-    commit before it is returned. Raises BackendUnreachable when nothing was
+    commit before it is returned; with *durable* false that commit does not wait for
+    the disk (the caller has the journal flushed once the result is shown: a resend
+    under the same key gets the same answer back). Raises BackendUnreachable when nothing was
     delivered (no retry: the caller decides about offline), OutcomeUnknown when
     the request may have arrived but no answer came before the deadline, and
     BackendAuthError when the kiosk's credentials are refused.
@@ -92,7 +94,7 @@ def deliver(
             sleep(wait)
             continue
         health.success()
-        with journal.transaction():
+        with journal.transaction(durable=durable):
             settle(journal, request, result)
             if on_success is not None:
                 on_success()
@@ -108,7 +110,7 @@ def settle(journal: Journal, request: Request, result: Result) -> bool:
         result.status,
         result.http_status,
         _jsonable(result),
-        word=sync_word(request.kind, result.status),
+        word=answer_word(request.kind, result.status),
         tx=result.tx,
     )
 

@@ -24,19 +24,20 @@ from typing import assert_never
 
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
-from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment
+from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment, recovery
 from kiosk.flows.context import FlowContext
 from kiosk.flows.notice import DelayedView
-from kiosk.flows.outcomes import refusal
+from kiosk.flows.outcomes import UNREADABLE_KIND, refusal
 from kiosk.flows.presenter import Presenter, ready_view
 from kiosk.flows.receipt import check_receipt
 from kiosk.flows.repeats import RepeatFilter
-from kiosk.flows.tech import TECH_SCREEN_S, Sources, tech_info
+from kiosk.flows.tech import TECH_SCREEN_S, UnpluggedSources, tech_info
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
-from kiosk.tokens import BareCode, Paycode, Receipt, Scanned
+from kiosk.journal.flush import WalFlusher
+from kiosk.tokens import BareCode, Paycode, Receipt, Scanned, Unrecognised
 from kiosk.venue import Service
 from kiosk.views import Alarm, Checking, ConfirmCharge, Outcome, ServiceMenu, StillCharging
-from kiosk.vocabulary import RequestKind, Word
+from kiosk.vocabulary import RequestKind, Signal, Word
 from kiosk.worker import Worker
 
 log = logging.getLogger("kiosk.engine")
@@ -76,9 +77,10 @@ class Engine(Worker):
         self._repeats = RepeatFilter(dict(settings.repeat_windows), settings.default_repeat_window)
         self._last_activity = 0.0
         self._ctx: FlowContext | None = None
+        self._flusher: WalFlusher | None = None  # flushes answers after their result is shown
         self._broken: KioskError | None = None  # journal or client could not be opened
-        self._sources = Sources(settings.sources)
-        self._damaged = threading.Event()  # the journal failed a check: reopen (moves it aside)
+        self._sources = UnpluggedSources(settings.sources)
+        self._damaged = threading.Event()  # the journal failed a check: reopen (mends it)
         self._gate = cancel_gate.CancelGate(monotonic=monotonic)  # one PIN lock per device
         self.pending = 0
         self.started = threading.Event()
@@ -106,13 +108,19 @@ class Engine(Worker):
                     dropped = inbox.make_room(self.inbox, event)
                     if dropped is not None:
                         log.warning("inbox full: dropped a %s", inbox.describe(dropped))
-                        self._out.signal("error")
+                        self._out.signal(Signal.ERROR)
                         if dropped is event:
                             return
 
     def journal_damaged(self) -> None:
-        """The journal failed its check (any thread): reopen it, which moves it aside."""
+        """The journal failed its check (any thread): reopen it, which mends it."""
         self._damaged.set()
+
+    @property
+    def broken(self) -> KioskError | None:
+        """Why the engine could not open its journal or backend client at start, or None
+        (read after :attr:`started` is set)."""
+        return self._broken
 
     @property
     def online(self) -> bool:
@@ -129,7 +137,9 @@ class Engine(Worker):
             self._out.show(Alarm("journal", str(exc)[:60]))
             self.started.set()
             return
-        self._ctx = ctx
+        self._ctx, self._broken = ctx, None
+        self._flusher = WalFlusher(ctx.journal.path)
+        self._flusher.start()
         try:
             self._start(ctx)
         finally:
@@ -152,32 +162,36 @@ class Engine(Worker):
             log.error("journal: %s", exc)
             self._show_alarm("journal", str(exc))
         else:
-            if ctx.journal.moved_aside is not None:
-                self._show_alarm("journal", f"moved aside: {ctx.journal.moved_aside.name}")
+            recovery = ctx.journal.recovery
+            if recovery is not None and recovery.how == "salvaged":
+                # Rows may be lost: the staff calls the technician (kiosk status says more).
+                lost = f"{recovery.rows_lost}{'+' if recovery.unknown else ''}"
+                self._show_alarm("journal", f"salvaged {recovery.rows_salvaged} rows, lost {lost}")
             else:
                 self._show_ready()
 
     def _teardown(self) -> None:
         self.started.set()
+        if self._flusher is not None:
+            self._flusher.stop()  # flushes once more
+            self._flusher = None
         if self._ctx is not None:
             self._ctx.journal.close()
             self._ctx.client.close()
 
     def _resume(self, ctx: FlowContext) -> None:
-        """Requests left pending by an earlier run may have reached the backend: resend only."""
+        """Requests left pending by an earlier run may have reached the backend: resend only;
+        scans sent but not recorded are recovered before anyone is served."""
         try:
-            left = ctx.journal.distrust_unanswered()
+            recovery.resume(ctx)
         except JournalError as exc:
-            log.error("journal: cannot mark requests of the last run: %s", exc)
-            return
-        if left:
-            log.info("%d request(s) of the last run may have been sent: resend as is", left)
+            log.error("journal: cannot recover the requests of the last run: %s", exc)
 
     def _reopen(self) -> None:
         """Close the journal and client, then open them again as at start."""
         self._damaged.clear()
         if self._ctx is not None:
-            log.error("journal damaged: moving it aside and starting a fresh one")
+            log.error("journal damaged: reopening it to mend it")
             self._teardown()
             self._ctx = None
         self._setup()
@@ -189,7 +203,7 @@ class Engine(Worker):
         if ctx is None:  # no journal: every event is answered with the error signal
             try:
                 self.inbox.get(timeout=1.0)
-                self._out.signal("error")
+                self._out.signal(Signal.ERROR)
             except queue.Empty:
                 pass
             return
@@ -215,7 +229,8 @@ class Engine(Worker):
                 log.exception("unexpected error while handling %s", type(event).__name__)
                 self._show_alarm("error", "internal error; see the log")
         if batch.dropped:
-            self._out.signal("error")  # after the results: the staff scans the dropped code again
+            # after the results: the staff scans the dropped code again
+            self._out.signal(Signal.ERROR)
         try:
             self.pending = ctx.journal.pending_count()
         except JournalError as exc:
@@ -251,18 +266,21 @@ class Engine(Worker):
             log.debug("repeat of a recent scan ignored")
             return
         self._out.scan_arrived(scan.at)
-        self._out.signal("scan")
+        self._out.signal(Signal.SCAN)
         self._out.show(Checking(RequestKind.RECEIPT))
         if scanned is None:
             scanned = ctx.classify(scan.text)
-        if isinstance(scanned, Receipt):
-            self._present(check_receipt(ctx, scanned))
-        elif isinstance(scanned, Paycode | BareCode):
-            self._start_payment(ctx, scanned)
-        else:
-            word, kind = refusal(scanned)
-            log.info("scan refused: %s", scanned.reason)
-            self._present(ctx.record(Outcome(word, kind, reason=scanned.reason)))
+        match scanned:
+            case Receipt():
+                self._present(check_receipt(ctx, scanned))
+            case Paycode() | BareCode():
+                self._start_payment(ctx, scanned)
+            case Unrecognised():
+                word, kind = refusal(scanned)
+                log.info("scan refused: %s", scanned.reason)
+                self._present(ctx.record(Outcome(word, kind, reason=scanned.reason)))
+            case _:
+                assert_never(scanned)
 
     def _start_payment(self, ctx: FlowContext, code: Paycode | BareCode) -> None:
         decision = payment.start(ctx, code, has_buttons=self._settings.has_buttons)
@@ -365,15 +383,15 @@ class Engine(Worker):
             self._show_ready()
         else:
             log.warning("unreadable scan from %s: %s", fault.source, fault.reason)
-            self._present(
-                ctx.record(Outcome(Word.INVALID, RequestKind.RECEIPT, reason=fault.reason))
-            )
+            self._present(ctx.record(Outcome(Word.INVALID, UNREADABLE_KIND, reason=fault.reason)))
 
     # --- presentation ----------------------------------------------------------------------
 
     def _present(self, outcome: Outcome) -> None:
         self._mode = modes.Showing(self._now() + self._settings.result_seconds)
         self._out.result(outcome)
+        if self._flusher is not None:
+            self._flusher.request()  # the answer behind it was committed without a flush
 
     def _show_alarm(self, kind: str, detail: str, until: float | None = None) -> None:
         self._mode = modes.Alarmed(until if until is not None else self._now() + ALARM_S)

@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 
 from kiosk.events import Event, Press, Scan, ScanFault
 from kiosk.token_shape import looks_like_token
-from kiosk.tokens import BareCode, Paycode, Receipt, Scanned
+from kiosk.tokens import Receipt, Scanned, Verified
 
 DEVICE_FAULTS = ("unplugged", "replugged")
-
-Verified = Receipt | Paycode | BareCode
 
 
 def is_scan(event: Event) -> bool:

@@ -12,10 +12,10 @@ from kiosk.vocabulary import (
     RequestKind,
     TokenKind,
     Word,
-    answer_word,
     cancel_word,
     charge_word,
     check_word,
+    request_for,
 )
 
 if TYPE_CHECKING:
@@ -27,13 +27,20 @@ def local(dt: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 
 def from_check(
-    r: CheckResult, tz: ZoneInfo, *, venue_name: str, amount_cents: int, paid_at: datetime | None
+    r: CheckResult,
+    tz: ZoneInfo,
+    *,
+    venue_name: str,
+    amount_cents: int,
+    paid_at: datetime | None,
+    tx: str | None = None,
 ) -> Outcome:
+    """The outcome of a check answer; *tx* (the scanned receipt's) where the answer names none."""
     word = check_word(r.status)
     return Outcome(
         word=word,
         kind=RequestKind.RECEIPT,
-        tx=r.tx,
+        tx=r.tx or tx,
         amount_cents=r.amount_cents if r.amount_cents is not None else amount_cents,
         venue_name=r.venue_name or venue_name,
         at=local(r.paid_at, tz) or paid_at,
@@ -63,18 +70,23 @@ def from_cancel(r: CancelResult, tx: str, amount_cents: int | None) -> Outcome:
     return Outcome(word, RequestKind.CANCEL, tx=tx, amount_cents=amount_cents, reason=reason)
 
 
-def sync_word(kind: RequestKind, status: str) -> Word:
-    """The history word for a backend answer that arrived during sync."""
-    return answer_word(kind, status)
+UNREADABLE_KIND = RequestKind.RECEIPT
+"""The kind journaled for a scan that claimed no token kind (not a token, a bad header, a
+scanner fault): history's ``kind`` is ``receipt`` or ``charge``, and such a scan is shown
+as a receipt check that failed."""
 
 
 def refusal(scanned: Unrecognised) -> tuple[Word, RequestKind]:
-    """The outcome of a scan that is no usable token: an expired paycode, else invalid."""
+    """The outcome of a scan that is no usable token: an expired paycode, else invalid;
+    journaled as the request the token claimed to make (:data:`UNREADABLE_KIND` when
+    it claimed none)."""
     kind = scanned.kind
     match kind:
         case TokenKind.PAYCODE if scanned.reason == "expired":
-            return Word.PAYCODE_EXPIRED, RequestKind.CHARGE
-        case TokenKind.PAYCODE | TokenKind.RECEIPT | None:
-            return Word.INVALID, RequestKind.RECEIPT
+            return Word.PAYCODE_EXPIRED, request_for(kind)
+        case TokenKind.PAYCODE | TokenKind.RECEIPT:
+            return Word.INVALID, request_for(kind)
+        case None:
+            return Word.INVALID, UNREADABLE_KIND
         case _:
             assert_never(kind)

@@ -20,10 +20,10 @@ from kiosk.journal import Request
 from kiosk.tokens import BareCode, Paycode
 from kiosk.venue import Service
 from kiosk.views import Outcome
-from kiosk.vocabulary import RequestKind, Word
+from kiosk.vocabulary import PAYMENT_KINDS, RequestKind, Word
 
 if TYPE_CHECKING:
-    from kiosk.backend.client import CancelResult, ChargeResult
+    from kiosk.backend.client import CancelResult
 
 log = logging.getLogger("kiosk.payment")
 
@@ -125,6 +125,7 @@ def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outc
         body,
         ref=paycode_ref(code),
         amount_cents=service.price_cents,
+        sending=True,  # marked as attempted in the same commit
         now=ctx.clock(),
     )
     return send_charge(ctx, request, service.name)
@@ -133,7 +134,13 @@ def charge(ctx: FlowContext, code: Paycode | BareCode, service: Service) -> Outc
 def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcome:
     """Send (or re-send) a journaled charge and turn the answer into an outcome."""
     try:
-        result: ChargeResult = ctx.send(request)
+        # The answer and its outcome are written in one commit (flushed once shown).
+        return ctx.answer(
+            request,
+            lambda result: from_charge(
+                result, ctx.tz, service_name=service_name, amount_cents=request.amount_cents or 0
+            ),
+        )
     except (BackendUnreachable, BackendAuthError) as exc:
         current = ctx.journal.request(request.id)
         if not current.maybe_delivered:
@@ -152,10 +159,6 @@ def send_charge(ctx: FlowContext, request: Request, service_name: str) -> Outcom
     except BackendError as exc:
         log.warning("charge request %d: outcome unknown (%s); will retry", request.id, exc)
         return _unknown(ctx, request, service_name)
-    outcome = from_charge(
-        result, ctx.tz, service_name=service_name, amount_cents=request.amount_cents or 0
-    )
-    return ctx.record(outcome, request.id, shown=outcome.word == Word.CHARGED)
 
 
 def _unknown(ctx: FlowContext, request: Request, service_name: str) -> Outcome:
@@ -193,7 +196,7 @@ def cancel(ctx: FlowContext, tx: str, reason: str) -> Outcome:
     cancel what it has not seen.
     """
     amount = None
-    for kind in (RequestKind.RECEIPT, RequestKind.CHARGE):
+    for kind in PAYMENT_KINDS:
         earlier = ctx.journal.last_request_for(kind, tx)
         if earlier is not None:
             amount = earlier.amount_cents

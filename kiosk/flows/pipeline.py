@@ -42,6 +42,11 @@ class Pipeline:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
+    @property
+    def width(self) -> int:
+        """How many requests may be in flight at once."""
+        return self._width
+
     def send(self, batch: list[Request]) -> list[Answer]:
         """Send every request of *batch* once; answers in the batch's order."""
         if len(batch) <= 1 or self._width == 1:

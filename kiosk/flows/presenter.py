@@ -15,19 +15,17 @@ from kiosk.flows.context import FlowContext
 from kiosk.flows.wiring import Screen, Signals
 from kiosk.logs import event
 from kiosk.views import Alarm, Outcome, Ready, Result, View
-from kiosk.vocabulary import Word
+from kiosk.vocabulary import Signal, meaning
 
 log = logging.getLogger("kiosk.engine")
 
 
-def outcome_signal(outcome: Outcome) -> str:
-    """The indicator pattern that goes with *outcome*."""
+def outcome_signal(outcome: Outcome) -> Signal:
+    """The indicator pattern that goes with *outcome* (the word's, when it is accepted)."""
     match = outcome.amount_match
     if match is not None and not match.matched:
-        return "check_amount"  # checked all the same: the staff looks at the amount
-    if outcome.word == Word.CHECKED_OFFLINE:
-        return "accepted_offline"
-    return "accepted" if outcome.accepted else "refused"
+        return Signal.CHECK_AMOUNT  # checked all the same: the staff looks at the amount
+    return meaning(outcome.word).signal if outcome.accepted else Signal.REFUSED
 
 
 def ready_view(ctx: FlowContext, *, pending: int, idle_seconds: float) -> Ready:
@@ -111,4 +109,4 @@ class Presenter:
 
     def alarm(self, kind: str, detail: str) -> None:
         self.show(Alarm(kind, detail[:60]))
-        self.signal("error")
+        self.signal(Signal.ERROR)

@@ -14,11 +14,12 @@ from kiosk.amounts import match_amount
 from kiosk.backend import bodies
 from kiosk.errors import BackendAuthError, BackendError, BackendUnreachable
 from kiosk.flows.context import FlowContext
+from kiosk.flows.known import known_outcome
 from kiosk.flows.outcomes import from_check
 from kiosk.journal import Request
 from kiosk.tokens import Receipt
 from kiosk.views import Outcome
-from kiosk.vocabulary import ACCEPTED_HERE, RequestKind, RequestState, Word
+from kiosk.vocabulary import RequestKind, RequestState, ResultScreen, Word, meaning
 
 log = logging.getLogger("kiosk.receipt")
 
@@ -39,9 +40,9 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
             )
         )
 
-    earlier = _accepted_here(ctx, receipt)
-    if earlier is not None:
-        return earlier
+    known = known_outcome(ctx, receipt, paid_at)
+    if known is not None:
+        return known  # spent, void or served here: decided without the backend
 
     request = ctx.journal.last_request_for(RequestKind.RECEIPT, receipt.tx)
     if (
@@ -96,6 +97,7 @@ def check_receipt(ctx: FlowContext, receipt: Receipt) -> Outcome:
                     venue_name=receipt.venue_name,
                     amount_cents=receipt.amount_cents,
                     paid_at=paid_at,
+                    tx=receipt.tx,
                 ),
             ),
         )
@@ -124,30 +126,11 @@ def priced(ctx: FlowContext, outcome: Outcome) -> Outcome:
     """
     if (
         ctx.cfg.counter.amount_check != "warn"
-        or outcome.word not in (Word.CHECKED, Word.CHECKED_OFFLINE)
+        or meaning(outcome.word).screen is not ResultScreen.RECEIPT_ACCEPTED
         or outcome.amount_cents is None
     ):
         return outcome
     return replace(outcome, amount_match=match_amount(outcome.amount_cents, ctx.venue.services))
-
-
-def _accepted_here(ctx: FlowContext, receipt: Receipt) -> Outcome | None:
-    """A receipt this kiosk already accepted answers at once from the journal."""
-    for row in reversed(ctx.journal.receipt_history(receipt.tx)):
-        if row.shown_accepted and row.outcome in ACCEPTED_HERE:
-            outcome = Outcome(
-                Word.ALREADY_CHECKED,
-                RequestKind.RECEIPT,
-                receipt.tx,
-                receipt.amount_cents,
-                receipt.venue_name,
-                datetime.fromtimestamp(receipt.paid_at, ctx.tz),
-                checked_at=datetime.fromtimestamp(row.at, ctx.tz),
-                checked_by=ctx.cfg.device.id,
-                reason="local",
-            )
-            return ctx.record(outcome)
-    return None
 
 
 def _refusal(ctx: FlowContext, receipt: Receipt) -> str | None:

@@ -1,64 +1,58 @@
 """Upload what the journal still owes the backend, exactly once, none stuck behind another.
 
-``sync_once`` is what ``kiosk sync`` runs; :class:`SyncWorker` runs it in the
-background of ``kiosk run`` and also keeps the key set and the venue's
-services fresh, probes the backend while offline, and prunes old entries.
+``sync_once`` is what ``kiosk sync`` runs; :class:`~kiosk.flows.sync_worker.SyncWorker` runs
+it in the background of ``kiosk run``.
 
 A round sends the open requests oldest first in windows (1, 2, 4, ... up to
 :data:`WINDOW_MAX`), a few in flight at once (:class:`~kiosk.flows.pipeline.Pipeline`):
-one commit marks a window as attempted, one settles its answers (a crash between
-is harmless: the resend under the same key gets the answer replayed). A cancel
+one durable commit marks a window as attempted, one settles its answers without
+waiting for the disk (a crash or power cut between is harmless: the resend under
+the same key gets the answer replayed); the next mark, or the round's end, flushes it. A cancel
 waits for its transaction's check or charge.
 
 A request without an answer is backed off on its own (``next_try_at``) and the
-round goes on with the next one; after ``journal.quarantine_after`` failures
-that were its own (other requests got through meanwhile, or the backend called
-it malformed) it is quarantined: kept, retried every ``journal.quarantine_retry``
-seconds, counted by ``kiosk status`` and the technician screen. A round stops at
-once when nothing can be delivered (connection refused, credentials refused), and
-after a few windows without a single answer (the backend is failing as a whole).
+round goes on with the next one: no request, however often it fails, holds back
+another. Whether a failure was the request's own or the backend's is told by the
+backend itself: an answer to another request in the same round, or else a probe
+(``GET /v1/venues/{venue}``, after :data:`DRY_WINDOWS` windows without an answer
+and at the end of a round), shows that the backend is up, and every failure seen
+since counts against its request. After ``journal.quarantine_after`` such failures
+a request is quarantined: kept, retried every ``journal.quarantine_retry`` seconds,
+counted by ``kiosk status`` and the technician screen.
 
-The worker has its own journal connection and backend clients (opened on its own
-thread), so a slow upload never delays a scan. Both threads re-send journal rows
-verbatim, so a request sent twice is answered once.
+The backend is failing as a whole, the round stops and the counter is told it is
+offline (:class:`~kiosk.flows.health.Reachability`) only when nothing can be
+delivered (connection refused, credentials refused) or when the probe gets no
+answer either; then no failure of the round counts against its request. One
+request failing never marks the backend offline.
+
+Both the engine and the upload thread re-send journal rows verbatim, so a request
+sent twice is answered once.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kiosk.clock import due
 from kiosk.errors import (
     BackendAuthError,
     BackendError,
-    BackendProtocolError,
     BackendUnreachable,
-    JournalCorrupt,
-    JournalError,
-    KioskError,
     OutcomeUnknown,
 )
 from kiosk.flows.context import FlowContext
 from kiosk.flows.delivery import backoff, settle
 from kiosk.flows.pipeline import Answer, Pipeline
 from kiosk.journal import Request
-from kiosk.journal.integrity import CHECK_EVERY_S, quick_check
-from kiosk.journal.schema import translated
 from kiosk.vocabulary import RequestKind, RequestState
-from kiosk.worker import Worker
 
 log = logging.getLogger("kiosk.sync")
 
-KEYS_MAX_AGE_S = 24 * 3600.0
-VENUE_MAX_AGE_S = 3600.0
-PRUNE_EVERY_S = 24 * 3600.0
 IN_HAND_S = 30.0
 WINDOW_MAX = 64
-DRY_WINDOWS = 3  # windows in a row without any answer, before any upload: stop the round
+DRY_WINDOWS = 3  # windows in a row without any answer: ask the backend whether it is up
 
 
 @dataclass(frozen=True)
@@ -82,9 +76,9 @@ class _Round:
     deferred: bool = False  # a cancel waited for its check or charge
     uploaded: int = 0
     failed: int = 0
-    uncounted: list[int] = field(default_factory=list)  # failures not yet known to be own
+    uncounted: list[int] = field(default_factory=list)  # failures since the backend was seen up
     last: BackendError | None = None  # the latest failure of a request
-    error: BackendError | None = None  # why the round stopped early
+    error: BackendError | None = None  # why the round stopped: the backend failed as a whole
 
 
 def sync_once(
@@ -108,6 +102,7 @@ def sync_once(
     finally:
         if pipeline is None:
             pipe.close()
+        ctx.journal.flush()  # the last window's answers
     _tally_failures(ctx, state)
     conflicts = len(ctx.journal.conflicts()) - conflicts_before
     if conflicts:
@@ -137,6 +132,8 @@ def _run(
             if state.deferred and settled_since_sweep:  # a cancel's check may be done now
                 state.after, state.deferred, settled_since_sweep = 0, False, False
                 continue
+            if state.uncounted:  # were the last failures the requests' own?
+                _backend_up(ctx, state)
             return
         if progress is not None:
             progress()
@@ -148,11 +145,35 @@ def _run(
             return
         if answered:
             size, dry, settled_since_sweep = min(size * 2, WINDOW_MAX), 0, True
-        else:
-            size, dry = 1, dry + 1
-            if dry >= DRY_WINDOWS and state.uploaded == 0:
-                state.error = state.last
-                return
+            continue
+        dry += 1
+        if dry < DRY_WINDOWS:
+            size = 1  # go easy on a backend that may be failing
+            continue
+        if not _backend_up(ctx, state):
+            return
+        # Up, so these requests fail on their own: try the next ones a few at once.
+        size, dry = pipe.width, 0
+
+
+def _backend_up(ctx: FlowContext, state: _Round) -> bool:
+    """Ask the backend for the venue: an answer makes the round's uncounted failures the
+    requests' own (counted now); none means the backend is failing as a whole, so the
+    round stops, counts nothing and the counter is told it is offline."""
+    try:
+        ctx.client.get_venue(ctx.cfg.device.venue)
+    except BackendError as exc:
+        log.info("backend probe failed too: %s", exc)
+        state.error = state.last if state.last is not None else exc
+        state.uncounted.clear()
+        timed_out = isinstance(exc, OutcomeUnknown) or isinstance(state.last, OutcomeUnknown)
+        ctx.health.failure(timed_out=timed_out)
+        return False
+    ctx.health.success()
+    if state.uncounted:
+        ctx.journal.count_failures(state.uncounted)
+        state.uncounted.clear()
+    return True
 
 
 def _batch(ctx: FlowContext, state: _Round, size: int) -> list[Request]:
@@ -185,7 +206,9 @@ def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int
     now = ctx.clock()
     retry_s = ctx.cfg.journal.quarantine_retry
     answered, stop = 0, False
-    with ctx.journal.transaction():
+    # Answers are what a resend under the same key gets back: their commit does not wait
+    # for the disk; the next window's mark (a durable commit) or the round's end flushes it.
+    with ctx.journal.transaction(durable=False):
         for request, answer in answers:
             if not isinstance(answer, BackendError):
                 settle(ctx.journal, request, answer)
@@ -205,7 +228,6 @@ def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int
                     retry_at=0.0,
                 )
                 continue
-            own = isinstance(answer, BackendProtocolError)  # the backend refused this one
             retry_after = answer.retry_after if isinstance(answer, OutcomeUnknown) else None
             wait = (
                 retry_s
@@ -217,30 +239,30 @@ def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int
                 str(answer),
                 maybe_delivered=True,
                 before=True,
-                counted=own,
+                counted=False,  # until the backend shows it is up (see _backend_up)
                 retry_at=now + wait,
             )
-            if not own:
-                state.uncounted.append(request.id)
+            state.uncounted.append(request.id)
             state.last = answer
             log.info("%s request %d: no answer (%s); next try in %.0f s",
                      request.kind, request.id, answer, wait)  # fmt: skip
         if answered:
             ctx.mark_synced()
+            if state.uncounted:  # others got through: these failures were their own
+                ctx.journal.count_failures(state.uncounted)
+                state.uncounted.clear()
     if answered:
         ctx.health.success()
         state.uploaded += answered
-    elif answers:
-        ctx.health.failure(timed_out=isinstance(state.last, OutcomeUnknown))
+    elif stop:
+        ctx.health.failure()
     return answered, stop
 
 
 def _tally_failures(ctx: FlowContext, state: _Round) -> None:
-    """Failures become the request's own once others got through; quarantine the worst."""
+    """Quarantine the requests whose own failures reached ``journal.quarantine_after``."""
     if not state.failed:
         return
-    if state.uploaded and state.uncounted:
-        ctx.journal.count_failures(state.uncounted)
     cfg = ctx.cfg.journal
     for request in ctx.journal.quarantine_due(
         cfg.quarantine_after, ctx.clock() + cfg.quarantine_retry
@@ -263,138 +285,3 @@ def _in_hand(ctx: FlowContext, request: Request) -> bool:
     fresh = ctx.clock() - request.created_at < IN_HAND_S
     untried = request.attempts == 0 or not request.maybe_delivered
     return fresh and not request.offline and untried
-
-
-class SyncWorker(Worker):
-    """Background uploads and upkeep; ``start``/``stop`` are called by the counter.
-
-    A journal error pauses one round; any other exception is logged by the
-    worker base and the loop goes on, so the upload thread never ends silently
-    (the watchdog reads its heartbeat).
-    """
-
-    def __init__(
-        self,
-        open_context: Callable[[], FlowContext],
-        *,
-        interval: float = 30.0,
-        offline_probe: float = 3.0,
-        monotonic: Callable[[], float] = time.monotonic,
-        on_damaged: Callable[[], None] = lambda: None,
-    ) -> None:
-        super().__init__("kiosk-sync", monotonic=monotonic)
-        self._open_context = open_context
-        self._on_damaged = on_damaged  # the journal failed its daily check
-        self._checked_at = 0.0
-        self._interval = interval
-        self._offline_probe = offline_probe
-        self._wake = threading.Event()
-        self._ctx: FlowContext | None = None
-        self._attempt = 0
-        self._last_prune = 0.0
-        self.last_report: SyncReport | None = None
-
-    def wake(self) -> None:
-        """Ask for an upload now (thread-safe)."""
-        self._wake.set()
-
-    def _interrupt(self) -> None:
-        self._wake.set()
-
-    @property
-    def quarantined(self) -> int:
-        """Requests set aside after the last round (for the technician screen)."""
-        report = self.last_report
-        return 0 if report is None else report.quarantined
-
-    def _teardown(self) -> None:
-        if self._ctx is not None:
-            self._ctx.journal.close()
-            self._ctx.client.close()
-            self._ctx = None
-
-    def _step(self) -> None:
-        if self._ctx is None:
-            try:
-                self._ctx = self._open_context()
-            except KioskError as exc:
-                log.error("sync worker cannot start: %s", exc)
-                self._pause(self._interval)
-                return
-            self._checked_at = self._monotonic()  # opening ran the check
-        if not self._journal_intact(self._ctx):
-            self._pause(self._interval)
-            return
-        self._pause(self._round(self._ctx))
-
-    def _journal_intact(self, ctx: FlowContext) -> bool:
-        """Once a day, ``PRAGMA quick_check``; when it fails, let go of the journal and tell
-        the engine, which moves it aside (with the journal alarm) and starts a fresh one."""
-        if self._monotonic() - self._checked_at < CHECK_EVERY_S:
-            return True
-        try:
-            with translated():
-                problems = quick_check(ctx.journal.conn)
-        except JournalCorrupt as exc:
-            problems = [str(exc)]
-        except JournalError as exc:  # busy or I/O: try again next round
-            log.warning("journal check postponed: %s", exc)
-            return True
-        self._checked_at = self._monotonic()
-        if not problems:
-            log.info("journal passed its daily check")
-            return True
-        log.error("journal failed its daily check: %s", problems[0])
-        self._teardown()
-        self._on_damaged()
-        return False
-
-    def _pause(self, seconds: float) -> None:
-        """Wait for *seconds* or a wake-up, beating meanwhile: only a stuck round goes stale."""
-        deadline = self._monotonic() + seconds
-        while not self._wake.wait(min(max(deadline - self._monotonic(), 0.0), 1.0)):
-            self.beat()
-            if self._monotonic() >= deadline:
-                break
-        self._wake.clear()
-
-    def _round(self, ctx: FlowContext) -> float:
-        """One upload round and its upkeep; returns the seconds until the next one."""
-        wait = self._interval
-        try:
-            # The round's own pipeline: its threads and extra connections end with the
-            # round, so an idle kiosk keeps one connection and no upload threads.
-            report = sync_once(ctx, progress=self.beat)
-            self.last_report = report
-            if report.error is None:
-                self._attempt = 0
-                next_at = ctx.journal.next_due(ctx.clock())
-                if next_at is not None and report.remaining:  # a backed-off request's turn
-                    wait = min(wait, max(next_at - ctx.clock(), 0.5))
-                self._upkeep(ctx)
-                if ctx.clock() - self._last_prune >= PRUNE_EVERY_S:
-                    ctx.journal.prune(ctx.cfg.journal.retention_days, now=ctx.clock())
-                    self._last_prune = ctx.clock()
-            else:
-                self._attempt += 1
-                wait = max(backoff(self._attempt, report.retry_after), 0.5)
-            if ctx.health.offline:
-                wait = min(wait, self._offline_probe)
-        except JournalError as exc:
-            log.error("sync worker: %s", exc)
-            wait = self._interval
-        return wait
-
-    def _upkeep(self, ctx: FlowContext) -> None:
-        ctx.journal.checkpoint()  # the engine's connection leaves them to this thread
-        now = ctx.clock()
-        probe = ctx.health.offline
-        if probe or due(ctx.keys.fetched_at, now, KEYS_MAX_AGE_S):
-            if ctx.keys.refresh(ctx.client, ctx.journal, now=now):
-                ctx.health.success()
-                if ctx.journal.pending_count() == 0:
-                    ctx.mark_synced()
-            elif probe:
-                ctx.health.failure()
-        if not ctx.health.offline and due(ctx.venue.fetched_at, now, VENUE_MAX_AGE_S):
-            ctx.venue.refresh(ctx.client, ctx.journal, ctx.cfg.device.venue, now=now)

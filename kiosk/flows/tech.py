@@ -6,18 +6,31 @@ from dataclasses import replace
 
 from kiosk.flows.context import FlowContext
 from kiosk.flows.offline import conflicts_24h
+from kiosk.journal.repair import last_recovery
 from kiosk.views import TechInfo
 
 TECH_SCREEN_S = 30.0
+SALVAGE_SHOWN_S = 7 * 24 * 3600.0  # how long the technician screen tells of a salvage
 
 
 def tech_info(ctx: FlowContext, info: TechInfo) -> TechInfo:
-    """The technician screen with this device's conflicts of the last 24 h."""
+    """The technician screen with this device's conflicts of the last 24 h, and a journal
+    salvaged in the last week (rows kept and lost)."""
     count = conflicts_24h(ctx.journal, ctx.clock())
-    return replace(info, conflicts_24h=count, offline_off=ctx.policy.conflicts_reached(count))
+    info = replace(info, conflicts_24h=count, offline_off=ctx.policy.conflicts_reached(count))
+    recovery = last_recovery(ctx.journal.get_meta)
+    if (
+        recovery is not None
+        and recovery.how == "salvaged"
+        and 0 <= ctx.clock() - recovery.at < SALVAGE_SHOWN_S
+    ):
+        info = replace(
+            info, journal_salvaged=recovery.rows_salvaged, journal_lost=recovery.rows_lost
+        )
+    return info
 
 
-class Sources:
+class UnpluggedSources:
     """The configured event sources, and which reported "unplugged" and not "replugged"."""
 
     def __init__(self, sources: tuple[str, ...]) -> None:

@@ -7,9 +7,7 @@ JournalFull or JournalCorrupt; :mod:`kiosk.journal` holds the operations.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -169,13 +167,6 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def read_only(folder: Path) -> bool:
-    try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
 def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
     """Tables without a schema version: another program's database. Leave it untouched
     (not even switched to WAL) rather than add the journal's tables to it.
@@ -299,37 +290,6 @@ def _typed(enum: type[_E], value: str) -> _E:
         return enum(value)
     except ValueError:
         raise JournalCorrupt(f"journal holds an unknown {enum.__name__} {value!r}") from None
-
-
-def open_file(path: Path, *, recover: bool) -> tuple[sqlite3.Connection, Path | None]:
-    """Open or create the journal at *path*; ``(connection, where a corrupt file went)``.
-
-    A corrupt file is moved aside (``<name>.corrupt-<time>``) and a fresh journal
-    started when *recover* is true. Raises JournalError when the file cannot be
-    created (a read-only disk is named as such).
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise JournalError(f"cannot create {path.parent}: {exc.strerror}") from exc
-    try:
-        return connect(path), None
-    except JournalCorrupt:
-        if not recover:
-            raise
-        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(path) + suffix)
-            if src.exists():
-                src.replace(Path(str(aside) + suffix))
-        return connect(path), aside
-    except JournalError as exc:
-        if read_only(path.parent):
-            raise JournalError(
-                f"read-only disk: the journal in {path.parent} cannot be written;"
-                " check the disk, then remount it read-write"
-            ) from exc
-        raise
 
 
 def resolve_waiting(

@@ -1,8 +1,12 @@
 """The kiosk's local journal: a durable outbox of requests and a record of outcomes.
 
 SQLite in WAL mode with ``synchronous=FULL``: a row is on disk before the
-request it describes leaves the kiosk, and an answer is on disk before the
-screen shows it.
+request it describes leaves the kiosk, and an offline acceptance is on disk
+before the screen shows it. A backend's answer (with the outcome it leads to)
+may be committed without waiting for the disk (``transaction(durable=False)``)
+and flushed right after the result is shown: after a power cut in between,
+the request is still there, marked as sent, and its resend under the same key
+gets the same answer back (:mod:`kiosk.flows.recovery`).
 
 Two tables:
 
@@ -22,9 +26,10 @@ Two tables:
     request behind it still waits for the backend. Rows pruned after the retention
     are tallied by outcome (:mod:`kiosk.journal.tally`), so counters never go down.
 
-Commits are few (each is a flush, 5-50 ms on an SD card): a scan's request is
-written marked as attempted; its answer, outcome and last-sync time share one
-:meth:`Journal.transaction`; a replay marks and settles a window per commit.
+Flushes are few (5-50 ms each on an SD card): a scan's request is written
+marked as attempted (one flush before it is sent); its answer, outcome and
+last-sync time share one :meth:`Journal.transaction` that does not wait for the
+disk; a replay marks a window per durable commit and settles it in one more.
 
 Each thread opens its own :class:`Journal` (SQLite connections are not shared
 across threads). Every sqlite3 error is translated into JournalError,
@@ -46,11 +51,12 @@ from typing import Any
 
 from kiosk.backend.bodies import encode
 from kiosk.errors import JournalError
+from kiosk.journal.flush import flush_wal
+from kiosk.journal.repair import Recovery, open_file
 from kiosk.journal.schema import (
     SCHEMA_VERSION,
     OutcomeRow,
     Request,
-    open_file,
     outcome_row,
     report_conflict,
     request_row,
@@ -68,11 +74,13 @@ _OPEN_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
 class Journal(UploadBook):
     """The journal file; open one per thread with :meth:`open`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, *, moved_aside: Path | None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, recovery: Recovery | None = None
+    ) -> None:
         self._conn: sqlite3.Connection | None = conn
         self._depth = 0  # > 0 inside a transaction: writes join it
         self.path = path
-        self.moved_aside = moved_aside  # set when a corrupt journal was moved away on open
+        self.recovery = recovery  # set when this open mended a damaged journal
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -80,13 +88,21 @@ class Journal(UploadBook):
     def open(cls, path: Path | str, *, recover: bool = True) -> Journal:
         """Open or create the journal at *path*, migrating its schema.
 
-        A corrupt file is moved aside (``<name>.corrupt-<time>``) and a fresh
-        journal started when *recover* is true; ``moved_aside`` then says where
-        the old one went. Raises JournalError when the file cannot be created.
+        A damaged file is mended when *recover* is true (:mod:`kiosk.journal.repair`):
+        its indexes rebuilt in place, or its readable rows salvaged into a fresh
+        journal, the old file kept as ``<name>.corrupt-<time>`` (``moved_aside``).
+        ``recovery`` then says what was done. Raises JournalCorrupt (damaged, without
+        *recover*) or JournalError (the file cannot be created or opened).
         """
         path = Path(path)
-        conn, aside = open_file(path, recover=recover)
-        return cls(conn, path, moved_aside=aside)
+        conn, recovery = open_file(path, recover=recover)
+        return cls(conn, path, recovery=recovery)
+
+    @property
+    def moved_aside(self) -> Path | None:
+        """The damaged file kept when this open salvaged its rows into a fresh one."""
+        aside = None if self.recovery is None else self.recovery.aside
+        return None if aside is None else self.path.with_name(aside)
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -132,14 +148,34 @@ class Journal(UploadBook):
                 raise
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group every write inside into one durable commit (all or none).
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """Group every write inside into one commit (all or none).
 
         For an answer with its outcome and last-sync time, or many answers of a
         replay. Never hold one open across network I/O: it holds the write lock.
+        *durable* false commits without waiting for the disk (``synchronous=NORMAL``):
+        only for what a resend under the same key gets back (a backend's answer),
+        followed by :meth:`flush` or the next durable commit. Inside another
+        transaction it joins that one as it is.
         """
-        with self._write():
-            yield
+        if durable or self._depth:
+            with self._write():
+                yield
+            return
+        self._synchronous("NORMAL")
+        try:
+            with self._write():
+                yield
+        finally:
+            self._synchronous("FULL")
+
+    def _synchronous(self, level: str) -> None:
+        with translated():
+            self.conn.execute(f"PRAGMA synchronous={level}")
+
+    def flush(self) -> bool:
+        """Make every commit so far durable (one flush of the log); see :mod:`.flush`."""
+        return flush_wal(self.path)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with translated():

@@ -199,3 +199,18 @@ class UploadBook:
             (*_OPEN, now),
         )
         return None if rows[0][0] is None else float(rows[0][0])
+
+    def sent_unreported(self) -> list[Request]:
+        """Open checks and charges marked as sent that no outcome row refers to, oldest first.
+
+        A run ended (a crash, a power cut) after sending one and before its answer and
+        outcome were on the disk: the customer may have seen the result. Offline uploads
+        (their outcome rows were written before they were shown) are not among them.
+        """
+        rows = self._query(
+            "SELECT * FROM requests r WHERE r.state IN (?, ?) AND r.kind IN (?, ?)"
+            " AND r.offline = 0 AND r.maybe_delivered = 1"
+            " AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.request_id = r.id) ORDER BY r.id",
+            (*_OPEN, RequestKind.RECEIPT, RequestKind.CHARGE),
+        )
+        return [request_row(r) for r in rows]

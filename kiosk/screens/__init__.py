@@ -40,7 +40,7 @@ __all__ = [
 
 
 def render(view: views.View, lang: str = "fi") -> Image.Image:
-    """The 128x64 mode "1" image of *view* in *lang* ("fi", "sv" or "en").
+    """The 128x64 mode "1" image of *view* in *lang* (one of ``LANGUAGES``).
 
     Pure and deterministic. Raises ValueError for an unsupported language and
     TypeError for something that is not a view.

@@ -1,16 +1,30 @@
 """Screen texts in Finnish (default), Swedish and English, and number/time formats.
 
-Every key in ``STRINGS`` has a text for every language in ``LANGUAGES``; a test
-checks it. Texts are short on purpose: the panel is 128x64 pixels and is read at
-arm's length. ``{placeholders}`` are filled by :func:`text`.
+Every key in ``STRINGS`` has a text for every language in ``LANGUAGES``
+(:mod:`kiosk.languages`); a test checks it. The formats come from
+:func:`kiosk.languages.formats`. Texts are short on purpose: the panel is 128x64
+pixels and is read at arm's length. ``{placeholders}`` are filled by :func:`text`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-LANGUAGES = ("fi", "sv", "en")
-DEFAULT_LANGUAGE = "fi"
+from kiosk.languages import DEFAULT_LANGUAGE, LANGUAGES, Language, formats, language
+
+__all__ = [
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "STRINGS",
+    "Language",
+    "check_language",
+    "format_amount",
+    "format_clock",
+    "format_duration",
+    "format_time",
+    "has",
+    "text",
+]
 
 STRINGS: dict[str, dict[str, str]] = {
     # ready
@@ -38,6 +52,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "fi": "Tarkistettu offline",
         "sv": "Kontrollerad offline",
         "en": "Checked offline",
+    },
+    "told_at": {
+        "fi": "Tieto saatu {time}",
+        "sv": "Känt sedan {time}",
+        "en": "Known since {time}",
     },
     "cancelled_at": {"fi": "Peruttu {time}", "sv": "Annullerad {time}", "en": "Cancelled {time}"},
     # refusals (word)
@@ -243,6 +262,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "sv": "I karantän {n}",
         "en": "Quarantined {n}",
     },
+    "tech.salvaged": {
+        "fi": "Tallenne korjattu: {n} riviä, {lost} menetetty",
+        "sv": "Journal räddad: {n} rader, {lost} förlorade",
+        "en": "Journal salvaged: {n} rows, {lost} lost",
+    },
     "tech.offline_off": {
         "fi": "Offline estetty: {n} ristiriitaa 24 h",
         "sv": "Offline av: {n} konflikter på 24 h",
@@ -253,11 +277,9 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-def check_language(lang: str) -> str:
-    """Return *lang* if supported. Raises ValueError naming the supported ones."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"unsupported language {lang!r}; use one of {', '.join(LANGUAGES)}")
-    return lang
+def check_language(lang: str) -> Language:
+    """*lang* as a :class:`Language`. Raises ValueError naming the supported ones."""
+    return language(lang)
 
 
 def has(key: str) -> bool:
@@ -273,23 +295,15 @@ def text(key: str, lang: str, **values: object) -> str:
 
 def format_amount(cents: int, lang: str) -> str:
     """Money in euros: fi/sv ``"1 234,50 €"`` (space groups thousands), en ``"€1,234.50"``."""
-    check_language(lang)
-    sign = "-" if cents < 0 else ""
+    f = formats(check_language(lang))
     euros, rest = divmod(abs(cents), 100)
-    if lang == "en":
-        return f"{sign}€{euros:,}.{rest:02d}"
-    grouped = f"{euros:,}".replace(",", " ")
-    return f"{sign}{grouped},{rest:02d} €"
+    grouped = f"{euros:,}".replace(",", f.group)
+    return f.money.format(sign="-" if cents < 0 else "", euros=grouped, cents=rest)
 
 
 def format_time(dt: datetime, lang: str) -> str:
     """Clock time: fi ``"klo 14.05"``, sv ``"kl. 14.05"``, en ``"14:05"``."""
-    check_language(lang)
-    if lang == "fi":
-        return f"klo {dt.hour}.{dt.minute:02d}"
-    if lang == "sv":
-        return f"kl. {dt.hour}.{dt.minute:02d}"
-    return f"{dt.hour:02d}:{dt.minute:02d}"
+    return formats(check_language(lang)).time.format(h=dt.hour, m=dt.minute)
 
 
 def format_duration(seconds: int, lang: str) -> str:
@@ -302,7 +316,4 @@ def format_duration(seconds: int, lang: str) -> str:
 
 def format_clock(dt: datetime, lang: str) -> str:
     """Bare clock for the status row: fi/sv ``"9.05"``, en ``"09:05"``."""
-    check_language(lang)
-    if lang == "en":
-        return f"{dt.hour:02d}:{dt.minute:02d}"
-    return f"{dt.hour}.{dt.minute:02d}"
+    return formats(check_language(lang)).clock.format(h=dt.hour, m=dt.minute)

@@ -7,6 +7,8 @@ for hours; its content keeps a one-pixel margin so the shift never clips it.
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from kiosk import views
 from kiosk.screens import i18n
 from kiosk.screens.cancel import compose_cancel
@@ -25,6 +27,7 @@ from kiosk.screens.layout import (
     text_width,
 )
 from kiosk.screens.results import AMOUNT_SIZES, REASON_SIZES, compose_result
+from kiosk.vocabulary import RequestKind
 
 BODY = Box(1, 14, WIDTH - 2, HEIGHT - 14)
 MENU_ROWS = 3
@@ -94,7 +97,7 @@ def _ready(view: views.Ready, lang: str) -> Frame:
 
 def _checking(view: views.Checking, lang: str) -> Frame:
     frame = Frame()
-    key = f"checking.{view.kind}" if i18n.has(f"checking.{view.kind}") else "checking.receipt"
+    key = _checking_text(view.kind)
     frame.icons.append(Icon("hourglass", (WIDTH - 16) // 2, 6, 16))
     frame.lines += fit(
         [
@@ -104,6 +107,18 @@ def _checking(view: views.Checking, lang: str) -> Frame:
         Box(1, 24, WIDTH - 2, HEIGHT - 25),
     )
     return frame
+
+
+def _checking_text(kind: RequestKind) -> str:
+    match kind:
+        case RequestKind.RECEIPT:
+            return "checking.receipt"
+        case RequestKind.CHARGE:
+            return "checking.charge"
+        case RequestKind.CANCEL:
+            return "checking.cancel"
+        case _:
+            assert_never(kind)
 
 
 def _still_charging(view: views.StillCharging, lang: str) -> Frame:
@@ -191,6 +206,9 @@ def _tech(view: views.TechInfo, lang: str) -> Frame:
     if view.offline_off:
         off = i18n.text("tech.offline_off", lang, n=view.conflicts_24h)
         alarms.append(Block(f"! {off}", bold=True, max_lines=2, align="left"))
+    if view.journal_salvaged >= 0:
+        salvaged = i18n.text("tech.salvaged", lang, n=view.journal_salvaged, lost=view.journal_lost)
+        alarms.append(Block(f"! {salvaged}", bold=True, max_lines=2, align="left"))
     info = {
         "ip": Block(i18n.text("tech.ip", lang, ip=view.ip_address), align="left"),
         "version": Block(i18n.text("tech.version", lang, v=view.version), align="left"),

@@ -2,13 +2,15 @@
 
 Accepted screens put the amount large under a lit "HYVÄKSYTTY"-style bar with a
 check mark; refusals put a short reason under a "HYLÄTTY" bar with a cross.
-Reasons the screen does not know fall back to the word's generic text, so a new
-reason from the engine or backend never breaks the display.
+The screen is the word's (:func:`kiosk.vocabulary.meaning`). Reasons the screen
+does not know show the word's generic text, so a new reason from the engine or
+backend never breaks the display; a new word is named by mypy here.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import assert_never
 
 from kiosk.screens import i18n
 from kiosk.screens.layout import (
@@ -25,7 +27,7 @@ from kiosk.screens.layout import (
     text_width,
 )
 from kiosk.views import AmountMatch, Outcome
-from kiosk.vocabulary import RequestKind, Word
+from kiosk.vocabulary import ResultScreen, Word, meaning
 
 AMOUNT_SIZES = (32, 28, 24, 20, 18, 16)
 REASON_SIZES = (16, SMALL)
@@ -53,23 +55,28 @@ DETAIL_REASONS = frozenset(
 def compose_result(outcome: Outcome, lang: str) -> Frame:
     """The frame for *outcome* in *lang*. Raises ValueError for an unknown language."""
     i18n.check_language(lang)
-    word = outcome.word
-    if word in ("checked", "checked_offline"):
-        return _receipt_accepted(outcome, lang)
-    if word == "charged":
-        details = [outcome.service_name] if outcome.service_name else []
-        return _accepted("head.charged", outcome, lang, details, detail_lines=2)
-    if word == Word.CANCELLED and outcome.kind == RequestKind.CANCEL:
-        return _accepted("head.cancelled", outcome, lang, [_when("cancelled_at", outcome, lang)])
-    if word == "conflict":
-        return _message(
-            "alert",
-            "head.notice",
-            lang,
-            [i18n.text("word.conflict", lang)],
-            [i18n.text("conflict.note", lang)],
-        )
-    return _refused(outcome, lang)
+    screen = meaning(outcome.word).screen
+    match screen:
+        case ResultScreen.RECEIPT_ACCEPTED:
+            return _receipt_accepted(outcome, lang)
+        case ResultScreen.CHARGED:
+            details = [outcome.service_name] if outcome.service_name else []
+            return _accepted("head.charged", outcome, lang, details, detail_lines=2)
+        case ResultScreen.CANCELLED if outcome.accepted:
+            when = _when("cancelled_at", outcome, lang)
+            return _accepted("head.cancelled", outcome, lang, [when])
+        case ResultScreen.NOTICE:
+            return _message(
+                "alert",
+                "head.notice",
+                lang,
+                [i18n.text(f"word.{outcome.word}", lang)],
+                [i18n.text("conflict.note", lang)],
+            )
+        case ResultScreen.CANCELLED | ResultScreen.REFUSED:
+            return _refused(outcome, lang)
+        case _:
+            assert_never(screen)
 
 
 def _receipt_accepted(outcome: Outcome, lang: str) -> Frame:
@@ -78,7 +85,7 @@ def _receipt_accepted(outcome: Outcome, lang: str) -> Frame:
         if match.matched:
             return _amount_matched(outcome, match, lang)
         return _amount_mismatch(outcome, match, lang)
-    if outcome.word == Word.CHECKED_OFFLINE:
+    if meaning(outcome.word).offline:
         details = [outcome.venue_name, i18n.text("checked_offline", lang)]
         return _accepted("head.accepted", outcome, lang, details, right_icon="offline")
     details = [outcome.venue_name, _when("paid_at", outcome, lang)]
@@ -113,33 +120,50 @@ def _refused(outcome: Outcome, lang: str) -> Frame:
     main, details = _refusal_texts(outcome, lang)
     if outcome.reason in DETAIL_REASONS:
         details.append(i18n.text(f"reason.{outcome.reason}", lang))
+    if outcome.told_at is not None and outcome.word != Word.ALREADY_CHECKED:
+        # answered from the journal: when the kiosk was told (already_checked shows its time)
+        details.append(i18n.text("told_at", lang, time=i18n.format_time(outcome.told_at, lang)))
     return _message("cross", "head.refused", lang, [main], details)
 
 
 def _refusal_texts(outcome: Outcome, lang: str) -> tuple[str, list[str]]:
     """The main reason line and the detail lines for a refusal."""
     word, reason = outcome.word, outcome.reason
-    if word == "invalid" and reason in INVALID_REASONS:
+    if word == Word.INVALID and reason in INVALID_REASONS:
         return i18n.text(f"reason.{reason}", lang), []
     main = i18n.text(f"word.{word}", lang)
-    if word == "already_checked":
-        when = i18n.format_time(outcome.checked_at, lang) if outcome.checked_at else ""
-        by = outcome.checked_by or ""
-        if when and by:
-            return main, [i18n.text("already_checked.when", lang, time=when, by=by)]
-        return main, [t for t in (when, by) if t]
-    if word == "wrong_venue":
-        return main, [outcome.venue_name] if outcome.venue_name else []
-    if word == "not_eligible":
-        return main, [outcome.service_name] if outcome.service_name else []
-    if word == "insufficient_funds" and outcome.balance_cents is not None:
-        balance = i18n.format_amount(outcome.balance_cents, lang)
-        return main, [i18n.text("balance", lang, amount=balance)]
-    if word == "paycode_expired":
-        return main, [i18n.text("new_code", lang)]
-    if word == "needs_network" and reason not in DETAIL_REASONS:
-        return main, [i18n.text("try_again", lang)]
-    return main, []
+    match word:
+        case Word.ALREADY_CHECKED:
+            when = i18n.format_time(outcome.checked_at, lang) if outcome.checked_at else ""
+            by = outcome.checked_by or ""
+            if when and by:
+                return main, [i18n.text("already_checked.when", lang, time=when, by=by)]
+            return main, [t for t in (when, by) if t]
+        case Word.WRONG_VENUE:
+            return main, [outcome.venue_name] if outcome.venue_name else []
+        case Word.NOT_ELIGIBLE:
+            return main, [outcome.service_name] if outcome.service_name else []
+        case Word.INSUFFICIENT_FUNDS if outcome.balance_cents is not None:
+            balance = i18n.format_amount(outcome.balance_cents, lang)
+            return main, [i18n.text("balance", lang, amount=balance)]
+        case Word.PAYCODE_EXPIRED:
+            return main, [i18n.text("new_code", lang)]
+        case Word.NEEDS_NETWORK if reason not in DETAIL_REASONS:
+            return main, [i18n.text("try_again", lang)]
+        case (
+            Word.CHECKED
+            | Word.CHECKED_OFFLINE
+            | Word.CHARGED
+            | Word.CANCELLED
+            | Word.INVALID
+            | Word.INSUFFICIENT_FUNDS
+            | Word.PAYCODE_USED
+            | Word.NEEDS_NETWORK
+            | Word.CONFLICT
+        ):
+            return main, []
+        case _:
+            assert_never(word)
 
 
 def _message(icon: str, head: str, lang: str, main: list[str], details: list[str]) -> Frame:
@@ -156,7 +180,7 @@ def _message(icon: str, head: str, lang: str, main: list[str], details: list[str
 
 def _amount_matched(outcome: Outcome, match: AmountMatch, lang: str) -> Frame:
     """Accepted, with the service(s) the amount pays for instead of the studio's name."""
-    offline = outcome.word == "checked_offline"
+    offline = meaning(outcome.word).offline
     frame = Frame()
     header(
         frame,
@@ -184,7 +208,7 @@ def _amount_matched(outcome: Outcome, match: AmountMatch, lang: str) -> Frame:
 def _amount_mismatch(outcome: Outcome, match: AmountMatch, lang: str) -> Frame:
     """Checked, but the amount matches no service: the nearest one and the difference."""
     frame = Frame()
-    right = "offline" if outcome.word == "checked_offline" else None
+    right = "offline" if meaning(outcome.word).offline else None
     top = header(frame, "alert", i18n.text("head.check_amount", lang), right_icon=right)
     nearest = match.services[0]
     diff = _money(match.difference_cents, lang)

@@ -76,6 +76,12 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
         ("cancelled_done", result("cancelled", "cancel", amount_cents=6500, at=now)),
         ("already_checked", result("already_checked", checked_at=earlier, checked_by="counter-1")),
         ("cancelled_receipt", result("cancelled")),
+        ("cancelled_receipt_known", result("cancelled", reason="local", told_at=earlier)),
+        (
+            "already_checked_known",
+            result("already_checked", checked_at=earlier, checked_by="counter-2", told_at=now),
+        ),
+        ("invalid_known", result("invalid", reason="mismatch", told_at=earlier)),
         ("wrong_venue", result("wrong_venue", venue_name=OTHER_VENUE)),
         ("invalid_not_smartum", result("invalid", reason="not_smartum")),
         ("invalid_signature", result("invalid", reason="bad_signature")),

@@ -16,7 +16,8 @@ Each check runs on its own short-lived thread and is given up after
 ``Drivers.part_timeout`` seconds, so a hung camera or bus never hangs the tool.
 A check may briefly light the LED, sound the buzzer and re-initialise the panel.
 While ``kiosk run`` holds the camera or the pins, those checks fail with a hint
-to stop the service first; the journal check only writes one ``meta`` row.
+to stop the service first; the journal check only reads the journal (it migrates and
+checks a copy beside it).
 """
 
 from __future__ import annotations
@@ -32,13 +33,11 @@ from kiosk.selftest.base import FAIL, PARTS, PASS, SKIP, Drivers, PartResult, si
 from kiosk.selftest.devices import (
     check_buttons,
     check_buzzer,
-    check_camera,
     check_display,
     check_led,
-    check_scanner,
-    scanner_sources,
 )
 from kiosk.selftest.services import check_backend, check_clock, check_disk, check_journal
+from kiosk.selftest.sources import check_camera, check_scanner, scanner_sources
 
 __all__ = [
     "FAIL",

@@ -29,7 +29,6 @@ PARTS = (
     "journal",
     "disk",
 )
-SELFTEST_META = "selftest_at"
 SCANNER_WAIT_S = 2.0
 FRAME_WAIT_S = 3.0
 FLASH_S = 0.2

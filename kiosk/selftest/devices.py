@@ -1,4 +1,7 @@
-"""Selftest checks of the devices: scanner, camera, display, LED, buzzer, buttons."""
+"""Selftest checks of the devices: scanner, camera, display, LED, buzzer, buttons.
+
+Each source kind's own check is here; :mod:`kiosk.selftest.sources` picks it by kind.
+"""
 
 from __future__ import annotations
 
@@ -22,38 +25,19 @@ from kiosk.selftest.base import (
     PartResult,
     existing_parent,
 )
-
-CAMERA_SOURCES = ("camera", "replay")
-
-
-def scanner_sources(cfg: Config) -> tuple[str, ...]:
-    """The configured sources that are scanners (not the camera), in order."""
-    return tuple(s for s in cfg.scanner.sources if s not in CAMERA_SOURCES)
+from kiosk.source_kinds import ScannerDriver, SourceKind
 
 
-def camera_source(cfg: Config) -> str | None:
-    """``camera`` or ``replay`` when one of the sources is the camera pipeline."""
-    return next((s for s in cfg.scanner.sources if s in CAMERA_SOURCES), None)
-
-
-def check_scanner(
-    cfg: Config, d: Drivers, camera: PartResult, source: str | None = None
-) -> PartResult:
-    """Scanner *source* (default: the first configured); the camera's result when the
-    camera is the only source."""
-    source = source or (scanner_sources(cfg) or cfg.scanner.sources)[0]
-    if source in CAMERA_SOURCES:
-        return PartResult("scanner", camera.status, f"camera decodes the codes: {camera.detail}")
-    if source == "serial":
-        return _check_serial(cfg, d)
+def check_stdin(cfg: Config, d: Drivers) -> PartResult:
+    """Codes typed in: nothing to open (the script scanner stands in with the twins)."""
     if d.scanner_twin:
-        return _check_script_scanner(source)
-    if source == "stdin":
-        return PartResult("scanner", SKIP, "source stdin: codes are typed in; nothing to open")
-    return _check_hid(cfg, d)
+        return _check_script_scanner(SourceKind.STDIN)
+    return PartResult("scanner", SKIP, "source stdin: codes are typed in; nothing to open")
 
 
-def _probe(scanner: Any, faults: list[Any], name: str, advice: Callable[[str], str]) -> PartResult:
+def _probe(
+    scanner: ScannerDriver, faults: list[Any], name: str, advice: Callable[[str], str]
+) -> PartResult:
     """Start a reader, wait until it has the device open (or reported why not), stop it."""
     scanner.start()
     try:
@@ -69,7 +53,7 @@ def _probe(scanner: Any, faults: list[Any], name: str, advice: Callable[[str], s
     return PartResult("scanner", FAIL, f"{name}: {detail}; {advice(detail)}")
 
 
-def _check_serial(cfg: Config, d: Drivers) -> PartResult:
+def check_serial(cfg: Config, d: Drivers) -> PartResult:
     from hardware.serial_scanner import IN_USE, SerialScanner
 
     sc = cfg.scanner
@@ -93,7 +77,10 @@ def _check_serial(cfg: Config, d: Drivers) -> PartResult:
     return _probe(scanner, faults, f"serial port {port} at {sc.baud} baud", advice)
 
 
-def _check_hid(cfg: Config, d: Drivers) -> PartResult:
+def check_hid(cfg: Config, d: Drivers) -> PartResult:
+    """The HID scanner opens (the script scanner stands in with the twins)."""
+    if d.scanner_twin:
+        return _check_script_scanner(SourceKind.HID)
     from hardware.hid_scanner import HidScanner
 
     sc = cfg.scanner
@@ -125,13 +112,8 @@ def _check_script_scanner(source: str) -> PartResult:
     return PartResult("scanner", FAIL, "the script scanner delivered nothing")
 
 
-def check_camera(cfg: Config, d: Drivers) -> PartResult:
-    which = camera_source(cfg)
-    if which is None:
-        used = ", ".join(cfg.scanner.sources)
-        return PartResult("camera", SKIP, f"not used ([scanner] source = {used})")
-    if which == "replay":
-        return _check_replay(cfg)
+def check_pi_camera(cfg: Config, d: Drivers) -> PartResult:
+    """The camera gives a frame."""
     source = d.camera(cfg.camera)
     try:
         frame = source.read(FRAME_WAIT_S)
@@ -148,7 +130,8 @@ def check_camera(cfg: Config, d: Drivers) -> PartResult:
     return PartResult("camera", PASS, f"camera opens and gives {w}x{h} frames")
 
 
-def _check_replay(cfg: Config) -> PartResult:
+def check_replay(cfg: Config) -> PartResult:
+    """The replay folder gives a frame."""
     from hardware.camera import ReplaySource
 
     folder = cfg.camera.replay_dir

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kiosk.backend._wire import format_time
 from kiosk.config import Config
 from kiosk.errors import (
     BackendAuthError,
@@ -24,7 +22,6 @@ if TYPE_CHECKING:
 from kiosk.selftest.base import (
     FAIL,
     PASS,
-    SELFTEST_META,
     SKIP,
     Drivers,
     PartResult,
@@ -104,13 +101,18 @@ _JOURNAL_HELP = (
 
 
 def check_journal(cfg: Config) -> PartResult:
-    """Write one meta row into the journal; a journal not yet created is probed with a temp file.
+    """Open a copy of the journal as ``kiosk run`` of this release would; the journal itself
+    is only read.
 
-    The file is never moved aside here (a damaged journal is reported, and
-    ``kiosk run`` moves it aside on start), and never created, so running the
-    selftest as root cannot leave a journal the service may not write.
+    The live file is never migrated here (an update runs the new release's selftest
+    before it switches: a migrated journal would strand the release that keeps
+    running), never moved aside (a damaged journal is reported, and ``kiosk run``
+    repairs it on start), and never created: a journal not yet created is probed with
+    a temporary file, so running the selftest as root leaves nothing the service may
+    not write.
     """
-    from kiosk.journal import Journal
+    from kiosk.journal import SCHEMA_VERSION
+    from kiosk.journal.snapshot import inspect
 
     path = Path(cfg.journal.path)
     if not path.exists():
@@ -130,19 +132,23 @@ def check_journal(cfg: Config) -> PartResult:
     if not os.access(path, os.W_OK):
         return PartResult("journal", FAIL, f"{path} is not writable by this user; {_JOURNAL_HELP}")
     try:
-        with Journal.open(path, recover=False) as journal:
-            journal.set_meta(SELFTEST_META, format_time(datetime.now(UTC)))
-            pending = journal.pending_count()
-            size = journal.size_bytes()
+        found = inspect(path)
     except JournalCorrupt as exc:
         return PartResult(
             "journal",
             FAIL,
-            f"{exc}; `kiosk run` moves it aside and starts a new one (keep the old file)",
+            f"{exc}; `kiosk run` mends it on start (an index is rebuilt; else the readable"
+            " rows are salvaged into a new journal and the old file kept)",
         )
     except JournalError as exc:
         return PartResult("journal", FAIL, f"{exc}; " + _JOURNAL_HELP)
-    return PartResult("journal", PASS, f"{path} writable ({size} bytes, {pending} pending)")
+    detail = f"{path} writable ({found.size_bytes} bytes, {found.pending} pending)"
+    if found.migrates:
+        detail += (
+            f"; schema {found.version} becomes {SCHEMA_VERSION} when this release starts"
+            " (tried on a copy)"
+        )
+    return PartResult("journal", PASS, detail)
 
 
 def check_disk(cfg: Config, d: Drivers) -> PartResult:

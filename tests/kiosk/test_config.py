@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import io
 import os
 import pty
@@ -21,6 +22,7 @@ from kiosk.cli import main
 from kiosk.config import MASK, SECTIONS, Secret, load_config, parse_config
 from kiosk.config.fields import toml_keys
 from kiosk.errors import ConfigError
+from kiosk.languages import Language
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "kiosk.example.toml"
 
@@ -81,6 +83,22 @@ def test_three_mistakes_are_reported_together(tmp_path: Path, secret: Path) -> N
     assert any("scanner.sourse: unknown key (did you mean 'source'?)" in p for p in found)
     assert any("display.language: must be one of fi, sv, en" in p for p in found)
     assert all(p.startswith(str(tmp_path / "kiosk.toml")) for p in found)
+
+
+def test_a_language_without_texts_is_refused_when_the_config_is_checked(
+    tmp_path: Path, secret: Path
+) -> None:
+    found = problems(write(tmp_path, BASE + '\n[display]\nlanguage = "et"\n'))
+    assert [p.split(": ", 1)[1] for p in found] == [
+        "display.language: must be one of fi, sv, en; got 'et'"
+    ]
+
+
+def test_the_configured_language_is_one_of_the_display_languages(
+    tmp_path: Path, secret: Path
+) -> None:
+    cfg = load_config(write(tmp_path, BASE + '\n[display]\nlanguage = "sv"\n'))
+    assert cfg.display.language is Language.SV
 
 
 @pytest.mark.parametrize(
@@ -184,6 +202,8 @@ def test_example_values_are_the_code_defaults() -> None:
                 value = tuple(value) if isinstance(value, list) else (value,)
             if isinstance(default, float):  # TOML 24 is read as 24.0 for a number key
                 value = float(value) if type(value) is int else value
+            if isinstance(default, enum.StrEnum):  # TOML "fi" is read as Language.FI
+                value = type(default)(value)
             assert value == default and type(value) is type(default), (name, key, value, default)
             compared += 1
     assert compared >= 50  # 59 keys with a default today: the loop really compared them

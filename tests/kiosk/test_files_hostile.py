@@ -41,6 +41,7 @@ from kiosk.cli import main
 from kiosk.config import load_config
 from kiosk.errors import ConfigError, JournalError
 from kiosk.journal import Journal
+from kiosk.languages import LANGUAGES
 from kiosk.views import Alarm, Result
 from refbackend import DEMO_VENUE
 
@@ -65,7 +66,7 @@ def digest(path: Path) -> str:
 
 
 def render_everywhere(view: Any) -> None:
-    for lang in ("fi", "sv", "en"):
+    for lang in LANGUAGES:
         assert screens.render(view, lang).size == (screens.WIDTH, screens.HEIGHT)
 
 

@@ -43,6 +43,7 @@ from hardware.serial_scanner import MAX_LINE_BYTES, LineFramer
 from kiosk import screens, tokens
 from kiosk.events import Scan, ScanFault
 from kiosk.journal import Journal
+from kiosk.languages import LANGUAGES
 from kiosk.tokens import BareCode, KeySet, Paycode, Receipt, Scanned, Unrecognised, classify
 from kiosk.views import OUTCOME_WORDS, Alarm, Outcome, Result, TechInfo
 from refbackend import DEMO_VENUE
@@ -67,7 +68,7 @@ REASONS = frozenset(
         "expired",
     }
 )
-LANGS = ("fi", "sv", "en")
+LANGS = LANGUAGES
 RAN: collections.Counter[str] = collections.Counter()
 SEEN: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
 

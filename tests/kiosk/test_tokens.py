@@ -19,6 +19,7 @@ from kiosk import tokens
 from kiosk.errors import TokenError
 from kiosk.journal import Journal
 from kiosk.tokens import BareCode, KeySet, Paycode, Receipt, Unrecognised, classify, verify
+from kiosk.vocabulary import TokenKind
 
 ISS = "https://reference.kiosk.invalid"
 KEY = Ed25519PrivateKey.generate()
@@ -129,6 +130,18 @@ def test_signed_by_untrusted_key_with_trusted_kid() -> None:
         paid_at=NOW,
     )
     assert reason(forged) == "bad_signature"
+
+
+def test_a_failure_after_the_typ_names_the_kind_the_token_claimed() -> None:
+    head, payload, _sig = paycode().split(".")
+    forged = ".".join((head, payload, b64(b"y" * 64)))
+    result = classify(forged, KEYS, ISS, now=NOW, clock_trusted=True)
+    assert result == Unrecognised("bad_signature", "signature does not match", TokenKind.PAYCODE)
+    untrusted = classify(receipt(), KeySet(), ISS, now=NOW, clock_trusted=True)
+    assert isinstance(untrusted, Unrecognised) and untrusted.kind is TokenKind.RECEIPT
+    bad_typ = raw_token({"alg": "EdDSA", "typ": "voucher+jwt", "kid": KID}, {"iss": ISS})
+    result = classify(bad_typ, KEYS, ISS, now=NOW, clock_trusted=True)
+    assert isinstance(result, Unrecognised) and (result.reason, result.kind) == ("bad_typ", None)
 
 
 def test_unknown_kid() -> None:

@@ -9,12 +9,19 @@ from kiosk.vocabulary import (
     ACCEPTED,
     ACCEPTED_HERE,
     OFFLINE,
+    PAYMENT_KINDS,
     CancelStatus,
     ChargeStatus,
     CheckStatus,
     RequestKind,
+    ResultScreen,
+    Signal,
+    TokenKind,
     Word,
+    accepted,
     answer_word,
+    meaning,
+    request_for,
     resolved_reason,
     resolved_word,
 )
@@ -75,3 +82,41 @@ def test_outcome_types_its_words_and_refuses_unknown_ones() -> None:
         Outcome("gift_redeemed", "receipt")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown outcome kind"):
         Outcome("checked", "voucher")  # type: ignore[arg-type]
+
+
+def test_every_signal_has_a_pattern_and_every_pattern_a_signal() -> None:
+    from hardware.signals import PATTERNS
+
+    assert set(PATTERNS) == set(Signal)
+
+
+@pytest.mark.parametrize("word", list(Word))
+def test_each_word_means_one_thing(word: Word) -> None:
+    m = meaning(word)
+    assert (word in ACCEPTED) is m.payment
+    assert not (m.payment and m.cancels)  # a payment taken is not a cancel gone through
+    if m.payment or m.cancels:
+        assert m.signal is not Signal.REFUSED
+    else:
+        assert m.signal is Signal.REFUSED and not accepted(word, RequestKind.CANCEL)
+    if m.screen in (ResultScreen.REFUSED, ResultScreen.CANCELLED, ResultScreen.NOTICE):
+        from kiosk.screens import i18n
+
+        assert i18n.has(f"word.{word}"), word
+
+
+def test_the_payment_kinds_are_what_a_cancel_looks_up() -> None:
+    assert PAYMENT_KINDS == (RequestKind.RECEIPT, RequestKind.CHARGE)
+    assert [request_for(k) for k in TokenKind] == [RequestKind.RECEIPT, RequestKind.CHARGE]
+
+
+def test_a_paycode_that_fails_its_checks_is_refused_as_a_charge() -> None:
+    from kiosk.flows.outcomes import UNREADABLE_KIND, refusal
+    from kiosk.tokens import Unrecognised
+
+    bad = Unrecognised("bad_signature", kind=TokenKind.PAYCODE)
+    assert refusal(bad) == (Word.INVALID, RequestKind.CHARGE)
+    expired = Unrecognised("expired", kind=TokenKind.PAYCODE)
+    assert refusal(expired) == (Word.PAYCODE_EXPIRED, RequestKind.CHARGE)
+    assert refusal(Unrecognised("bad_signature", kind=TokenKind.RECEIPT))[1] is RequestKind.RECEIPT
+    assert refusal(Unrecognised("not_smartum")) == (Word.INVALID, UNREADABLE_KIND)

@@ -6,7 +6,10 @@ directory (KIOSK_ROOT); only the commands that would touch the host are replaced
 - ``systemctl`` keeps one unit state in ``<state>/unit``; starting the service looks
   at the release ``opt/kiosk/current`` points to: a version listed in
   ``<state>/broken`` fails at once, one in ``<state>/hangs`` stays "activating"
-  (never sends READY=1), anything else becomes active.
+  (never sends READY=1), anything else becomes active. Each release has a journal
+  schema (6 for a version listed in ``<state>/migrates``, else 5): it fails at once
+  on a journal of a newer schema, as ``kiosk run`` does, and migrates an older one
+  (a column added, a scan recorded).
 - ``python3 -m venv DIR`` makes a venv whose ``pip install`` accepts an offline,
   hash-checked install from a wheelhouse (``--no-index --require-hashes
   --find-links DIR --requirement LOCK``, the kiosk wheel's hash in LOCK, a wheel with a
@@ -38,7 +41,30 @@ restarts=$(cat "$S/nrestarts" 2>/dev/null || echo 0)
 current=$(readlink "$KIOSK_ROOT/opt/kiosk/current" || true)
 case ${args[0]} in
   start|restart)
-    if grep -qxF "$current" "$S/broken" 2>/dev/null; then state=failed
+    # The release's journal schema: 6 for a version listed in migrates, else 5. A newer
+    # journal is refused (the kiosk then never reports READY); an older one is migrated
+    # to it, and the release records a scan at once.
+    schema=5; grep -qxF "$current" "$S/migrates" 2>/dev/null && schema=6
+    journal=$(/usr/bin/python3 - "$KIOSK_ROOT/var/lib/kiosk/journal.db" "$schema" <<'PY'
+import sqlite3, sys
+from pathlib import Path
+path, schema = Path(sys.argv[1]), int(sys.argv[2])
+if not path.exists():
+    sys.exit(print("ok"))
+db = sqlite3.connect(path)
+version = db.execute("PRAGMA user_version").fetchone()[0]
+if version > schema:
+    sys.exit(print("newer"))
+if version < schema:
+    db.execute("ALTER TABLE outcomes ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    db.execute(f"PRAGMA user_version = {schema}")
+    db.execute("INSERT INTO outcomes (tx, note) VALUES ('tx_after_migration', 'new')")
+    db.commit()
+print("ok")
+PY
+)
+    if [[ $journal == newer ]]; then state=failed
+    elif grep -qxF "$current" "$S/broken" 2>/dev/null; then state=failed
     elif grep -qxF "$current" "$S/hangs" 2>/dev/null; then state=activating
     else state=active; fi
     echo "$state" >"$S/unit"; echo "started $current $state" >>"$S/calls" ;;
@@ -183,7 +209,7 @@ class FakePi:
         return (self.state / "unit").read_text().strip()
 
     def mark(self, kind: str, version: str) -> None:
-        """kind: broken | hangs | selftest-fails."""
+        """kind: broken | hangs | selftest-fails | migrates."""
         with (self.state / kind).open("a") as f:
             f.write(version + "\n")
 

@@ -80,6 +80,7 @@ def pi(tmp_path: Path) -> FakePi:
     with sqlite3.connect(pi.root / "var/lib/kiosk/journal.db") as db:
         db.execute("CREATE TABLE outcomes (tx TEXT)")
         db.executemany("INSERT INTO outcomes VALUES (?)", [(f"tx_{i}",) for i in range(100)])
+        db.execute("PRAGMA user_version = 5")
     units = tmp_path / "units"
     units.mkdir()
     (units / "kiosk.service").write_text("[Service]\n# release 0.1.0\n")
@@ -163,6 +164,55 @@ def test_new_release_that_fails_is_rolled_back(pi, tmp_path):
     assert "kiosk.service failed" in result.stderr
     assert pi.current() == "0.1.0"
     assert pi.unit_state() == "active"
+
+
+def journal_rows(pi: FakePi) -> tuple[int, list[str]]:
+    db = sqlite3.connect(pi.root / "var/lib/kiosk/journal.db")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        return version, [r[0] for r in db.execute("SELECT tx FROM outcomes ORDER BY rowid")]
+    finally:
+        db.close()
+
+
+def test_a_release_that_migrated_the_journal_and_failed_leaves_one_the_old_release_opens(
+    pi, tmp_path
+):
+    pi.mark("migrates", "0.2.0")
+    pi.mark("broken", "0.2.0")  # migrates the journal, records a scan, then fails
+    result = update(pi, tmp_path, "0.2.0")
+    assert result.returncode == 1
+    assert "running the previous release 0.1.0 (checked: kiosk.service active)" in result.stderr
+    assert pi.current() == "0.1.0" and pi.unit_state() == "active"
+    version, rows = journal_rows(pi)
+    assert version == 5  # the old release's schema again
+    assert rows == [f"tx_{i}" for i in range(100)] + ["tx_after_migration"]  # nothing lost
+    assert "journal schema 6 taken back to 5" in result.stderr
+    kept = list((pi.root / "var/lib/kiosk").glob("journal.db.schema-6-*"))
+    assert len(kept) == 1  # the migrated file, kept as it was
+    assert sqlite3.connect(kept[0]).execute("PRAGMA user_version").fetchone() == (6,)
+
+
+def test_manual_rollback_after_a_migration_takes_the_journal_back(pi, tmp_path):
+    pi.mark("migrates", "0.2.0")
+    assert update(pi, tmp_path, "0.2.0").returncode == 0
+    assert journal_rows(pi)[0] == 6
+    result = run(["bash", str(REMOTE), "--rollback", "--settle", "0"], pi.env)
+    assert result.returncode == 0, result.stderr
+    assert pi.current() == "0.1.0" and pi.unit_state() == "active"
+    version, rows = journal_rows(pi)
+    assert (version, rows[-1], len(rows)) == (5, "tx_after_migration", 101)
+
+
+def test_an_old_release_that_cannot_open_the_journal_is_not_reported_running(pi, tmp_path):
+    db = sqlite3.connect(pi.root / "var/lib/kiosk/journal.db")
+    db.execute("PRAGMA user_version = 6")  # newer than both releases: nothing to go back to
+    db.close()
+    result = update(pi, tmp_path, "0.2.0")
+    assert result.returncode == 1
+    assert "ERROR: the previous release 0.1.0 does not run either" in result.stderr
+    assert "(checked" not in result.stderr
+    assert pi.unit_state() == "failed"
 
 
 def test_failing_selftest_keeps_the_running_release(pi, tmp_path):

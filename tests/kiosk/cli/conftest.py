@@ -169,3 +169,9 @@ class Desk:
 def counter(kiosk_toml: Callable[..., Path], refbackend: ReferenceBackend) -> Desk:
     """A desk on the default kiosk.toml (call ``kiosk_toml`` again first to change it)."""
     return Desk(load_config(kiosk_toml()), refbackend)
+
+
+@pytest.fixture
+def make_desk(refbackend: ReferenceBackend) -> Callable[[Path], Desk]:
+    """``make_desk(config_path) -> Desk``: a desk on a kiosk.toml made with other sections."""
+    return lambda config: Desk(load_config(config), refbackend)

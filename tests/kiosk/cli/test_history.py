@@ -13,7 +13,14 @@ from refbackend import DEMO_VENUE, ReferenceBackend
 
 LOCAL_KEYS = {"tx", "kind", "outcome", "amount_cents", "at", "synced"}
 # why a refusal happened; what was paid for (a receipt's amount against the price list)
-EXTRA_KEYS = {"reason", "service", "amount_check", "amount_difference_cents"}
+EXTRA_KEYS = {
+    "reason",
+    "service",
+    "amount_check",
+    "amount_difference_cents",
+    "late_answer",
+    "shown",
+}
 
 
 def fill(counter: Any, refbackend: ReferenceBackend) -> dict[str, str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,8 @@ from gpiozero import LED
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from kiosk.config import Config, load_config
-from kiosk.journal import Journal
+from kiosk.journal import SCHEMA_VERSION, Journal
+from kiosk.journal.schema import MIGRATIONS
 from kiosk.selftest import FAIL, PARTS, PASS, SKIP, Drivers, PartResult, run_selftest, simulated
 from refbackend import ReferenceBackend
 
@@ -44,8 +48,7 @@ def test_every_part_passes_against_the_backend(kiosk_toml: Callable[..., Path]) 
     assert "loop://" in by_part["scanner"].detail  # the simulated port, not the configured one
     assert "Hierontastudio Demo" in by_part["auth"].detail
     assert "1 signing key" in by_part["jwks"].detail
-    with Journal.open(cfg.journal.path) as journal:
-        assert journal.get_meta("selftest_at")
+    assert "0 pending" in by_part["journal"].detail
 
 
 def test_paused_backend_fails_with_network_advice(
@@ -179,9 +182,66 @@ def test_clock_journal_and_disk_failures(kiosk_toml: Callable[..., Path]) -> Non
     path.write_bytes(b"this is not a database" * 100)
     by_part = results_of(cfg, clock_synced=lambda: False, free_bytes=lambda p: 1024)
     assert by_part["clock"].status == FAIL and "timedatectl" in by_part["clock"].detail
-    assert by_part["journal"].status == FAIL and "moves it aside" in by_part["journal"].detail
+    assert by_part["journal"].status == FAIL and "mends it on start" in by_part["journal"].detail
     assert path.read_bytes().startswith(b"this is not")  # left where it was
     assert by_part["disk"].status == FAIL and "min_free_mb" in by_part["disk"].detail
+
+
+def older_journal(path: Path, version: int) -> None:
+    """A journal as a release with schema *version* left it, one upload still pending."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    for step in range(1, version + 1):
+        conn.executescript(MIGRATIONS[step])
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute(
+        "INSERT INTO requests (kind, idem_key, body, created_at) VALUES ('receipt', ?, '{}', 0)",
+        (str(uuid.uuid4()),),
+    )
+    conn.commit()
+    conn.close()
+
+
+def files_of(path: Path) -> dict[str, str]:
+    """The journal's files (database, log, index) and their digests."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in path.parent.iterdir()
+        if p.name.startswith(path.name)
+    }
+
+
+def test_selftest_of_a_newer_release_never_migrates_the_live_journal(
+    kiosk_toml: Callable[..., Path],
+) -> None:
+    cfg = config(kiosk_toml)
+    path = Path(cfg.journal.path)
+    older_journal(path, SCHEMA_VERSION - 1)
+    before = files_of(path)
+    journal = results_of(cfg)["journal"]
+    assert journal.status == PASS, journal.detail
+    assert "1 pending" in journal.detail
+    assert f"schema {SCHEMA_VERSION - 1} becomes {SCHEMA_VERSION}" in journal.detail
+    assert files_of(path) == before  # not migrated, not written, nothing left beside it
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION - 1,)
+    conn.close()
+
+
+def test_selftest_of_an_older_release_fails_on_a_newer_journal_and_leaves_it(
+    kiosk_toml: Callable[..., Path],
+) -> None:
+    cfg = config(kiosk_toml)
+    path = Path(cfg.journal.path)
+    older_journal(path, SCHEMA_VERSION)
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = files_of(path)
+    journal = results_of(cfg)["journal"]
+    assert journal.status == FAIL and "newer than this kiosk" in journal.detail
+    assert files_of(path) == before
 
 
 def test_journal_not_created_yet_is_probed_without_creating_it(

@@ -453,3 +453,45 @@ def assert_exactly_once(journal: Journal, db: BackendDb, client_id: str, kills: 
     assert not twice, f"checked more than once: {twice} ({context})"
     assert set(ok) == set(checks), context
     assert all(r["state"] != "pending" for r in rows), context
+
+
+@pytest.mark.timeout(60)
+def test_kill_while_in_flight_recovered_at_start_and_rescan_is_already_accepted(
+    rig: tuple[KioskProcess, Customer, Journal],
+    refbackend: ReferenceBackend,
+    demo_client: tuple[str, str],
+) -> None:
+    """A scan whose request reached the backend when the kiosk died: the restarted kiosk
+    re-sends it with its key before serving, records the outcome at the scan's time, and
+    a rescan is "already accepted here"; one check at the backend, one row of money."""
+    kiosk, counter, journal = rig
+    db = BackendDb(refbackend.db)
+    kiosk.start()
+    tx, _ = counter.mint()
+    refbackend.faults.delay_s = 0.5
+    counter.write(tx)
+    assert refbackend.faults.delaying.wait(5.0)
+    kiosk.kill()  # the backend is processing the check; the kiosk never reads the answer
+    wait_for(partial(db.is_checked, tx), OUTCOME_S, f"{tx} committed")
+    refbackend.faults.clear()
+    assert journal.receipt_history(tx) == []
+    (sent,) = [r for r in journal.open_requests() if r.tx == tx]
+
+    kiosk.start()
+    (row,) = journal.receipt_history(tx)  # recovered before the first scan was served
+    assert (row.outcome, row.synced, row.shown_accepted) == ("checked", True, True)
+    assert row.at == sent.created_at
+    assert counter.scan(tx) == "already_checked"
+    assert [o.outcome for o in journal.receipt_history(tx)] == ["checked", "already_checked"]
+    assert kiosk.terminate() == 0, kiosk.tail()
+
+    ok = [
+        key
+        for key, code, body in db.answers(demo_client[0])
+        if code == 200 and body.get("tx") == tx
+    ]
+    assert ok == [sent.key]
+    assert len([k for k, _, b in db.answers(demo_client[0]) if b.get("tx") == tx]) == 1
+    money = [o for o in journal.outcomes() if o.tx == tx and o.outcome in ACCEPTED]
+    assert len(money) == 1
+    assert journal.pending_count() == 0

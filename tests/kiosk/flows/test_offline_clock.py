@@ -8,7 +8,7 @@ from typing import Any
 from kiosk.clock import BootTime
 from kiosk.flows.context import FlowContext, default_client, open_context
 from kiosk.flows.receipt import check_receipt
-from kiosk.flows.sync import KEYS_MAX_AGE_S, SyncWorker
+from kiosk.flows.sync_worker import KEYS_MAX_AGE_S, SyncWorker
 from kiosk.tokens import Receipt
 from kiosk.views import Outcome
 from refbackend import DEMO_VENUE, ReferenceBackend

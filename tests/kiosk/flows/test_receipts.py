@@ -131,7 +131,7 @@ def test_offline_conflict_is_recorded_not_dropped(sim: Sim, demo_client) -> None
         assert other.check_receipt("6f1c1c6e-8b7e-4d52-9d0e-2f4f3f1f0a11", body).status == (
             "checked"
         )
-    from kiosk.flows.sync import SyncWorker
+    from kiosk.flows.sync_worker import SyncWorker
 
     worker = SyncWorker(sim.counter.open_context, interval=0.2)
     worker.start()

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from kiosk.flows import sync
-from kiosk.flows.sync import SyncReport, SyncWorker
+from kiosk.flows import sync_worker as sync
+from kiosk.flows.sync import SyncReport
+from kiosk.flows.sync_worker import SyncWorker
 
 
 class _Closable:

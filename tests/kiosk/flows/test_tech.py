@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from kiosk.flows.tech import Sources
+from kiosk.flows.tech import UnpluggedSources
 
 
 def test_unplugged_says_whether_another_source_still_reads() -> None:
-    sources = Sources(("camera", "serial"))
+    sources = UnpluggedSources(("camera", "serial"))
     assert sources.unplugged("serial") is True
     assert sources.unplugged("camera") is False
     sources.replugged("serial")
@@ -14,4 +14,4 @@ def test_unplugged_says_whether_another_source_still_reads() -> None:
 
 
 def test_a_single_source_has_no_other() -> None:
-    assert Sources(("serial",)).unplugged("serial") is False
+    assert UnpluggedSources(("serial",)).unplugged("serial") is False

@@ -38,18 +38,15 @@ def test_a_scrambled_index_hides_an_acceptance_without_an_error(tmp_path: Path) 
         conn.close()
 
 
-def test_open_moves_a_journal_with_a_scrambled_index_aside(tmp_path: Path) -> None:
+def test_open_rebuilds_a_scrambled_index_in_place(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     accepted_today(path)
     scramble_index(path)
     with Journal.open(path) as j:
-        assert j.moved_aside is not None and j.moved_aside.exists()
-        assert j.receipt_history(TX) == [] and j.outcomes() == []  # a fresh journal
-    aside = sqlite3.connect(j.moved_aside)
-    try:
-        assert aside.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0] == 4  # kept
-    finally:
-        aside.close()
+        assert j.moved_aside is None and j.recovery is not None
+        assert [r.outcome for r in j.receipt_history(TX)] == ["checked"]  # found again
+        assert quick_check(j.conn) == []
+    assert not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
 
 
 def test_open_without_recover_reports_and_leaves_the_file(tmp_path: Path) -> None:

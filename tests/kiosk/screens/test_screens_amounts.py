@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.amounts import match_amount
+from kiosk.languages import LANGUAGES
 from kiosk.screens import layout
 from kiosk.screens.pages import compose
 from kiosk.views import AmountMatch, Outcome, Result, Service
@@ -157,7 +158,7 @@ def test_any_service_name_from_the_backend_stays_inside_the_panel(name: str, cen
     match = match_amount(cents, (Service("x", name, 3500), other))
     assert match is not None
     for word in ("checked", "checked_offline"):
-        for lang in ("fi", "sv", "en"):
+        for lang in LANGUAGES:
             frame = compose(receipt(cents, match, word), lang)
             for b in frame.boxes():
                 assert b.x >= 0 and b.y >= 0 and b.x + b.w <= 128 and b.y + b.h <= 64, (name, b)

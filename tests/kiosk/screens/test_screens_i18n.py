@@ -48,6 +48,18 @@ def test_format_amount(cents: int, lang: str, expected: str) -> None:
     assert i18n.format_amount(cents, lang) == expected
 
 
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_every_language_formats_money_and_times(lang: str) -> None:
+    at = datetime(2025, 5, 14, 9, 5, tzinfo=ZoneInfo("Europe/Helsinki"))
+    assert "9" in i18n.format_time(at, lang) and "05" in i18n.format_clock(at, lang)
+    assert "1" in i18n.format_amount(123456, lang) and "56" in i18n.format_amount(123456, lang)
+
+
+def test_a_language_without_texts_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported language 'et'; use one of fi, sv, en"):
+        i18n.format_time(datetime(2025, 5, 14, 9, 5), "et")
+
+
 def test_format_time_per_language() -> None:
     at = datetime(2025, 5, 14, 14, 5, tzinfo=ZoneInfo("Europe/Helsinki"))
     early = at.replace(hour=9)

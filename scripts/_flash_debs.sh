@@ -4,7 +4,8 @@
 # first boot installs them without any network (sourced by flash.sh; uses say, die).
 #
 #   card_debs CARD DIR PACKAGE
-#       DIR/PACKAGE/ gets the .deb files of PACKAGE and of every dependency the card's
+#       DIR/PACKAGE/ gets (unless the image has PACKAGE already) the .deb files of
+#       PACKAGE and of every dependency the card's
 #       root file system (its second partition, read with debugfs: dpkg's status,
 #       architecture and /usr/lib/os-release) lacks, and SHA256SUMS. apt downloads them
 #       from Debian's archive: it checks the Release file's signature against the
@@ -46,10 +47,16 @@ card_debs() { # CARD DIR PACKAGE
     fi
     [[ -f $keyring ]] || die "$keyring is missing: apt-get install debian-archive-keyring"
     work=$(mktemp -d)
-    mkdir -p "$work/lists/partial" "$work/archives/partial" "$work/etc" "$out"
+    mkdir -p "$work/lists/partial" "$work/archives/partial" "$work/etc"
     if ! _card_root_read "$card" /var/lib/dpkg/status >"$work/status" || [[ ! -s $work/status ]]; then
         rm -rf "$work"
         die "cannot read dpkg's status from the root partition of $card"
+    fi
+    if awk -v pkg="$pkg" '$0 == "Package: " pkg { p = 1 } p && /^Status:/ { print; exit }' \
+        "$work/status" | grep -q ' installed$'; then
+        rm -rf "$work"
+        say "  $pkg is already on the image: nothing to carry"
+        return 0
     fi
     arch=$(awk '/^Package: dpkg$/ { p = 1 } p && /^Architecture:/ { print $2; exit }' "$work/status")
     suite=$(_card_root_read "$card" /usr/lib/os-release | sed -n 's/^VERSION_CODENAME=//p' | tr -d '"')
@@ -69,6 +76,7 @@ card_debs() { # CARD DIR PACKAGE
         rm -rf "$work"
         die "fetching $pkg for the card failed (network? mirror $mirror?)"
     fi
+    mkdir -p "$out"
     find "$work/archives" -maxdepth 1 -name '*.deb' -exec cp {} "$out/" \;
     rm -rf "$work"
     ls "$out"/*.deb >/dev/null 2>&1 || die "apt fetched no .deb for $pkg"

@@ -25,7 +25,7 @@ from kiosk.flows.health import Reachability
 from kiosk.flows.sync_worker import SyncWorker
 from kiosk.flows.wiring import EngineSettings
 from kiosk.source_kinds import event_source
-from kiosk.views import Outcome, OutOfService, TechInfo, View
+from kiosk.views import Checking, Outcome, OutOfService, TechInfo, View
 
 if TYPE_CHECKING:
     from kiosk.backend.client import BackendClient
@@ -38,8 +38,9 @@ class Panel(Protocol):
     def dim(self, dimmed: bool) -> None: ...
 
 
-class Presenter:
-    """Renders views in the configured language and hands finished frames to the display."""
+class PanelScreen:
+    """The engine's screen on the panel: renders each view in the configured language and
+    hands the finished frame to the display (the engine's presenter decides what to show)."""
 
     def __init__(
         self, display: Panel, lang: str, *, on_view: Callable[[View], None] | None = None
@@ -48,12 +49,21 @@ class Presenter:
         self._lang = lang
         self._on_view = on_view
         self.last_view: View | None = None
+        # The "checking" screens never change: drawn once, they are the first feedback
+        # of every scan and are shown without drawing again.
+        self._drawn: dict[Checking, Any] = {}
 
     def show(self, view: View) -> None:
         from kiosk import screens
 
         self.last_view = view
-        self._display.show(screens.render(view, self._lang))
+        if isinstance(view, Checking):
+            image = self._drawn.get(view)
+            if image is None:
+                image = self._drawn[view] = screens.render(view, self._lang)
+        else:
+            image = screens.render(view, self._lang)
+        self._display.show(image)
         if self._on_view is not None:
             self._on_view(view)
 
@@ -88,7 +98,7 @@ class Counter:
         self.keys = KeyStore()
         self.venue = VenueCache()
         self.health = Reachability()
-        self.presenter = Presenter(display, cfg.display.language, on_view=on_view)
+        self.screen = PanelScreen(display, cfg.display.language, on_view=on_view)
         self.sync = SyncWorker(
             lambda: self.open_context(recover=False),
             interval=sync_interval,
@@ -106,7 +116,7 @@ class Counter:
         )
         self.engine = Engine(
             self.open_context,
-            screen=self.presenter,
+            screen=self.screen,
             signals=indicators,
             settings=settings,
             on_outcome=on_outcome,
@@ -152,7 +162,7 @@ class Counter:
         self.engine.stop(timeout)
         self.sync.stop(timeout / 2)
         try:
-            self.presenter.show(OutOfService())
+            self.screen.show(OutOfService())
         except HardwareError as exc:
             log.warning("display: %s", exc)
 

@@ -22,6 +22,7 @@ from kiosk.config import Config, parse_config
 from kiosk.events import Press, Scan
 from kiosk.staff_pin import hash_pin
 from kiosk.views import Outcome, ServiceMenu, View
+from kiosk.vocabulary import Word
 
 STEP_TIMEOUT_S = 20.0
 DEMO_PIN = "1234"  # the demo's staff PIN for cancelling at the counter
@@ -259,6 +260,23 @@ def _script(s: _Session, backend: Any, counter: Any) -> None:
         "cancelled",
         "charge refunded" if confirm.tx == charged.tx else "",
     )
+    _day_report_step(s)
+
+
+def _day_report_step(s: _Session) -> None:
+    """Closing time: the staff's day report (a long press on down)."""
+    from kiosk.views import DayReport
+
+    s.drain()
+    s.press("down", long=True)
+    view = s.wait_view(DayReport)
+    f = view.figures
+    detail = (
+        f"{f.receipts.count} receipts, {f.charges.count} charge(s), {f.cancels.count} cancel(s):"
+        f" total {f.total_cents / 100:.2f} EUR"
+    )
+    s.report("Closing time: the day report (long press down)", "day_report", "day_report", detail)
+    s.press("ok")
 
 
 def _amount_step(s: _Session, backend: Any, counter: Any) -> None:
@@ -280,6 +298,6 @@ def _amount_step(s: _Session, backend: Any, counter: Any) -> None:
     if match is not None:
         nearest = " + ".join(sv.name for sv in match.services)
         detail = f"nearest {nearest}, {match.difference_cents / 100:+.2f} EUR"
-        if outcome.word == "checked" and not match.matched:
+        if outcome.word == Word.CHECKED and not match.matched:
             word = "check_amount"
     s.report("Receipt 60,00 EUR: no service costs that", word, "check_amount", detail)

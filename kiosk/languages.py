@@ -37,24 +37,29 @@ class Formats:
 
     ``time`` and ``clock`` are :meth:`str.format` templates over ``h`` (hour) and
     ``m`` (minute); ``money`` over ``sign``, ``euros`` (grouped with ``group``)
-    and ``cents``.
+    and ``cents``; ``day`` over ``d`` (day), ``m`` (month) and ``mon`` (its
+    English abbreviation).
     """
 
     time: str  # a clock time in a sentence ("Paid 14:05")
     clock: str  # the bare clock of the status row
     money: str
     group: str  # thousands separator
+    day: str  # a day of the year, short ("6.12.")
 
 
 def formats(lang: Language) -> Formats:
     """The formats of *lang*."""
     match lang:
         case Language.FI:
-            return Formats("klo {h}.{m:02d}", "{h}.{m:02d}", "{sign}{euros},{cents:02d} €", " ")
+            money = "{sign}{euros},{cents:02d} €"
+            return Formats("klo {h}.{m:02d}", "{h}.{m:02d}", money, " ", "{d}.{m}.")
         case Language.SV:
-            return Formats("kl. {h}.{m:02d}", "{h}.{m:02d}", "{sign}{euros},{cents:02d} €", " ")
+            money = "{sign}{euros},{cents:02d} €"
+            return Formats("kl. {h}.{m:02d}", "{h}.{m:02d}", money, " ", "{d}/{m}")
         case Language.EN:
-            return Formats("{h:02d}:{m:02d}", "{h:02d}:{m:02d}", "{sign}€{euros}.{cents:02d}", ",")
+            money = "{sign}€{euros}.{cents:02d}"
+            return Formats("{h:02d}:{m:02d}", "{h:02d}:{m:02d}", money, ",", "{d} {mon}")
         case _:
             assert_never(lang)
 

@@ -20,14 +20,17 @@ from kiosk.errors import HardwareError
 from kiosk.source_kinds import ScannerDriver, SourceKind, SourceNeeds, needs
 
 if TYPE_CHECKING:
+    from hardware.camera import CameraReader, FrameSource
+    from hardware.scanners import StdinScanner
     from kiosk.config import Config
+    from kiosk.events import Event
     from kiosk.selftest.base import Drivers, PartResult
 
 __all__ = ["RunningSource", "SourceSpec", "spec"]
 
 SOURCE_STALL_S = 10.0
 
-OnEvent = Callable[[Any], None]
+OnEvent = Callable[["Event"], None]
 Timed = Callable[[Any], Any]  # wraps the camera's decoder (decode-time metrics)
 
 
@@ -94,7 +97,7 @@ class _Scanner:
 
 
 class _Stdin:
-    def __init__(self, driver: Any) -> None:
+    def __init__(self, driver: StdinScanner) -> None:
         self._driver = driver
 
     def health(self, now: float) -> str | None:
@@ -110,7 +113,7 @@ class _Stdin:
 class _Camera:
     """The camera reader and its frame source; stops the reader, then closes the camera."""
 
-    def __init__(self, reader: Any, camera: Any) -> None:
+    def __init__(self, reader: CameraReader, camera: FrameSource) -> None:
         self._reader, self._camera = reader, camera
 
     def health(self, now: float) -> str | None:
@@ -174,7 +177,9 @@ def _build_replay(cfg: Config, on_event: OnEvent, timed: Timed) -> RunningSource
     return _start_camera(cfg, camera, on_event, timed)
 
 
-def _start_camera(cfg: Config, camera: Any, on_event: OnEvent, timed: Timed) -> RunningSource:
+def _start_camera(
+    cfg: Config, camera: FrameSource, on_event: OnEvent, timed: Timed
+) -> RunningSource:
     from hardware.camera import CameraReader
     from kiosk.decode import make_decoder
 

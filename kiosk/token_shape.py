@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "BENEFITS",
     "CODE_SHAPE",
     "JWS_SHAPE",
     "MAX_TOKEN_BYTES",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 MAX_TOKEN_BYTES = 2048
+BENEFITS = ("massage", "exercise")
+"""The benefits a token's ``ben`` claim may name (the first is ``kiosk mint``'s default)."""
 RECEIPT_TYP = "smartum-receipt+jwt"
 PAYCODE_TYP = "smartum-paycode+jwt"
 JWS_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")

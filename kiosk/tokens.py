@@ -1,7 +1,9 @@
-"""SmartumPay tokens: classify scanned text, verify receipt and paycode JWS, sign them.
+"""SmartumPay tokens: classify scanned text, verify receipt and paycode JWS.
 
-One place for the token rules of the backend contract (section 1), used by the
-kiosk and by the reference backend alike:
+The firmware's side of the token rules of the backend contract (section 1). It
+only verifies: issuing tokens is the backend's (the reference backend's
+``refbackend.tokens`` is the one signer, independent of this code, so that each
+is tested against the other).
 
 - ``alg`` must be exactly ``EdDSA``; anything else is refused before any key
   is looked at. ``kid`` only selects among trusted keys; ``jku``/``jwk``/``x5u``
@@ -18,7 +20,6 @@ PyJWT with the algorithm list pinned to EdDSA.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kiosk.backend import strict_json
 from kiosk.errors import TokenError
 from kiosk.token_shape import (
+    BENEFITS,
     CODE_SHAPE,
     JWS_SHAPE,
     MAX_TOKEN_BYTES,
@@ -42,7 +44,6 @@ from kiosk.token_shape import (
     looks_like_jws,
     stripped,
 )
-from kiosk.token_signing import sign_paycode, sign_receipt
 from kiosk.vocabulary import TokenKind
 
 __all__ = [
@@ -58,14 +59,10 @@ __all__ = [
     "Unrecognised",
     "Verified",
     "classify",
-    "sign_paycode",
-    "sign_receipt",
     "verify",
 ]
 
-_TYP: dict[TokenKind, str] = {TokenKind.RECEIPT: RECEIPT_TYP, TokenKind.PAYCODE: PAYCODE_TYP}
 EXPIRY_SKEW_S = 60
-BENEFITS = frozenset({"massage", "exercise"})
 
 _KID_SHAPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Time claims beyond 2100-01-01 (or before 1970) are nonsense and overflow datetime on screens.
@@ -257,10 +254,21 @@ def _verified(
             assert_never(kind)
 
 
+def typ_of(kind: TokenKind) -> str:
+    """The JWS ``typ`` of a token of *kind*."""
+    match kind:
+        case TokenKind.RECEIPT:
+            return RECEIPT_TYP
+        case TokenKind.PAYCODE:
+            return PAYCODE_TYP
+        case _:
+            assert_never(kind)
+
+
 def _kind_of(typ: object) -> TokenKind:
     """The token kind named by a JWS ``typ``; any other typ is ``bad_typ``."""
-    for kind, name in _TYP.items():
-        if typ == name:
+    for kind in TokenKind:
+        if typ == typ_of(kind):
             return kind
     raise TokenError("bad_typ", "not a SmartumPay receipt or payment code")
 
@@ -352,17 +360,6 @@ def _b64decode(segment: str) -> bytes:
 
 def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def kid_for(key: Ed25519PublicKey) -> str:
-    """A stable key id derived from the public key bytes (RFC 7638 style thumbprint prefix)."""
-    import hashlib
-
-    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    thumb = json.dumps(
-        {"crv": "Ed25519", "kty": "OKP", "x": _b64encode(raw)}, separators=(",", ":")
-    )
-    return _b64encode(hashlib.sha256(thumb.encode()).digest())[:16]
 
 
 def trusted(items: Iterable[tuple[str, Ed25519PublicKey]]) -> KeySet:

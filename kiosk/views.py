@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from kiosk.day_report import DayFigures
 from kiosk.venue import Service
 from kiosk.vocabulary import RequestKind, Word, accepted
 
@@ -189,6 +190,28 @@ class TechInfo:
 
 
 @dataclass(frozen=True)
+class DayReport:
+    """The staff's day report on the device: today's figures, one page of them.
+
+    Page 0 the money (receipts, charges, cancels, total), page 1 what to look into
+    (offline acceptances, not yet uploaded, conflicts, late answers), then the
+    services, :data:`SERVICES_PER_PAGE` a page (the unmatched receipts last).
+    """
+
+    day: datetime
+    figures: DayFigures
+    page: int = 0
+
+    @property
+    def pages(self) -> int:
+        entries = len(self.figures.services) + 1
+        return 2 + -(-entries // SERVICES_PER_PAGE)
+
+
+SERVICES_PER_PAGE = 2
+
+
+@dataclass(frozen=True)
 class OutOfService:
     """Shown when the service stops."""
 
@@ -209,5 +232,6 @@ View = (
     | CancelUnavailable
     | Alarm
     | TechInfo
+    | DayReport
     | OutOfService
 )

@@ -7,9 +7,9 @@ stored in SQLite as, the plain strings of the contracts
 
 What each member means to the counter lives beside it, once, as a ``match``
 over the whole enum ending in :func:`~typing.assert_never`; adding a member
-makes mypy name every such function, and the guard test
-(``tests/kiosk/test_exhaustive.py``) checks that it also names every place that
-decides on the enum elsewhere:
+makes mypy name every such function; other modules decide on these enums the same
+way, and the guard test (``tests/kiosk/test_exhaustive.py``) adds a member to each
+enum and checks that mypy names every dispatch site it lists:
 
 - :func:`meaning`: an outcome word's meaning: a payment accepted at the counter
   (counted as money, cancel-last may cancel it), a cancel gone through, a

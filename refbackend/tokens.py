@@ -1,8 +1,12 @@
 """Issuer-side tokens: sign and verify receipts and paycodes (backend contract, section 1).
 
-The backend's own implementation of the token rules, independent of the
-firmware's, so that each is tested against the other and against tokens
-built by hand from the contract:
+The one issuer-side signer (:func:`sign_receipt`, :func:`sign_paycode`,
+:func:`kid_for`): the reference backend issues tokens with it (``/dev``
+endpoints, so also ``kiosk mint`` and ``kiosk demo``), and the tests sign with
+it. The firmware only verifies (``kiosk.tokens``) and imports nothing from here.
+Verification is the backend's own implementation of the token rules,
+independent of the firmware's, so that each is tested against the other and
+against tokens built by hand from the contract:
 
 - compact JWS, Ed25519, header ``alg`` exactly ``EdDSA`` (anything else is
   refused before a key is chosen); ``kid`` only selects among trusted keys;
@@ -124,7 +128,7 @@ def sign_receipt(
     venue_address: str,
     amount_cents: int,
     paid_at: int,
-    benefit: str,
+    benefit: str = "massage",
 ) -> str:
     """The receipt of a payment, as a compact JWS."""
     claims = {
@@ -149,8 +153,8 @@ def sign_paycode(
     jti: str,
     code: str,
     issued_at: int,
-    ttl_s: int,
-    benefit: str,
+    ttl_s: int = PAYCODE_TTL_S,
+    benefit: str = "massage",
 ) -> str:
     """A one-time payment code, as a compact JWS."""
     claims = {

@@ -15,8 +15,12 @@
 #   - creates the kiosk account (sysusers.d) and loads i2c-dev at every boot,
 #   - places kiosk.toml (and ca_bundle.pem) in /etc/kiosk (root:kiosk 0640), the client secret at
 #     /etc/kiosk/client_secret (kiosk:kiosk 0600), then deletes the secret and
-#     network-config (the Wi-Fi passphrase; cloud-init has applied it before this
-#     runs) from the boot partition - also when anything here fails,
+#     network-config (the Wi-Fi key; cloud-init has applied it before this runs) from
+#     the boot partition - also when anything here fails - and kiosk.toml (the staff
+#     PIN's hash) once its installed copy is on disk,
+#   - installs the technician's sudoers rule (kiosk/010_tech-nopasswd, checked with
+#     visudo -cf, 0440) and checks `sudo -n true` for tech (scripts/_firstboot_system.sh,
+#     first of all); a failure ends this script in error after the kiosk is installed,
 #   - installs the kiosk from the card's locked wheelhouse (kiosk/wheels: no PyPI,
 #     `pip install --no-index --require-hashes`) as the first release
 #     (/opt/kiosk/<version>, `current`), installs kiosk.service, `kiosk-update` and a
@@ -52,6 +56,14 @@ wipe() { # FILE...
 trap 'wipe "$SECRET" "$BOOT/network-config"' EXIT
 
 [[ -d $SRC ]] || die "$SRC is missing: prepare the card with scripts/flash.sh"
+
+# shellcheck source=scripts/_firstboot_system.sh disable=SC1091
+source "$(dirname "${BASH_SOURCE[0]}")/_firstboot_system.sh"
+
+# The technician's sudo first: whatever fails below, tech can log in and repair it.
+# A failure here still ends the first boot in error (at the end).
+sudo_failed=0
+system_sudo || sudo_failed=1
 [[ -f $WHEELS/requirements.lock ]] || die "$WHEELS/requirements.lock is missing: prepare the card with scripts/flash.sh"
 shopt -s nullglob
 wheels=("$WHEELS"/smartum_kiosk-*.whl)
@@ -165,7 +177,10 @@ modprobe i2c-dev || log "warning: modprobe i2c-dev failed; /dev/i2c-1 appears af
 install -d -m 0750 -o 0 -g "$gid" "$ROOT/etc/kiosk"
 if [[ -f $SRC/kiosk.toml ]]; then
     install -m 0640 -o 0 -g "$gid" "$SRC/kiosk.toml" "$ROOT/etc/kiosk/kiosk.toml"
-    log "configuration placed at /etc/kiosk/kiosk.toml"
+    sync "$ROOT/etc/kiosk/kiosk.toml" # on the root file system before the card's copy goes
+    # The staff PIN's hash must not stay on a partition anyone can read.
+    wipe "$SRC/kiosk.toml"
+    log "configuration placed at /etc/kiosk/kiosk.toml and removed from the boot partition"
 fi
 if [[ -f $SRC/ca_bundle.pem ]]; then
     install -m 0640 -o 0 -g "$gid" "$SRC/ca_bundle.pem" "$ROOT/etc/kiosk/ca_bundle.pem"
@@ -180,7 +195,7 @@ fi
 if [[ -f $BOOT/network-config ]]; then
     sync # the applied network settings are on the root file system before it goes
     wipe "$BOOT/network-config"
-    log "network-config (Wi-Fi passphrase) removed from the boot partition; the applied copy is in /etc/netplan"
+    log "network-config (the Wi-Fi key) removed from the boot partition; the applied copy is in /etc/netplan"
 fi
 
 install -D -m 0755 "$SRC/update-remote.sh" "$ROOT/usr/local/sbin/kiosk-update"
@@ -191,4 +206,5 @@ KIOSK_ROOT=$ROOT "$ROOT/usr/local/sbin/kiosk-update" \
 install -d "$ROOT/usr/local/bin"
 ln -sfn /opt/kiosk/current/bin/kiosk "$ROOT/usr/local/bin/kiosk"
 sync # all of the above survives a power cut right after the first boot
+((!sudo_failed)) || die "the kiosk is installed, but sudo for $TECH_USER does not work (see above)"
 log "done; check with: sudo -u kiosk kiosk status"

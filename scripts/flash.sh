@@ -6,36 +6,51 @@
 #            [--wifi-ssid SSID --wifi-psk-file FILE --wifi-country FI]
 #            [--config kiosk.toml] [--client-secret-file FILE] [--ca-bundle FILE]
 #            [--wheel FILE [--target ARCH-cpXY ...] | --wheelhouse DIR]
-#            [--yes] [--dry-run]
+#            [--uart-scanner] [--yes] [--dry-run]
 #            [--metrics [--metrics-listen ADDR:PORT]]
 #            [--log-server https://HOST[:PORT] --log-ca FILE [--log-cert FILE --log-key FILE]]
 #
+# The image is first read (its boot partition, with mtools): flash.sh refuses, one line
+# each, an image with no config.txt, a 32-bit image and one without the stock cloud-init
+# seed (bookworm, trixie before 2025-11-24). It works with Raspberry Pi OS trixie,
+# 64-bit, Lite or with desktop, 2025-11-24 or later.
 # The image is copied (or decompressed) to --out, or written to --device. Then the
 # FAT boot partition gets, through mtools (no mounting; no root for image files):
-#   user-data       cloud-init: technician user `tech` with the SSH key only (password
-#                   login off), hostname, first-boot install (no apt package list)
-#   meta-data       instance-id
-#   network-config  Wi-Fi and wired Ethernet (netplan v2), only with --wifi-ssid
-#   config.txt      I2C and camera enabled (config/config.txt appended)
-#   cmdline.txt     Wi-Fi country (cfg80211.ieee80211_regdom)
+#   user-data       cloud-init: technician user `tech` (`user:`, the image's first
+#                   account renamed) with the SSH key only (password login off),
+#                   hostname, first-boot install (no apt package list); with Wi-Fi,
+#                   bootcmd unblocks the radio
+#   meta-data       dsmode: local, instance-id, local-hostname
+#   network-config  Wi-Fi (the key derived from the passphrase, as wpa_passphrase) and
+#                   wired Ethernet (netplan v2) with --wifi-ssid; comments only without
+#   config.txt      I2C and camera enabled (config/config.txt appended); with
+#                   --uart-scanner the UART on GPIO14/15 (enable_uart=1, disable-bt on
+#                   Pi 3/4/Zero 2 W, uart0 on Pi 5)
+#   cmdline.txt     Wi-Fi country (cfg80211.ieee80211_regdom), ds=nocloud;i=<instance-id>;
+#                   with --uart-scanner no serial console
 #   ssh             enables the SSH server
 #   kiosk/          wheels/ (the locked wheelhouse: the kiosk wheel, every dependency
 #                   for the Pi and requirements.lock with their hashes), kiosk.toml,
 #                   client_secret, ca_bundle.pem (--ca-bundle: the CA of a backend
 #                   with a private CA; the config then says
 #                   ca_bundle = "/etc/kiosk/ca_bundle.pem"), kiosk.service,
-#                   kiosk.sysusers, firstboot.sh, update-remote.sh, kiosk-packages.sh
+#                   kiosk.sysusers, 010_tech-nopasswd (the technician's sudoers rule,
+#                   checked with visudo -cf when visudo is here), firstboot.sh,
+#                   _firstboot_system.sh, update-remote.sh, kiosk-packages.sh
+# Every string in user-data, meta-data and network-config is double-quoted, so that
+# YAML 1.1 keeps it a string (a country NO, a hostname 0123).
 # The wheelhouse is made by scripts/wheelhouse.sh (this needs PyPI, here, once; the
 # kiosk's first boot then installs offline): for --wheel (default: the newest
-# dist/smartum_kiosk-*.whl) and the Pi's targets aarch64-cp311 (bookworm) and
-# aarch64-cp313 (trixie), plus each --target. --wheelhouse DIR takes one made before,
-# so that every kiosk of a chain gets the same bits.
-# On first boot scripts/firstboot.sh installs the kiosk and deletes kiosk/client_secret
-# and network-config (the Wi-Fi passphrase).
+# dist/smartum_kiosk-*.whl) and the Pi's targets aarch64-cp311 and aarch64-cp313
+# (trixie), plus each --target. --wheelhouse DIR takes one made before, so that every
+# kiosk of a chain gets the same bits.
+# On first boot scripts/firstboot.sh installs the kiosk and the sudoers rule and
+# deletes kiosk/client_secret, kiosk/kiosk.toml and network-config (the Wi-Fi key).
+# --uart-scanner needs, with --config, [scanner] source "serial" and port "/dev/serial0".
 # Fleet options (Prometheus node_exporter, journal upload; scripts/_flash_fleet.sh):
 # kiosk/ also gets fleet-firstboot.sh, fleet.conf and log/ (certificates), and
 # user-data runs fleet-firstboot.sh after firstboot.sh.
-# Needs a Raspberry Pi OS image that runs cloud-init from the boot partition.
+# Needs mtools, fdisk (sfdisk), xz for .img.xz, and python3 to derive the Wi-Fi key.
 #
 # Exit status: 0 done, 1 failed, 2 bad arguments (one message per problem).
 
@@ -48,6 +63,7 @@ TECH_USER=tech
 
 image="" out="" device="" hostname="" ssh_key="" wifi_ssid="" wifi_psk_file=""
 wifi_country="" config="" secret_file="" ca_bundle="" wheel="" wheelhouse="" yes=0 dry_run=0
+uart_scanner=0
 targets=()
 problems=()
 
@@ -98,6 +114,7 @@ while (($#)); do
             shift 2
             ;;
         --yes) yes=1; shift ;;
+        --uart-scanner) uart_scanner=1; shift ;;
         --dry-run) dry_run=1; shift ;;
         -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) usage_exit "unknown argument: $1" ;;
@@ -176,6 +193,9 @@ if [[ -n $wifi_ssid || -n $wifi_psk_file || -n $wifi_country ]]; then
             if ! [[ $wifi_psk =~ ^[[:print:]]{8,63}$ || $wifi_psk =~ ^[0-9A-Fa-f]{64}$ ]]; then
                 bad "--wifi-psk-file $wifi_psk_file: a WPA passphrase is 8-63 printable characters (or 64 hex digits)"
             fi
+            if ! [[ $wifi_psk =~ ^[0-9A-Fa-f]{64}$ ]] && ! command -v python3 >/dev/null; then
+                bad "--wifi-psk-file: python3 is needed to derive the Wi-Fi key from the passphrase: sudo apt-get install python3"
+            fi
         fi
     fi
     wifi_country=${wifi_country^^}
@@ -190,7 +210,7 @@ if [[ -n $config ]]; then
     if [[ ! -f $config ]]; then
         bad "--config $config: no such file"
     elif command -v python3 >/dev/null; then
-        if ! msg=$(python3 - "$config" 2>&1 <<'PY'
+        if ! msg=$(python3 - "$config" "$uart_scanner" 2>&1 <<'PY'
 import sys
 try:
     import tomllib
@@ -204,6 +224,14 @@ except tomllib.TOMLDecodeError as exc:
 path = data.get("backend", {}).get("client_secret_file")
 if path != "/etc/kiosk/client_secret":
     sys.exit(f"backend.client_secret_file must be /etc/kiosk/client_secret (is {path!r})")
+if sys.argv[2] == "1":
+    scanner = data.get("scanner", {})
+    source = scanner.get("source", "serial")
+    sources = source if isinstance(source, list) else [source]
+    if "serial" not in sources or scanner.get("port") != "/dev/serial0":
+        sys.exit('--uart-scanner needs [scanner] source = "serial" (or a list with it) and'
+                 f' port = "/dev/serial0" (the UART on GPIO14/15); is {source!r},'
+                 f' {scanner.get("port")!r}')
 PY
         ); then
             bad "--config $config: $msg"
@@ -294,10 +322,83 @@ if ((${#problems[@]})); then
     exit 2
 fi
 
-for tool in mcopy mtype mmd sfdisk; do
+for tool in mcopy mtype mdir sfdisk; do
     command -v "$tool" >/dev/null || die "$tool is missing: sudo apt-get install mtools fdisk"
 done
 [[ $image != *.xz ]] || command -v xz >/dev/null || die "xz is missing: sudo apt-get install xz-utils"
+
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+export MTOOLS_SKIP_CHECK=1 MTOOLS_NO_VFAT=0
+
+# boot_fat FILE [NAME]: the mtools image spec (FILE@@OFFSET) of the FAT boot partition,
+# the first partition of a Raspberry Pi OS image; says why not (naming NAME, default
+# FILE) and fails otherwise.
+boot_fat() {
+    local dump sector line start ptype name=${2:-$1}
+    dump=$(sfdisk --dump "$1" 2>/dev/null) || {
+        say "ERROR: $name has no readable partition table; is --image a Raspberry Pi OS image?"
+        return 1
+    }
+    sector=$(sed -n 's/^sector-size: *//p' <<<"$dump")
+    line=$(grep -m 1 'start=' <<<"$dump") || { say "ERROR: $name has no partitions"; return 1; }
+    start=$(sed -E 's/.*start= *([0-9]+).*/\1/' <<<"$line")
+    ptype=$(sed -E 's/.*type= *([^,]+).*/\1/' <<<"$line")
+    ptype=${ptype,,}
+    case $ptype in
+        b | c | e | 6 | ef | ebd0a0a2-b9e5-4433-87c0-68b6b72699c7 | c12a7328-f81f-11d2-ba4b-00a0c93ec93b) ;;
+        *) say "ERROR: first partition of $name is type $ptype, not FAT: not a Raspberry Pi OS image"; return 1 ;;
+    esac
+    printf '%s@@%s\n' "$1" "$((start * ${sector:-512}))"
+}
+
+# --- the image: refuse what cannot be provisioned, before anything is written ---------
+
+# probe_file: the image itself, or (for .img.xz) its start up to the end of the boot
+# partition, decompressed into $STAGE.
+probe_file() {
+    local probe=$STAGE/probe.img dump line start size sector
+    if [[ $image != *.xz ]]; then
+        printf '%s\n' "$image"
+        return
+    fi
+    # xz stops early on a closed pipe: only the part read matters.
+    { xz -dc "$image" 2>/dev/null || true; } | head -c 1048576 >"$probe"
+    dump=$(sfdisk --dump "$probe" 2>/dev/null) || { printf '%s\n' "$probe"; return; }
+    sector=$(sed -n 's/^sector-size: *//p' <<<"$dump")
+    line=$(grep -m 1 'start=' <<<"$dump") || { printf '%s\n' "$probe"; return; }
+    start=$(sed -E 's/.*start= *([0-9]+).*/\1/' <<<"$line")
+    size=$(sed -E 's/.*size= *([0-9]+).*/\1/' <<<"$line")
+    { xz -dc "$image" 2>/dev/null || true; } | head -c $(((start + size) * ${sector:-512})) >"$probe"
+    printf '%s\n' "$probe"
+}
+
+GET_IMAGE="download Raspberry Pi OS Lite (64-bit), trixie, 2025-11-24 or later (or Raspberry Pi OS with desktop, 64-bit): https://www.raspberrypi.com/software/operating-systems/"
+
+# check_image: one line per reason the image cannot become a kiosk, then exit 2.
+check_image() {
+    local fat names config refusals=()
+    fat=$(boot_fat "$(probe_file)" "$image") || exit 1
+    names=$(mdir -b -i "$fat" :: 2>/dev/null | sed 's|^::/||; s|/$||')
+    names=${names,,}
+    if ! config=$(mtype -i "$fat" ::config.txt 2>/dev/null); then
+        refusals+=("--image $image: no config.txt on its boot partition: not a Raspberry Pi OS image; $GET_IMAGE")
+    elif grep -Exq 'kernel\.img|kernel7\.img|kernel7l\.img' <<<"$names"; then
+        # Only 32-bit (armhf) images carry the 32-bit kernels (kernel.img, kernel7*.img).
+        refusals+=("--image $image: a 32-bit Raspberry Pi OS image (32-bit kernels on its boot partition); the kiosk's wheels are 64-bit (aarch64): $GET_IMAGE")
+    elif grep -Eq '^[[:space:]]*arm_64bit=0' <<<"$config"; then
+        refusals+=("--image $image: a 32-bit Raspberry Pi OS image (arm_64bit=0 in its config.txt); the kiosk's wheels are 64-bit (aarch64): $GET_IMAGE")
+    fi
+    if ! grep -qx 'meta-data' <<<"$names"; then
+        refusals+=("--image $image: no cloud-init seed (meta-data) on its boot partition: Raspberry Pi OS bookworm, or trixie before 2025-11-24, cannot be set up by flash.sh; $GET_IMAGE")
+    fi
+    if ((${#refusals[@]})); then
+        printf '%s: %s\n' "$PROG" "${refusals[@]}" >&2
+        exit 2
+    fi
+    rm -f "$STAGE/probe.img"
+}
+check_image
 
 # --- the wheel ---------------------------------------------------------------------
 
@@ -333,36 +434,50 @@ make_wheelhouse() { # DIR
 
 # --- generated files -----------------------------------------------------------------
 
-yaml_single() { local s=${1//\'/\'\'}; printf "'%s'" "$s"; }
-yaml_double() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+# Every string scalar is written double-quoted (q), so that YAML 1.1 keeps it a string:
+# a Wi-Fi country NO, a hostname 0123, an SSID "yes" or "null" would otherwise turn into
+# a boolean, a number or nothing. Booleans and numbers are written bare on purpose.
+# Control characters are refused by the checks above; q escapes the rest.
+q() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 
-STAGE=$(mktemp -d)
-trap 'rm -rf "$STAGE"' EXIT
+INSTANCE_ID="kiosk-$hostname-$(date -u +%Y%m%dT%H%M%SZ)"
+SUDOERS_NAME="010_$TECH_USER-nopasswd"
 
 write_user_data() {
     {
         printf '#cloud-config\n'
         printf '# SmartumPay counter kiosk, prepared by scripts/flash.sh\n'
-        printf 'hostname: %s\n' "$hostname"
+        printf 'hostname: %s\n' "$(q "$hostname")"
         printf 'manage_etc_hosts: true\n'
-        printf 'users:\n'
-        printf '  - name: %s\n' "$TECH_USER"
-        printf '    gecos: Kiosk technician\n'
-        printf '    groups: [adm, sudo, systemd-journal]\n'
-        printf '    shell: /bin/bash\n'
-        printf '    lock_passwd: true\n'
-        printf "    sudo: 'ALL=(ALL) NOPASSWD:ALL'\n"
-        printf '    ssh_authorized_keys:\n'
-        printf '      - %s\n' "$(yaml_single "$ssh_key_line")"
+        # One user, as Raspberry Pi Imager writes it: `user:` is the image's default user,
+        # so Raspberry Pi OS renames its UID-1000 account to it (userconf) instead of
+        # adding a second one. sudo comes from the drop-in firstboot.sh installs (the
+        # `sudo:` key is not applied reliably there); this one is kept for other images.
+        printf 'user:\n'
+        printf '  name: %s\n' "$(q "$TECH_USER")"
+        printf '  gecos: "Kiosk technician"\n'
+        printf '  groups: ["adm", "sudo", "systemd-journal"]\n'
+        printf '  shell: "/bin/bash"\n'
+        printf '  lock_passwd: true\n'
+        printf '  sudo: "ALL=(ALL) NOPASSWD:ALL"\n'
+        printf '  ssh_authorized_keys:\n'
+        printf '    - %s\n' "$(q "$ssh_key_line")"
         printf 'ssh_pwauth: false\n'
         printf 'disable_root: true\n'
+        if [[ -n $wifi_ssid ]]; then
+            # Before the network comes up: the Wi-Fi radio may be blocked (rfkill, kept by
+            # systemd-rfkill) or off in NetworkManager until a country is set.
+            printf 'bootcmd:\n'
+            # shellcheck disable=SC2016 # $f is the shell's on the Pi
+            printf '  - ["sh", "-c", "rfkill unblock wlan || true; for f in /var/lib/systemd/rfkill/*:wlan; do [ -e \\"$f\\" ] && echo 0 >\\"$f\\"; done; nmcli radio wifi on 2>/dev/null || true"]\n'
+        fi
         # No `packages:`: firstboot.sh asks apt only for what the image lacks, and an
         # unreachable mirror must not end cloud-init in error.
         # runcmd is one shell script whose status is its last command's: each step that
         # fails notes itself in FIRSTBOOT_FAILED, and the last step (runcmd_finish) ends
         # cloud-init in error if any did, so `cloud-init status` tells the technician.
         printf 'runcmd:\n'
-        printf '  - [systemctl, enable, --now, ssh]\n'
+        printf '  - ["systemctl", "enable", "--now", "ssh"]\n'
         printf '%s\n' "$(runcmd_script firstboot.sh)"
         printf '  # firstboot.sh deletes it already; this also covers a firstboot.sh that never ran\n'
         printf '  - [rm, -f, /boot/firmware/kiosk/client_secret, /boot/firmware/network-config]\n'
@@ -402,12 +517,45 @@ runcmd_finish() {
 }
 
 write_meta_data() {
-    printf 'instance-id: kiosk-%s-%s\nlocal-hostname: %s\n' \
-        "$hostname" "$(date -u +%Y%m%dT%H%M%SZ)" "$hostname" >"$STAGE/meta-data"
+    {
+        printf '# SmartumPay counter kiosk, prepared by scripts/flash.sh\n'
+        # As the stock seed: user-data is applied before the network is brought up.
+        printf 'dsmode: local\n'
+        printf 'instance-id: %s\n' "$(q "$INSTANCE_ID")"
+        printf 'local-hostname: %s\n' "$(q "$hostname")"
+    } >"$STAGE/meta-data"
+}
+
+# wifi_key: the WPA key cloud-init gets: the 256-bit PSK derived from the passphrase as
+# wpa_passphrase does (PBKDF2-HMAC-SHA1, the SSID as salt, 4096 rounds, 32 bytes, in
+# hex), so the passphrase itself is never on the card; 64 hex digits are a PSK already.
+wifi_key() {
+    if [[ $wifi_psk =~ ^[0-9A-Fa-f]{64}$ ]]; then
+        printf '%s\n' "${wifi_psk,,}"
+        return
+    fi
+    # The passphrase goes through stdin, never the command line.
+    printf '%s' "$wifi_psk" | python3 -c '
+import hashlib, os, sys
+ssid = os.fsencode(sys.argv[1])  # the bytes given, whatever the locale
+print(hashlib.pbkdf2_hmac("sha1", sys.stdin.buffer.read(), ssid, 4096, 32).hex())
+' "$wifi_ssid"
 }
 
 write_network_config() {
+    if [[ -z $wifi_ssid ]]; then
+        # Replaces the stock file (or an earlier card's Wi-Fi): comments only, so
+        # NetworkManager's default (Ethernet by DHCP) applies.
+        printf '# SmartumPay counter kiosk, prepared by scripts/flash.sh: no network configured\n# here; Ethernet comes up by DHCP (NetworkManager'"'"'s default).\n' \
+            >"$STAGE/network-config"
+        return
+    fi
+    local key
+    key=$(wifi_key) || key=""
+    [[ $key =~ ^[0-9a-f]{64}$ ]] || die "deriving the Wi-Fi key (python3 hashlib) failed"
     {
+        printf '# SmartumPay counter kiosk, prepared by scripts/flash.sh. The Wi-Fi key is the\n'
+        printf '# PSK derived from the passphrase (as wpa_passphrase); first boot deletes this file.\n'
         printf 'network:\n'
         printf '  version: 2\n'
         printf '  ethernets:\n'
@@ -418,19 +566,56 @@ write_network_config() {
         printf '    wlan0:\n'
         printf '      dhcp4: true\n'
         printf '      optional: true\n'
-        printf '      regulatory-domain: %s\n' "$wifi_country"
+        printf '      regulatory-domain: %s\n' "$(q "$wifi_country")"
         printf '      access-points:\n'
-        printf '        %s:\n' "$(yaml_double "$wifi_ssid")"
-        printf '          password: %s\n' "$(yaml_double "$wifi_psk")"
+        printf '        %s:\n' "$(q "$wifi_ssid")"
+        printf '          password: %s\n' "$(q "$key")"
     } >"$STAGE/network-config"
     chmod 600 "$STAGE/network-config"
+}
+
+# write_sudoers: the technician's sudo rule, installed by firstboot.sh as
+# /etc/sudoers.d/010_tech-nopasswd (0440); checked here when visudo is at hand.
+write_sudoers() {
+    mkdir -p "$STAGE/kiosk"
+    printf '# SmartumPay kiosk technician (scripts/flash.sh): update.sh and Ansible need it\n%s ALL=(ALL) NOPASSWD:ALL\n' \
+        "$TECH_USER" >"$STAGE/kiosk/$SUDOERS_NAME"
+    chmod 0440 "$STAGE/kiosk/$SUDOERS_NAME"
+    local visudo
+    visudo=$(PATH=$PATH:/usr/sbin:/sbin command -v visudo || true)
+    if [[ -n $visudo ]]; then
+        "$visudo" -cf "$STAGE/kiosk/$SUDOERS_NAME" >/dev/null ||
+            die "visudo rejects the sudoers rule for $TECH_USER (kiosk/$SUDOERS_NAME)"
+    fi
+}
+
+# edit_cmdline FILE: the kernel command line (one line): the Wi-Fi country, the NoCloud
+# datasource with this card's instance-id (as Raspberry Pi Imager: cloud-init checks
+# its cache against it at every boot), and with --uart-scanner no serial console.
+# Earlier values of these are replaced.
+edit_cmdline() {
+    local words=() kept=() w
+    read -r -a words < <(tr '\r\n' '  ' <"$1") || true
+    for w in "${words[@]}"; do
+        case $w in
+            ds=nocloud* | cfg80211.ieee80211_regdom=*) continue ;;
+            console=serial0* | console=ttyAMA0* | console=ttyS0* | console=ttyAMA10*)
+                ((!uart_scanner)) || continue
+                ;;
+        esac
+        kept+=("$w")
+    done
+    [[ -z $wifi_country ]] || kept+=("cfg80211.ieee80211_regdom=$wifi_country")
+    kept+=("ds=nocloud;i=$INSTANCE_ID")
+    printf '%s\n' "${kept[*]}" >"$1"
 }
 
 write_user_data
 fleet_user_data "$STAGE/user-data"
 runcmd_finish "$STAGE/user-data"
 write_meta_data
-[[ -z $wifi_ssid ]] || write_network_config
+write_network_config
+write_sudoers
 
 target=${out:-$device}
 if ((dry_run)); then
@@ -444,13 +629,14 @@ if ((dry_run)); then
         say "would write $image to $device (everything on it is lost)"
     fi
     say "would append $PROJECT/config/config.txt to config.txt (I2C, camera)"
-    [[ -z $wifi_ssid ]] || say "would write network-config for Wi-Fi '$wifi_ssid' ($wifi_country) and set the country in cmdline.txt"
+    [[ -z $wifi_ssid ]] || say "would write network-config for Wi-Fi '$wifi_ssid' ($wifi_country, the key derived from the passphrase) and set the country in cmdline.txt"
+    ((!uart_scanner)) || say "would enable the UART on GPIO14/15 for the scanner (config.txt) and take the serial console off cmdline.txt"
     if [[ -n $wheelhouse ]]; then
         say "would copy the wheelhouse $wheelhouse ($(basename "$wheel"))"
     else
         say "would make the wheelhouse for $(basename "$wheel"): aarch64-cp311 aarch64-cp313 ${targets[*]}"
     fi
-    say "would write user-data, meta-data, ssh and kiosk/ (wheels/${config:+, kiosk.toml}${secret_file:+, client_secret}) to the boot partition"
+    say "would write user-data, meta-data, network-config, ssh and kiosk/ (wheels/, $SUDOERS_NAME${config:+, kiosk.toml}${secret_file:+, client_secret}) to the boot partition"
     fleet_dry_run
     say "user-data:"
     cat "$STAGE/user-data" >&2
@@ -491,19 +677,7 @@ else
     target=$partial
 fi
 
-# Byte offset of the FAT boot partition (the first partition of a Raspberry Pi OS image).
-dump=$(sfdisk --dump "$target" 2>/dev/null) || die "$target has no readable partition table; is --image a Raspberry Pi OS image?"
-sector=$(sed -n 's/^sector-size: *//p' <<<"$dump")
-line=$(grep -m 1 'start=' <<<"$dump") || die "$target has no partitions"
-start=$(sed -E 's/.*start= *([0-9]+).*/\1/' <<<"$line")
-ptype=$(sed -E 's/.*type= *([^,]+).*/\1/' <<<"$line")
-ptype=${ptype,,}
-case $ptype in
-    b | c | e | 6 | ef | ebd0a0a2-b9e5-4433-87c0-68b6b72699c7 | c12a7328-f81f-11d2-ba4b-00a0c93ec93b) ;;
-    *) die "first partition of $target is type $ptype, not FAT: not a Raspberry Pi OS image" ;;
-esac
-export MTOOLS_SKIP_CHECK=1 MTOOLS_NO_VFAT=0
-fat="$target@@$((start * ${sector:-512}))"
+fat=$(boot_fat "$target") || exit 1
 
 mtype -i "$fat" ::config.txt >"$STAGE/config.txt" 2>/dev/null ||
     die "no config.txt in the boot partition of $target: not a Raspberry Pi OS image"
@@ -513,19 +687,25 @@ sed -i '/^# >>> kiosk/,/^# <<< kiosk/d' "$STAGE/config.txt"
 {
     printf '# >>> kiosk (scripts/flash.sh)\n'
     cat "$PROJECT/config/config.txt"
+    if ((uart_scanner)); then
+        # The scanner on GPIO14 (TXD) / GPIO15 (RXD) as /dev/serial0. Pi 3, 4 and Zero 2 W
+        # give the full UART (PL011) to Bluetooth and leave the mini UART, off by default,
+        # on these pins: Bluetooth goes, the PL011 comes back. On Pi 5 they are uart0.
+        printf '# UART scanner on GPIO14/15 (flash.sh --uart-scanner)\n'
+        printf '[all]\nenable_uart=1\n'
+        printf '[pi3]\ndtoverlay=disable-bt\n[pi4]\ndtoverlay=disable-bt\n[pi02]\ndtoverlay=disable-bt\n'
+        printf '[pi5]\ndtparam=uart0=on\n[all]\n'
+    fi
     printf '# <<< kiosk\n'
 } >>"$STAGE/config.txt"
 
-if [[ -n $wifi_ssid ]]; then
-    mtype -i "$fat" ::cmdline.txt >"$STAGE/cmdline.txt" 2>/dev/null ||
-        die "no cmdline.txt in the boot partition of $target"
-    tr -d '\r\n' <"$STAGE/cmdline.txt" | sed -E 's/ ?cfg80211\.ieee80211_regdom=[A-Za-z]*//' >"$STAGE/cmdline.new"
-    printf ' cfg80211.ieee80211_regdom=%s\n' "$wifi_country" >>"$STAGE/cmdline.new"
-    mv "$STAGE/cmdline.new" "$STAGE/cmdline.txt"
-fi
+mtype -i "$fat" ::cmdline.txt >"$STAGE/cmdline.txt" 2>/dev/null ||
+    die "no cmdline.txt in the boot partition of $target"
+edit_cmdline "$STAGE/cmdline.txt"
 
 cp "$PROJECT/systemd/kiosk.service" "$PROJECT/systemd/kiosk.sysusers" "$STAGE/kiosk/"
-cp "$HERE/firstboot.sh" "$HERE/update-remote.sh" "$HERE/kiosk-packages.sh" "$STAGE/kiosk/"
+cp "$HERE/firstboot.sh" "$HERE/_firstboot_system.sh" "$HERE/update-remote.sh" \
+    "$HERE/kiosk-packages.sh" "$STAGE/kiosk/"
 [[ -z $config ]] || cp "$config" "$STAGE/kiosk/kiosk.toml"
 [[ -z $secret_file ]] || install -m 0600 "$secret_file" "$STAGE/kiosk/client_secret"
 [[ -z $ca_bundle ]] || cp "$ca_bundle" "$STAGE/kiosk/ca_bundle.pem"

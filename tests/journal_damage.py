@@ -34,9 +34,11 @@ def scramble_index(path: Path, index: str = "outcomes_tx") -> int:
     return root
 
 
-def scramble_table_page(path: Path, table: str = "requests") -> int:
-    """Overwrite the middle leaf page of *table* (in b-tree order) with garbage; returns its
-    number. Its rows can no longer be read; the leaves before and after it still can.
+def scramble_table_page(path: Path, table: str = "requests", kind: str = "leaf") -> int:
+    """Overwrite one page of *table* with garbage; returns its number. *kind* ``leaf``: the
+    middle leaf page in b-tree order (its rows can no longer be read; the leaves before
+    and after it still can); ``internal``: the root page, above intact leaves (SQLite
+    can then read none of the table's rows).
 
     The WAL is checkpointed into the main file first. The table needs three leaf pages.
     """
@@ -46,15 +48,15 @@ def scramble_table_page(path: Path, table: str = "requests") -> int:
         leaves = [
             int(r[0])
             for r in conn.execute(
-                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY path",
-                (table,),
+                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = ? ORDER BY path",
+                (table, kind),
             )
         ]
         page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
     finally:
         conn.close()
-    assert len(leaves) >= 3, f"{table} has {len(leaves)} leaf pages; add rows"
-    page = leaves[len(leaves) // 2]
+    assert len(leaves) >= (3 if kind == "leaf" else 1), f"{table}: {len(leaves)} {kind} pages"
+    page = leaves[len(leaves) // 2] if kind == "leaf" else leaves[0]
     with path.open("r+b") as f:
         f.seek((page - 1) * page_size)
         f.write(bytes((7 * i + 13) % 256 for i in range(page_size)))

@@ -13,11 +13,24 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from kiosk.backend import strict_json
 from kiosk.backend._wire import format_time
 
-__all__ = ["MAX_REQUEST_BYTES", "cancel", "charge", "encode", "receipt_check", "went_offline"]
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "Body",
+    "cancel",
+    "canonical",
+    "charge",
+    "encode",
+    "receipt_check",
+    "went_offline",
+]
 
 MAX_REQUEST_BYTES = 16 * 1024  # the backend answers 413 above this
+
+Body = Mapping[str, Any] | str
+"""A request body: built here, or the journal's encoded text."""
 
 
 def receipt_check(
@@ -87,3 +100,14 @@ def _require_text(value: Any) -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             _require_text(item)
+
+
+def canonical(body: Body) -> tuple[str, Mapping[str, Any]]:
+    """The canonical text to send and the mapping it encodes. Raises ValueError."""
+    text = encode(body)
+    if isinstance(body, str):
+        doc = strict_json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError("a request body must be a JSON object")
+        return text, doc
+    return text, body

@@ -31,7 +31,6 @@ from urllib.parse import quote
 
 import requests
 
-from kiosk.backend import strict_json
 from kiosk.backend._exchange import Exchange, Timeouts
 from kiosk.backend._wire import (
     CancelResult,
@@ -48,7 +47,8 @@ from kiosk.backend._wire import (
     decode_venue,
     format_time,
 )
-from kiosk.backend.bodies import encode
+from kiosk.backend.bodies import Body
+from kiosk.backend.bodies import canonical as _body
 from kiosk.config import Config, Secret
 from kiosk.errors import (
     BackendAuthError,
@@ -74,20 +74,6 @@ __all__ = [
 log = logging.getLogger("kiosk.backend")
 _T = TypeVar("_T")
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]{8,200}")
-
-Body = Mapping[str, Any] | str
-"""A request body: built by :mod:`kiosk.backend.bodies`, or the journal's encoded text."""
-
-
-def _body(body: Body) -> tuple[str, Mapping[str, Any]]:
-    """The canonical text to send and the mapping it encodes. Raises ValueError."""
-    text = encode(body)
-    if isinstance(body, str):
-        doc = strict_json.loads(text)
-        if not isinstance(doc, dict):
-            raise ValueError("a request body must be a JSON object")
-        return text, doc
-    return text, body
 
 
 class BackendClient:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
     with flow_context(cfg) as ctx:
         outcome = cancel(ctx, args.tx, reason)
-    if outcome.word == "cancelled":
+    if outcome.accepted:  # a cancel that went through
         print(f"{args.tx}: cancelled")
         return 0
     print(f"{args.tx}: not cancelled ({outcome.reason or outcome.word})", file=sys.stderr)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from kiosk.backend._wire import format_time
 from kiosk.cli._common import add_config_arg
 from kiosk.journal import OutcomeRow
-from kiosk.journal.money import late_answer
+from kiosk.journal.money import late_answer, money_cents
 from kiosk.vocabulary import (
     PAYMENT_KINDS,
     AmountCheck,
@@ -44,6 +44,7 @@ CSV_FIELDS = (
     "amount_check",
     "amount_difference_eur",
     "late_answer",
+    "money_eur",
 )
 _LOCAL_KEYS = (
     "tx",
@@ -58,6 +59,7 @@ _LOCAL_KEYS = (
     "amount_difference_cents",  # the amount minus the nearest service's price (0 when ok)
     "late_answer",  # an acceptance that arrived after the customer was shown needs_network
     "shown",  # the word the customer was shown (differs for late answers and conflicts)
+    "money_cents",  # what the row adds to the settlement: one row of money per transaction
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -68,8 +70,13 @@ def register(sub: Any) -> None:
     add_config_arg(p)
     p.add_argument("--local", action="store_true", help="this device's journal, not the backend")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
     fmt.add_argument("--csv", action="store_true", help="settlement export as CSV")
+    fmt.add_argument(
+        "--summary",
+        action="store_true",
+        help="with --local: the day report (today, or from --since), from the --csv rows",
+    )
     p.add_argument("--since", help="RFC 3339 time, a date (YYYY-MM-DD) or 'today'")
     p.add_argument("--limit", type=int, default=500, help="at most this many (1..10000)")
     p.set_defaults(func=run)
@@ -82,8 +89,19 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= 10_000:
         print("--limit: must be between 1 and 10000", file=sys.stderr)
         return 2
+    if args.json and args.csv:
+        print("--json and --csv: choose one", file=sys.stderr)
+        return 2
+    if args.summary and not args.local:
+        print("--summary reads this device's journal: add --local", file=sys.stderr)
+        return 2
     since = parse_since(args.since, cfg.device.timezone)
     tz = ZoneInfo(cfg.device.timezone)
+    if args.summary:
+        from kiosk.cli.summary import report
+
+        with flow_context(cfg) as ctx:
+            return report(ctx, since, as_json=args.json)
     with flow_context(cfg) as ctx:
         items = _local(ctx, since, args.limit) if args.local else _remote(ctx, since, args.limit)
     if args.json:
@@ -125,6 +143,7 @@ def _local(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]]
             "amount_difference_cents": r.amount_difference_cents,
             "late_answer": late_answer(r),
             "shown": _shown(r),
+            "money_cents": money_cents(r),
         }
         for r in rows
     ]
@@ -170,6 +189,8 @@ def _remote(ctx: Any, since: datetime | None, limit: int) -> list[dict[str, Any]
                     "device": h.device,
                     "offline": h.offline,
                     "conflict": h.conflict,
+                    # a transaction the backend still counts; a cancelled one nets to nothing
+                    "money_cents": h.amount_cents if meaning(Word(h.status)).payment else 0,
                 }
             )
         cursor = page.next
@@ -222,6 +243,7 @@ def _write_csv(items: list[dict[str, Any]], tz: ZoneInfo, device: str) -> None:
             i.get("amount_check") or "",
             _euros(i.get("amount_difference_cents")),
             "yes" if i.get("late_answer") else "no",
+            _euros(i.get("money_cents") or None),
         ]
         writer.writerow([spreadsheet_text(str(c)) for c in cells])
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, assert_never
 
+from kiosk.token_shape import BENEFITS
 from kiosk.vocabulary import TokenKind
 
 DEMO_VENUE = "ven_demo0000000000"
@@ -37,7 +38,7 @@ def register(sub: Any) -> None:
         help=f"cents: receipt amount ({DEFAULT_RECEIPT_CENTS}) or paycode balance "
         f"({DEFAULT_BALANCE_CENTS})",
     )
-    p.add_argument("--ben", default="massage", choices=("massage", "exercise"), help="benefit")
+    p.add_argument("--ben", default=BENEFITS[0], choices=BENEFITS, help="benefit")
     p.add_argument("--ttl", type=int, default=300, help="paycode lifetime in seconds (300)")
     p.add_argument("--qr", type=Path, default=None, help="also write the token as a QR PNG")
     p.add_argument("--timeout", type=float, default=5.0, help="HTTP timeout in seconds (5)")

@@ -24,12 +24,13 @@ from typing import assert_never
 
 from kiosk.errors import HardwareError, JournalError, JournalFull, KioskError
 from kiosk.events import Event, Press, Scan, ScanFault
-from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment, recovery
+from kiosk.flows import cancel_gate, cancel_last, inbox, modes, payment, tech
 from kiosk.flows.context import FlowContext
 from kiosk.flows.notice import DelayedView
 from kiosk.flows.outcomes import UNREADABLE_KIND, refusal
 from kiosk.flows.presenter import Presenter, ready_view
 from kiosk.flows.receipt import check_receipt
+from kiosk.flows.recovery import resume as recover_unrecorded
 from kiosk.flows.repeats import RepeatFilter
 from kiosk.flows.tech import TECH_SCREEN_S, UnpluggedSources, tech_info
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
@@ -183,7 +184,7 @@ class Engine(Worker):
         """Requests left pending by an earlier run may have reached the backend: resend only;
         scans sent but not recorded are recovered before anyone is served."""
         try:
-            recovery.resume(ctx)
+            recover_unrecorded(ctx)
         except JournalError as exc:
             log.error("journal: cannot recover the requests of the last run: %s", exc)
 
@@ -343,13 +344,21 @@ class Engine(Worker):
                 self._present(payment.cancel(ctx, mode.tx, "cancelled at the counter"))
             else:
                 self._show_ready()
+        elif isinstance(mode, modes.Report) and not press.long and press.button != "ok":
+            self._show_report(tech.turned(mode.view, press.button))
         elif press.long and press.button == "ok":
             self._after_gate(ctx, self._gate.request(ctx.cfg.counter))
+        elif press.long and press.button == "down":
+            self._show_report(tech.day_report(ctx))
         elif press.long and self._settings.tech_info is not None:
             self._mode = modes.Tech(self._now() + TECH_SCREEN_S)
             self._out.show(tech_info(ctx, self._settings.tech_info()))
         else:
             self._show_ready()
+
+    def _show_report(self, view: tech.DayReport) -> None:
+        self._mode = modes.Report(self._now() + tech.REPORT_S, view)
+        self._out.show(view)
 
     def _after_gate(self, ctx: FlowContext, decision: cancel_gate.Decision) -> None:
         """Cancel-last goes on only as ``[counter] cancel`` allows (staff PIN by default)."""

@@ -57,7 +57,7 @@ def known_outcome(ctx: FlowContext, receipt: Receipt, paid_at: datetime) -> Outc
     by this device); refused for good by the backend earlier. Records the outcome.
     """
     tx = receipt.tx
-    cancel = _answered(ctx, RequestKind.CANCEL, tx, lambda r: r.status == CancelStatus.CANCELLED)
+    cancel = _answered(ctx, RequestKind.CANCEL, tx, _cancelled)
     if cancel is not None:
         return ctx.record(
             Outcome(
@@ -99,6 +99,14 @@ def known_outcome(ctx: FlowContext, receipt: Receipt, paid_at: datetime) -> Outc
         tx=tx,
     )
     return ctx.record(replace(outcome, told_at=_local(ctx, refused.settled_at)))
+
+
+def _cancelled(request: Request) -> bool:
+    """A cancel that went through, or one refused because the payment was cancelled already."""
+    if request.status == CancelStatus.CANCELLED:
+        return True
+    reason = (request.response or {}).get("reason")
+    return request.status == CancelStatus.NOT_CANCELLABLE and reason == "already_cancelled"
 
 
 def _refused_for_good(request: Request) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from kiosk.flows.pin_entry import PinEntry
 from kiosk.tokens import BareCode, Paycode
 from kiosk.venue import Service
+from kiosk.views import DayReport
 
 __all__ = [
     "Alarmed",
@@ -20,6 +21,7 @@ __all__ = [
     "Idle",
     "Mode",
     "PinAsk",
+    "Report",
     "Showing",
     "Tech",
 ]
@@ -93,10 +95,18 @@ class Tech:
 
 
 @dataclass(frozen=True)
+class Report:
+    """The staff's day report; up/down turn its pages."""
+
+    until: float
+    view: DayReport
+
+
+@dataclass(frozen=True)
 class Alarmed:
     """A fault on the screen; ``until`` may be infinite (scanner unplugged)."""
 
     until: float
 
 
-Mode = Idle | Showing | Choosing | Confirming | PinAsk | CancelAsk | Tech | Alarmed
+Mode = Idle | Showing | Choosing | Confirming | PinAsk | CancelAsk | Tech | Report | Alarmed

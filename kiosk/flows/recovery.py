@@ -15,7 +15,7 @@ serves anyone, :func:`resume`:
   first answer, which settles the request and gives the outcome row its word.
 
 A rescan of such a receipt then finds the row and is answered "already accepted
-here at HH:MM" (:func:`kiosk.flows.receipt.check_receipt`), never a fresh
+here at HH:MM" (:mod:`kiosk.flows.known`), never a fresh
 acceptance of the backend's replayed answer. When the backend cannot be reached
 at start-up the row waits, and the sync worker's upload settles it later.
 """

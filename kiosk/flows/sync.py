@@ -4,7 +4,7 @@
 it in the background of ``kiosk run``.
 
 A round sends the open requests oldest first in windows (1, 2, 4, ... up to
-:data:`WINDOW_MAX`), a few in flight at once (:class:`~kiosk.flows.pipeline.Pipeline`):
+:data:`WINDOW_MAX`), a few in flight at once (:class:`~kiosk.flows.upload_pool.UploadPool`):
 one durable commit marks a window as attempted, one settles its answers without
 waiting for the disk (a crash or power cut between is harmless: the resend under
 the same key gets the answer replayed); the next mark, or the round's end, flushes it. A cancel
@@ -44,7 +44,7 @@ from kiosk.errors import (
 )
 from kiosk.flows.context import FlowContext
 from kiosk.flows.delivery import backoff, settle
-from kiosk.flows.pipeline import Answer, Pipeline
+from kiosk.flows.upload_pool import Answer, UploadPool
 from kiosk.journal import Request
 from kiosk.vocabulary import RequestKind, RequestState
 
@@ -86,7 +86,7 @@ def sync_once(
     *,
     progress: Callable[[], None] | None = None,
     everything: bool = False,
-    pipeline: Pipeline | None = None,
+    pipeline: UploadPool | None = None,
 ) -> SyncReport:
     """Send the open requests that are due (every open one if *everything*, as
     ``kiosk sync`` does), each at most once, oldest first.
@@ -96,13 +96,14 @@ def sync_once(
     """
     conflicts_before = len(ctx.journal.conflicts())
     state = _Round(everything)
-    pipe = pipeline if pipeline is not None else Pipeline(ctx.client)
+    pipe = pipeline if pipeline is not None else UploadPool(ctx.client)
     try:
         _run(ctx, state, pipe, progress)
     finally:
         if pipeline is None:
             pipe.close()
-        ctx.journal.flush()  # the last window's answers
+        if state.uploaded or state.failed:
+            ctx.journal.flush()  # the last window's answers and failures
     _tally_failures(ctx, state)
     conflicts = len(ctx.journal.conflicts()) - conflicts_before
     if conflicts:
@@ -123,7 +124,7 @@ def sync_once(
 
 
 def _run(
-    ctx: FlowContext, state: _Round, pipe: Pipeline, progress: Callable[[], None] | None
+    ctx: FlowContext, state: _Round, pipe: UploadPool, progress: Callable[[], None] | None
 ) -> None:
     size, dry, settled_since_sweep = 1, 0, False
     while True:

@@ -1,16 +1,20 @@
-"""The technician's side of the counter: the technician screen, scanner sources gone away."""
+"""The staff's and technician's side of the counter: the technician screen, the day report,
+scanner sources gone away."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
+from kiosk.day_report import figures, local_midnight, period_rows
 from kiosk.flows.context import FlowContext
 from kiosk.flows.offline import conflicts_24h
 from kiosk.journal.repair import last_recovery
-from kiosk.views import TechInfo
+from kiosk.views import DayReport, TechInfo
 
 TECH_SCREEN_S = 30.0
 SALVAGE_SHOWN_S = 7 * 24 * 3600.0  # how long the technician screen tells of a salvage
+REPORT_S = 120.0  # the day report stays up this long without a press
 
 
 def tech_info(ctx: FlowContext, info: TechInfo) -> TechInfo:
@@ -28,6 +32,21 @@ def tech_info(ctx: FlowContext, info: TechInfo) -> TechInfo:
             info, journal_salvaged=recovery.rows_salvaged, journal_lost=recovery.rows_lost
         )
     return info
+
+
+def day_report(ctx: FlowContext) -> DayReport:
+    """Today's figures (since local midnight), from the rows ``history --local --csv``
+    lists, first page. Raises JournalError."""
+    now = ctx.clock()
+    since = local_midnight(now, ctx.tz)
+    rows = period_rows(ctx.journal, since, now=now, retention_days=ctx.cfg.journal.retention_days)
+    return DayReport(datetime.fromtimestamp(now, ctx.tz), figures(rows))
+
+
+def turned(report: DayReport, button: str) -> DayReport:
+    """The report's next page (``down``) or previous one (``up``), round."""
+    step = 1 if button == "down" else -1
+    return replace(report, page=(report.page + step) % report.pages)
 
 
 class UnpluggedSources:

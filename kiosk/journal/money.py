@@ -23,7 +23,7 @@ import sqlite3
 from typing import assert_never
 
 from kiosk.journal.schema import OutcomeRow
-from kiosk.vocabulary import RequestKind, Word
+from kiosk.vocabulary import RequestKind, Word, is_payment, meaning
 
 __all__ = ["accepted_word", "keep_one_row_of_money", "late_answer", "money_cents"]
 
@@ -47,20 +47,15 @@ def late_answer(row: OutcomeRow) -> bool:
 
 
 def money_cents(row: OutcomeRow) -> int:
-    """What the row adds to the day's money: a checked receipt (online or offline) or a
-    charge its amount, a cancel minus its amount, anything else (a conflict: the money
-    was counted where the receipt was checked first) nothing."""
+    """What the row adds to the day's money: a payment accepted at the counter (a checked
+    receipt, online or offline, or a charge: :func:`kiosk.vocabulary.meaning`) its amount,
+    a cancel gone through minus its amount, anything else (a conflict: the money was
+    counted where the receipt was checked first) nothing."""
     amount = row.amount_cents or 0
-    kind = row.kind
-    match kind:
-        case RequestKind.RECEIPT:
-            return amount if row.outcome in (Word.CHECKED, Word.CHECKED_OFFLINE) else 0
-        case RequestKind.CHARGE:
-            return amount if row.outcome == Word.CHARGED else 0
-        case RequestKind.CANCEL:
-            return -amount if row.outcome == Word.CANCELLED else 0
-        case _:
-            assert_never(kind)
+    said = meaning(row.outcome)
+    if is_payment(row.kind):
+        return amount if said.payment else 0
+    return -amount if said.cancels else 0
 
 
 def keep_one_row_of_money(

@@ -22,10 +22,18 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kiosk.errors import JournalCorrupt, JournalError
 from kiosk.journal.integrity import quick_check
-from kiosk.journal.salvage import columns, quoted, read_table
+from kiosk.journal.salvage import (
+    TableSalvage,
+    columns,
+    from_pages,
+    quoted,
+    read_table,
+    table_columns,
+)
 from kiosk.journal.schema import connect, translated
 
 log = logging.getLogger("kiosk.journal")
@@ -169,30 +177,37 @@ def _salvage(path: Path) -> Recovery:
     fresh = path.with_name(f"{path.name}.salvage")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{fresh}{suffix}").unlink(missing_ok=True)
-    salvaged: dict[str, int] = {}
-    lost: dict[str, int] = {}
     unknown: list[str] = []
+    found: dict[str, TableSalvage] = {}
+    wanted: dict[str, list[str]] = {}
+    shapes: dict[str, list[Any]] = {}
     new = connect(fresh)
-    orphans = 0
     try:
         new.execute("PRAGMA foreign_keys=OFF")  # an outcome may outlive its lost request
         old = sqlite3.connect(str(path), timeout=5.0)
         try:
             for table in _TABLES:
                 try:
-                    theirs = set(columns(old, table))
-                    wanted = [c for c in columns(new, table) if c in theirs]
-                    taken = read_table(old, table, wanted)
+                    shapes[table] = table_columns(old, table)
+                    if not shapes[table]:  # an older schema without this table
+                        continue
+                    theirs = {c.name for c in shapes[table]}
+                    wanted[table] = [c for c in columns(new, table) if c in theirs]
+                    found[table] = read_table(old, table, wanted[table])
                 except sqlite3.DatabaseError as exc:  # the schema itself cannot be read
                     log.error("journal table %s cannot be read at all: %s", table, exc)
                     unknown.append(table)
                     continue
-                salvaged[table] = _insert(new, table, wanted, taken.rows.values())
-                lost[table] = taken.lost
-                if taken.unknown:
+                if found[table].unknown:
                     unknown.append(table)
         finally:
             old.close()
+        try:
+            from_pages(path, shapes, wanted, found)
+        except OSError as exc:
+            log.warning("journal pages could not be read: %s", exc)
+        salvaged = {t: _insert(new, t, wanted[t], s.rows.values()) for t, s in found.items()}
+        lost = {t: s.lost for t, s in found.items()}
         orphans = new.execute(
             "UPDATE outcomes SET request_id = NULL WHERE request_id IS NOT NULL"
             " AND request_id NOT IN (SELECT id FROM requests)"

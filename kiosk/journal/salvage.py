@@ -8,19 +8,23 @@ b-tree by rowid and step over the pages that cannot be read:
   (doubling the step, then halving it back) finds where the b-tree can be read again,
   and the scan goes on from there;
 - every index that can still be read names rowids of its table (index-only scans never
-  touch the table's pages): each one not read yet is looked up on its own, and one that
-  cannot be read is counted as lost.
-
-Only rows a table's b-tree still reaches are taken: nothing is pieced together from
-free pages, so a row deleted before the damage never comes back.
+  touch the table's pages): each one not read yet is looked up on its own;
+- a row the b-tree no longer reaches (a damaged interior page above intact leaves) is
+  looked for in the file's leaf pages (:func:`from_pages`), but only under a rowid
+  its table's index still names, and only when its values fit the table's columns: a
+  free page's long-deleted row never comes back. What is still missing is lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk.journal.pages import Value, leaf_rows
 
 log = logging.getLogger("kiosk.journal")
 
@@ -34,7 +38,13 @@ class TableSalvage:
     """What was read out of one table."""
 
     rows: dict[int, tuple[object, ...]] = field(default_factory=dict)  # rowid -> values
-    lost: int = 0  # rows known (from an index) that could not be read
+    missing: set[int] = field(default_factory=set)  # rowids an index names, not read yet
+
+    @property
+    def lost(self) -> int:
+        """Rows known (from an index) that could not be read."""
+        return len(self.missing)
+
     damaged: bool = False  # some page of the table could not be read
     unknown: bool = False  # damage where no index could say how many rows were there
 
@@ -82,7 +92,7 @@ def read_table(conn: sqlite3.Connection, table: str, cols: list[str]) -> TableSa
         except sqlite3.DatabaseError:
             found = None
         if found is None:
-            out.lost += 1
+            out.missing.add(rowid)
         else:
             out.rows[rowid] = tuple(found)
     return out
@@ -144,3 +154,75 @@ def _index_names(conn: sqlite3.Connection, table: str) -> Iterator[str]:
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
     ).fetchall()
     return (str(r[0]) for r in rows)
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    kind: str  # declared type, upper case
+    not_null: bool
+    default: object
+    rowid: bool  # INTEGER PRIMARY KEY: the rowid, stored as NULL in the record
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> list[_Column]:
+    """The columns of *table* in *conn*'s schema, defaults evaluated."""
+    out = []
+    for _, name, kind, not_null, default, pk in conn.execute(
+        f"PRAGMA main.table_info({quoted(table)})"
+    ):
+        value = None
+        if default is not None:
+            with contextlib.closing(sqlite3.connect(":memory:")) as scratch:
+                value = scratch.execute(f"SELECT {default}").fetchone()[0]
+        kind = str(kind).upper()
+        out.append(_Column(str(name), kind, bool(not_null), value, pk == 1 and kind == "INTEGER"))
+    return out
+
+
+def from_pages(
+    path: Path, shapes: dict[str, list[_Column]], wanted: dict[str, list[str]],
+    found: dict[str, TableSalvage],
+) -> int:  # fmt: skip
+    """Fill in rows still *missing* from the leaf pages of the file at *path*; returns how
+    many were found. *shapes*: each table's columns in the damaged file; *wanted*: the
+    columns taken, in the order of ``found[table].rows``' tuples."""
+    hunted = {t: s for t, s in found.items() if s.missing}
+    if not hunted:
+        return 0
+    taken = 0
+    for rowid, values in leaf_rows(path):
+        owners = [t for t, s in hunted.items() if rowid in s.missing and _fits(shapes[t], values)]
+        if len(owners) != 1:
+            continue
+        table = owners[0]
+        named = {
+            c.name: (rowid if c.rowid else values[i] if i < len(values) else c.default)
+            for i, c in enumerate(shapes[table])
+        }
+        salvage = hunted[table]
+        salvage.rows[rowid] = tuple(named[c] for c in wanted[table])
+        salvage.missing.discard(rowid)
+        taken += 1
+    return taken
+
+
+def _fits(columns: list[_Column], values: tuple[Value, ...]) -> bool:
+    """Whether a record can be a row of a table with *columns* (a row written before a
+    column was added has fewer values)."""
+    if not 0 < len(values) <= len(columns):
+        return False
+    for column, value in zip(columns, values, strict=False):
+        if value is None:
+            if column.not_null and not column.rowid:
+                return False
+            continue
+        if column.rowid:
+            return False
+        if "INT" in column.kind and not isinstance(value, int):
+            return False
+        if "TEXT" in column.kind and not isinstance(value, str):
+            return False
+        if "REAL" in column.kind and not isinstance(value, int | float):
+            return False
+    return True

@@ -263,15 +263,35 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Quarantined {n}",
     },
     "tech.salvaged": {
-        "fi": "Tallenne korjattu: {n} riviä, {lost} menetetty",
-        "sv": "Journal räddad: {n} rader, {lost} förlorade",
-        "en": "Journal salvaged: {n} rows, {lost} lost",
+        "fi": "Tallenne: {n} talteen, {lost} menetetty",
+        "sv": "Journal: {n} räddade, {lost} förlorade",
+        "en": "Journal: {n} rows salvaged, {lost} lost",
     },
     "tech.offline_off": {
         "fi": "Offline estetty: {n} ristiriitaa 24 h",
         "sv": "Offline av: {n} konflikter på 24 h",
         "en": "Offline off: {n} conflicts in 24 h",
     },
+    # the staff's day report (amounts in euros, the sign in the title)
+    "report.title": {"fi": "RAPORTTI {day} €", "sv": "RAPPORT {day} €", "en": "REPORT {day} €"},
+    "report.receipts": {"fi": "Kuitit", "sv": "Kvitton", "en": "Receipts"},
+    "report.charges": {"fi": "Veloitukset", "sv": "Debiterat", "en": "Charges"},
+    "report.cancels": {"fi": "Perutut", "sv": "Annullerade", "en": "Cancels"},
+    "report.total": {"fi": "Yhteensä", "sv": "Totalt", "en": "Total"},
+    "report.offline": {"fi": "Offline", "sv": "Offline", "en": "Offline"},
+    "report.waiting": {
+        "fi": "Lähettämättä",
+        "sv": "Ej skickade",
+        "en": "Not uploaded",
+    },
+    "report.conflicts": {"fi": "Ristiriidat", "sv": "Konflikter", "en": "Conflicts"},
+    "report.late": {"fi": "Myöhässä", "sv": "Sena svar", "en": "Late answers"},
+    "report.unmatched": {
+        "fi": "Summa ei täsmää",
+        "sv": "Belopp stämmer ej",
+        "en": "Amount unmatched",
+    },
+    "report.count": {"fi": "{n} kpl", "sv": "{n} st", "en": "{n} pcs"},
     # out of service
     "out_of_service": {"fi": "Ei käytössä", "sv": "Ur funktion", "en": "Out of service"},
 }
@@ -312,6 +332,15 @@ def format_duration(seconds: int, lang: str) -> str:
     minutes, rest = divmod(max(seconds, 0), 60)
     text = f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
     return text.replace(" ", "\u00a0")  # never wrapped inside
+
+
+def format_day(dt: datetime, lang: str) -> str:
+    """A day, short: fi ``"6.12."``, sv ``"6/12"``, en ``"6 Dec"``."""
+    mon = _MONTHS[dt.month - 1]
+    return formats(check_language(lang)).day.format(d=dt.day, m=dt.month, mon=mon)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def format_clock(dt: datetime, lang: str) -> str:

@@ -46,8 +46,12 @@ def drawable(text: str) -> str:
     return _UNDRAWABLE.sub(" ", text)
 
 
+@lru_cache(maxsize=256)  # a few screens' words; bounded, so memory stays flat
 def text_width(text: str, size: int, bold: bool = False) -> int:
-    """Width in pixels of *text* drawn in the bundled font."""
+    """Width in pixels of *text* drawn in the bundled font.
+
+    Remembered: word wrap and shrink-to-fit measure the same words and prefixes over
+    and over, and every result screen is drawn while the customer waits."""
     if not text:
         return 0
     return int(font(size, bold).getbbox(drawable(text))[2])

@@ -26,6 +26,7 @@ from kiosk.screens.layout import (
     header,
     text_width,
 )
+from kiosk.screens.report import compose_report
 from kiosk.screens.results import AMOUNT_SIZES, REASON_SIZES, compose_result
 from kiosk.vocabulary import RequestKind
 
@@ -59,6 +60,8 @@ def compose(view: views.View, lang: str) -> Frame:
         return _alarm(view, lang)
     if isinstance(view, views.TechInfo):
         return _tech(view, lang)
+    if isinstance(view, views.DayReport):
+        return compose_report(view, lang)
     if isinstance(view, views.OutOfService):
         return _out_of_service(view, lang)
     raise TypeError(f"no screen for {type(view).__name__}")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk import views
 from kiosk.amounts import match_amount
+from kiosk.day_report import Count, DayFigures
 from kiosk.screens.results import DETAIL_REASONS
 from kiosk.venue import Service
 from kiosk.views import Outcome, Result
@@ -136,6 +137,42 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
             "tech_quarantined",
             views.TechInfo("counter-1", "192.168.10.23", "0.1.0", 5, online=True, quarantined=1),
         ),
+        (
+            "tech_salvaged",
+            views.TechInfo(
+                "counter-1",
+                "192.168.10.23",
+                "0.1.0",
+                57,
+                online=True,
+                journal_salvaged=172,
+                journal_lost=3,
+            ),
+        ),
+        ("alarm_journal_salvaged", views.Alarm("journal", detail="salvaged 172 rows, lost 3")),
+        ("day_report", views.DayReport(now, DAY)),
+        ("day_report_checks", views.DayReport(now, DAY, page=1)),
+        ("day_report_services", views.DayReport(now, DAY, page=2)),
+        ("day_report_unmatched", views.DayReport(now, DAY, page=3)),
+        ("day_report_empty", views.DayReport(now, DayFigures())),
         ("out_of_service", views.OutOfService()),
     ]
     return out
+
+
+DAY = DayFigures(
+    receipts=Count(23, 142_500),
+    offline=Count(2, 12_000),
+    charges=Count(4, 26_000),
+    cancels=Count(1, 6_500),
+    services=(
+        ("Klassinen hieronta 60 min", Count(14, 91_000)),
+        ("Klassinen hieronta 60 min + Jalkahieronta 30 min", Count(1, 10_000)),
+        ("Urheiluhieronta 45 min", Count(9, 49_500)),
+    ),
+    unmatched=Count(2, 11_500),
+    waiting_upload=Count(1, 5_500),
+    conflicts=Count(1, 6_500),
+    late_answers=Count(1, 6_500),
+)
+"""A busy day for the day report samples."""

@@ -14,7 +14,7 @@ from hardware.hid_scanner import HidScanner
 from hardware.keymaps import KEY, KeyParser
 from kiosk.errors import DeviceNotFound
 from kiosk.events import Scan, ScanFault
-from kiosk.tokens import kid_for, sign_receipt
+from refbackend.tokens import kid_for, sign_receipt
 
 DOWN, UP = 1, 0
 SHIFT, ALTGR = KEY["LEFTSHIFT"], KEY["RIGHTALT"]

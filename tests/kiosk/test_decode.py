@@ -15,7 +15,7 @@ from PIL import Image, ImageFilter
 
 from kiosk.decode import Decoder, decode_file, looks_like_token, make_decoder
 from kiosk.errors import DecoderError
-from kiosk.tokens import kid_for, sign_paycode
+from refbackend.tokens import kid_for, sign_paycode
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "qr"
 CORPUS = sorted(p for p in DATA.iterdir() if p.suffix in {".png", ".webp", ".jpg"})

@@ -47,6 +47,7 @@ from kiosk.languages import LANGUAGES
 from kiosk.tokens import BareCode, KeySet, Paycode, Receipt, Scanned, Unrecognised, classify
 from kiosk.views import OUTCOME_WORDS, Alarm, Outcome, Result, TechInfo
 from refbackend import DEMO_VENUE
+from refbackend import tokens as signer
 from refbackend.keys import key_path_for, load_or_create
 
 DEFAULT_BUDGET = 5000
@@ -205,7 +206,7 @@ class ScanPath:
             assert not isinstance(view, Alarm), (view, _show(text))
 
     def _last_view(self) -> object:
-        return self.sim.counter.presenter.last_view
+        return self.sim.counter.screen.last_view
 
 
 def _show(text: str) -> str:
@@ -340,7 +341,7 @@ def test_jws_shaped_text_with_wrong_parts(scan_path: ScanPath) -> None:
 @timeout_for("bombs")
 def test_json_bombs_in_header_and_payload(scan_path: ScanPath, refkey: Ed25519PrivateKey) -> None:
     scan_path.name = "bombs"
-    kid = tokens.kid_for(refkey.public_key())
+    kid = signer.kid_for(refkey.public_key())
     good_header = json.dumps({"alg": "EdDSA", "kid": kid, "typ": tokens.RECEIPT_TYP}).encode()
 
     @fuzz_settings("bombs")
@@ -365,7 +366,7 @@ def test_json_bombs_in_header_and_payload(scan_path: ScanPath, refkey: Ed25519Pr
 def test_claims_signed_by_the_trusted_key(scan_path: ScanPath, refkey: Ed25519PrivateKey) -> None:
     """What a broken backend could sign: every claim of any type; never an unhandled case."""
     scan_path.name = "claims"
-    kid = tokens.kid_for(refkey.public_key())
+    kid = signer.kid_for(refkey.public_key())
     issuer = scan_path.issuer
     receipt_claims = {
         "iss": issuer,
@@ -522,8 +523,8 @@ def test_mutated_real_tokens_never_pass_for_something_else(
     scan_path.name = "mutated"
     backend = scan_path.sim.backend
     other = backend.create_venue("Toinen Studio", "Muualla 2")
-    kid = tokens.kid_for(refkey.public_key())
-    expired = tokens.sign_paycode(
+    kid = signer.kid_for(refkey.public_key())
+    expired = signer.sign_paycode(
         refkey,
         kid,
         issuer=scan_path.issuer,
@@ -595,7 +596,7 @@ def test_any_outcome_renders_in_every_language() -> None:
 # --- worst inputs: time and memory of classify ------------------------------------------------
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-KID = tokens.kid_for(KEY.public_key())
+KID = signer.kid_for(KEY.public_key())
 HEADER = json.dumps({"alg": "EdDSA", "kid": KID, "typ": tokens.RECEIPT_TYP}).encode()
 
 

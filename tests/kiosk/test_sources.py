@@ -97,3 +97,18 @@ def test_each_scanner_is_selftested_by_its_own_check(tmp_path: Path) -> None:
     twin = base.simulated()
     hid = devices.check_scanner(cfg, twin, camera, SourceKind.HID)
     assert hid.status == base.PASS and "stands in for hid" in hid.detail
+
+
+def _example_choices(key: str) -> list[str]:
+    """The ``a | b | c`` list in the example configuration's comment on *key*."""
+    text = (ROOT / "config" / "kiosk.example.toml").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith(f"{key} = "))
+    comment = line.partition("#")[2]
+    return [w.strip().split()[0] for w in comment.split("|")]
+
+
+def test_the_example_configuration_names_every_source_and_language() -> None:
+    from kiosk.languages import LANGUAGES
+
+    assert _example_choices("source") == list(SOURCE_KINDS)
+    assert _example_choices("language") == list(LANGUAGES)

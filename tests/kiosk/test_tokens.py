@@ -20,10 +20,11 @@ from kiosk.errors import TokenError
 from kiosk.journal import Journal
 from kiosk.tokens import BareCode, KeySet, Paycode, Receipt, Unrecognised, classify, verify
 from kiosk.vocabulary import TokenKind
+from refbackend import tokens as signer
 
 ISS = "https://reference.kiosk.invalid"
 KEY = Ed25519PrivateKey.generate()
-KID = tokens.kid_for(KEY.public_key())
+KID = signer.kid_for(KEY.public_key())
 KEYS = KeySet({KID: KEY.public_key()})
 NOW = 1_790_000_000
 
@@ -43,11 +44,11 @@ def receipt(**overrides: object) -> str:
         paid_at=NOW - 3600,
     )
     fields.update(overrides)
-    return tokens.sign_receipt(KEY, KID, **fields)  # type: ignore[arg-type]
+    return signer.sign_receipt(KEY, KID, **fields)  # type: ignore[arg-type]
 
 
 def paycode(issued_at: int = NOW, ttl_s: int = 300) -> str:
-    return tokens.sign_paycode(
+    return signer.sign_paycode(
         KEY,
         KID,
         issuer=ISS,
@@ -118,7 +119,7 @@ def test_tampered_payload_fails_signature() -> None:
 
 def test_signed_by_untrusted_key_with_trusted_kid() -> None:
     other = Ed25519PrivateKey.generate()
-    forged = tokens.sign_receipt(
+    forged = signer.sign_receipt(
         other,
         KID,
         issuer=ISS,
@@ -146,7 +147,7 @@ def test_a_failure_after_the_typ_names_the_kind_the_token_claimed() -> None:
 
 def test_unknown_kid() -> None:
     other = Ed25519PrivateKey.generate()
-    forged = tokens.sign_receipt(
+    forged = signer.sign_receipt(
         other,
         "someone-else",
         issuer=ISS,
@@ -402,7 +403,7 @@ def test_paycode_with_a_long_expiry_needs_the_issuers_signature() -> None:
     assert reason(genuine) == "expired"
     assert reason(f"{head}.{longer}.{sig}") == "bad_signature"  # old signature kept
     attacker = Ed25519PrivateKey.generate()
-    resigned = tokens.sign_paycode(
+    resigned = signer.sign_paycode(
         attacker,
         KID,  # claims to be the trusted key
         issuer=ISS,
@@ -412,9 +413,9 @@ def test_paycode_with_a_long_expiry_needs_the_issuers_signature() -> None:
         ttl_s=claims["exp"] - claims["iat"],
     )
     assert reason(resigned) == "bad_signature"
-    own_kid = tokens.sign_paycode(
+    own_kid = signer.sign_paycode(
         attacker,
-        tokens.kid_for(attacker.public_key()),
+        signer.kid_for(attacker.public_key()),
         issuer=ISS,
         jti=claims["jti"],
         code=claims["code"],
@@ -479,7 +480,7 @@ def test_receipt_for_another_venue_through_the_counter(make_sim: Any) -> None:
     claims["ven"] = sim.cfg.device.venue
     moved = f"{head}.{b64(json.dumps(claims).encode())}.{sig}"
     attacker = Ed25519PrivateKey.generate()
-    resigned = tokens.sign_receipt(
+    resigned = signer.sign_receipt(
         attacker,
         sim.backend.kid,
         issuer=issuer,
@@ -507,7 +508,7 @@ def test_resigned_paycode_with_a_long_expiry_is_never_charged(make_sim: Any) -> 
     attacker = Ed25519PrivateKey.generate()
     forged = [
         f"{head}.{b64(json.dumps({**claims, 'exp': claims['exp'] + 10**8}).encode())}.{sig}",
-        tokens.sign_paycode(
+        signer.sign_paycode(
             attacker,
             sim.backend.kid,
             issuer=sim.cfg.backend.issuer,

@@ -11,9 +11,9 @@ from collections import Counter
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kiosk.tokens import kid_for, sign_paycode, sign_receipt
 from refbackend import DEMO_VENUE
 from refbackend.keys import key_path_for, load_or_create
+from refbackend.tokens import kid_for, sign_paycode, sign_receipt
 
 RECEIPT_FIELDS = {
     "status",

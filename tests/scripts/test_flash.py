@@ -8,6 +8,7 @@ Block-device tests use loop devices and run only as root with losetup.
 from __future__ import annotations
 
 import hashlib
+import json
 import lzma
 import os
 import shutil
@@ -32,7 +33,8 @@ OFFSET = BOOT_START * 512
 PSK = "correct horse battery"
 SECRET = "cs_live_4f1c2a9d7e"
 ORIGINAL_CONFIG = (
-    "# Raspberry Pi OS\ncamera_auto_detect=1\n#dtparam=i2c_arm=on\n[pi4]\narm_boost=1\n"
+    "# Raspberry Pi OS\ncamera_auto_detect=1\n#dtparam=i2c_arm=on\narm_64bit=1\n"
+    "[pi4]\narm_boost=1\n"
 )
 ORIGINAL_CMDLINE = "console=serial0,115200 console=tty1 root=PARTUUID=abcd-02 rootwait\n"
 
@@ -43,7 +45,21 @@ for tool in ("mtype", "mcopy", "sfdisk", "mkfs.vfat", "mkfs.ext4", "ssh-keygen")
 MT_ENV = dict(os.environ, MTOOLS_SKIP_CHECK="1")
 
 
-def make_image(path: Path) -> None:
+SEED = ROOT / "tests/data/raspios-bootfs"
+# What the boot partition of each kind of image holds besides config.txt and cmdline.txt.
+BOOT_FILES = {
+    # Raspberry Pi OS trixie (64-bit), 2025-11-24 and later: the stock NoCloud seed
+    "trixie64": ["kernel8.img", "kernel_2712.img", "meta-data", "user-data", "network-config"],
+    # bookworm (64-bit), and trixie before 2025-11-24: no seed on the boot partition
+    "bookworm64": ["kernel8.img", "kernel_2712.img"],
+    # trixie 32-bit (armhf): the 32-bit kernels beside kernel8.img
+    "trixie32": ["kernel.img", "kernel7.img", "kernel8.img", "meta-data", "user-data",
+                 "network-config"],
+}  # fmt: skip
+
+
+def make_image(path: Path, kind: str = "trixie64", config: str | None = ORIGINAL_CONFIG) -> None:
+    """A small Raspberry Pi OS-like image of *kind* (BOOT_FILES); config=None: no config.txt."""
     with path.open("wb") as f:
         f.truncate(IMAGE_MB * 1024 * 1024)
     layout = (
@@ -62,15 +78,22 @@ def make_image(path: Path) -> None:
          f"{root_kib}k"],
         check=True, capture_output=True,
     )  # fmt: skip
-    src = path.parent / "fat-src"
+    src = path.parent / f"fat-src-{path.name}"
     src.mkdir(exist_ok=True)
-    (src / "config.txt").write_text(ORIGINAL_CONFIG)
+    files = [src / "cmdline.txt"]
     (src / "cmdline.txt").write_text(ORIGINAL_CMDLINE)
+    if config is not None:
+        (src / "config.txt").write_text(config)
+        files.append(src / "config.txt")
+    for name in BOOT_FILES[kind]:
+        seed = SEED / name
+        (src / name).write_bytes(
+            seed.read_bytes() if seed.exists() else b"\x7fkernel " + name.encode()
+        )
+        files.append(src / name)
     subprocess.run(
-        ["mcopy", "-i", f"{path}@@{OFFSET}", str(src / "config.txt"), str(src / "cmdline.txt"),
-         "::"],
-        check=True, env=MT_ENV,
-    )  # fmt: skip
+        ["mcopy", "-i", f"{path}@@{OFFSET}", *map(str, files), "::"], check=True, env=MT_ENV
+    )
 
 
 @dataclass
@@ -196,8 +219,10 @@ def test_boot_partition_gets_the_cloud_init_files_and_the_kiosk_folder(flashed, 
         "kiosk.service",
         "kiosk.sysusers",
         "firstboot.sh",
+        "_firstboot_system.sh",
         "update-remote.sh",
         "kiosk-packages.sh",
+        "010_tech-nopasswd",
     }
     assert mtype(flashed, "kiosk/kiosk.service") == (ROOT / "systemd/kiosk.service").read_text()
     assert mfiles(flashed, "kiosk/wheels") == {
@@ -216,7 +241,11 @@ def test_user_data(flashed, inputs):
     assert data["hostname"] == "counter-1"
     assert data["ssh_pwauth"] is False
     assert data["disable_root"] is True
-    (user,) = data["users"]
+    # One user, as Raspberry Pi Imager writes it: the image's default user, which
+    # Raspberry Pi OS's cloud-init makes by renaming its UID-1000 account.
+    assert "users" not in data
+    user = data["user"]
+    assert user["name"] == "tech"
     assert user["lock_passwd"] is True
     assert user["ssh_authorized_keys"] == [inputs.key.read_text().strip()]
     assert "passwd" not in user and "plain_text_passwd" not in user
@@ -245,6 +274,15 @@ def test_user_data(flashed, inputs):
     meta = yaml.safe_load(mtype(flashed, "meta-data"))
     assert meta["instance-id"].startswith("kiosk-counter-1-")
     assert meta["local-hostname"] == "counter-1"
+    assert meta["dsmode"] == "local"  # as the stock seed
+    # As Raspberry Pi Imager: the datasource and this card's instance-id on the kernel
+    # command line, once.
+    cmdline = mtype(flashed, "cmdline.txt").split()
+    assert cmdline[-1] == f"ds=nocloud;i={meta['instance-id']}"
+    # Wi-Fi: the radio is unblocked before the network comes up.
+    (unblock,) = data["bootcmd"]
+    assert unblock[:2] == ["sh", "-c"] and "rfkill unblock wlan" in unblock[2]
+    assert "nmcli radio wifi on" in unblock[2] and "/var/lib/systemd/rfkill/*:wlan" in unblock[2]
 
 
 @pytest.mark.skipif(shutil.which("cloud-init") is None, reason="cloud-init is not installed")
@@ -259,17 +297,221 @@ def test_user_data_passes_cloud_init_schema(flashed, tmp_path):
     assert run(["cloud-init", "schema", "--config-file", str(bad)]).returncode != 0
 
 
+CLOUD_INIT_READS = """
+import json, sys, yaml
+from cloudinit import helpers
+from cloudinit.distros import debian, ug_util
+from cloudinit.sources.DataSourceNoCloud import parse_cmdline_data
+# The image's default user, as Raspberry Pi OS's /etc/cloud/cloud.cfg names it.
+default = {"name": "pi", "lock_passwd": True, "groups": ["adm", "dialout", "sudo", "gpio"],
+           "sudo": ["ALL=(ALL) NOPASSWD:ALL"], "shell": "/bin/bash"}
+distro = debian.Distro("debian", {"default_user": default}, helpers.Paths({}))
+with open(sys.argv[1]) as f:
+    users, _ = ug_util.normalize_users_groups(yaml.safe_load(f), distro)
+meta = {}
+found = parse_cmdline_data("ds=nocloud", meta, sys.argv[2])
+print(json.dumps({"users": users, "found": found, "meta": meta}))
+"""
+
+
+@pytest.mark.skipif(shutil.which("cloud-init") is None, reason="cloud-init is not installed")
+def test_cloud_init_makes_one_user_and_reads_the_instance_id_from_the_command_line(
+    flashed, tmp_path
+):
+    """cloud-init's own code: the image's default user becomes tech (no second user),
+    and ds=nocloud;i=... on cmdline.txt names meta-data's instance-id."""
+    user_data = tmp_path / "user-data"
+    user_data.write_text(mtype(flashed, "user-data"))
+    python = Path(shutil.which("cloud-init") or "").read_text().splitlines()[0].removeprefix("#!")
+    cmdline = mtype(flashed, "cmdline.txt").strip()
+    result = run([python, "-c", CLOUD_INIT_READS, str(user_data), cmdline])
+    assert result.returncode == 0, result.stderr
+    read = json.loads(result.stdout)
+    assert list(read["users"]) == ["tech"]
+    tech = read["users"]["tech"]
+    assert tech["default"] is True and tech["lock_passwd"] is True
+    assert "sudo" in tech["groups"]
+    meta = yaml.safe_load(mtype(flashed, "meta-data"))
+    assert read["found"] is True and read["meta"] == {"instance-id": meta["instance-id"]}
+
+
 def test_network_config_has_the_wifi_and_country(flashed):
     net = yaml.safe_load(mtype(flashed, "network-config"))["network"]
     assert net["version"] == 2
     wlan = net["wifis"]["wlan0"]
     assert wlan["dhcp4"] is True
     assert wlan["regulatory-domain"] == "FI"
-    assert wlan["access-points"] == {'Studio "Lotus"': {"password": PSK}}
+    # The derived key (wpa_passphrase's), never the passphrase.
+    key = hashlib.pbkdf2_hmac("sha1", PSK.encode(), b'Studio "Lotus"', 4096, 32).hex()
+    assert wlan["access-points"] == {'Studio "Lotus"': {"password": key}}
     # Ethernet works too, also when the Wi-Fi is configured.
     assert net["ethernets"]["eth0"] == {"dhcp4": True, "optional": True}
     cmdline = mtype(flashed, "cmdline.txt")
-    assert cmdline == ORIGINAL_CMDLINE.strip() + " cfg80211.ieee80211_regdom=FI\n"
+    assert cmdline.startswith(
+        ORIGINAL_CMDLINE.strip() + " cfg80211.ieee80211_regdom=FI ds=nocloud;"
+    )
+
+
+def test_every_scalar_keeps_its_type(inputs, tmp_path):
+    """YAML 1.1 (PyYAML, cloud-init's parser) reads NO as false and 0123 as a number."""
+    psk = tmp_path / "psk"
+    psk.write_text("password\n")
+    psk.chmod(0o600)
+    out = tmp_path / "k.img"
+    over = {"--hostname": "0123", "--wifi-country": "NO", "--wifi-ssid": "yes",
+            "--wifi-psk-file": str(psk)}  # fmt: skip
+    result = run(inputs.args(out, **over))
+    assert result.returncode == 0, result.stderr
+    net = yaml.safe_load(mtype(out, "network-config"))["network"]
+    wlan = net["wifis"]["wlan0"]
+    assert wlan["regulatory-domain"] == "NO"
+    assert list(wlan["access-points"]) == ["yes"]
+    user = yaml.safe_load(mtype(out, "user-data"))
+    assert user["hostname"] == "0123"
+    meta = yaml.safe_load(mtype(out, "meta-data"))
+    assert meta["local-hostname"] == "0123"
+    assert meta["instance-id"].startswith("kiosk-0123-")
+    assert "cfg80211.ieee80211_regdom=NO" in mtype(out, "cmdline.txt").split()
+
+
+def _scalars(node: yaml.Node) -> Iterator[yaml.ScalarNode]:
+    if isinstance(node, yaml.ScalarNode):
+        yield node
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _scalars(item)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _scalars(key)
+            yield from _scalars(value)
+
+
+def test_only_true_false_and_the_version_are_not_strings(flashed, inputs):
+    """Every scalar of the seed: a value from the technician is double-quoted, and
+    nothing but the booleans and network-config's version resolves to another type."""
+    given = {"counter-1", "FI", 'Studio "Lotus"', inputs.key.read_text().strip(), "tech"}
+    for name in ("user-data", "meta-data", "network-config"):
+        root = yaml.compose(mtype(flashed, name))
+        assert root is not None
+        for node in _scalars(root):
+            if node.value in given or node.value.startswith("kiosk-counter-1-"):
+                assert node.style == '"', (name, node.value)
+            tag = node.tag.rsplit(":", 1)[-1]
+            assert tag == "str" or (tag, node.value) in {
+                ("bool", "true"),
+                ("bool", "false"),
+                ("int", "2"),
+            }, (name, node.value, tag)
+
+
+def test_wifi_key_is_wpa_passphrase_s(inputs, tmp_path):
+    """IEEE 802.11i-2004, H.4.3: passphrase "password", SSID "IEEE"."""
+    psk = tmp_path / "psk"
+    psk.write_text("password\n")
+    psk.chmod(0o600)
+    out = tmp_path / "k.img"
+    result = run(inputs.args(out, **{"--wifi-ssid": "IEEE", "--wifi-psk-file": str(psk)}))
+    assert result.returncode == 0, result.stderr
+    aps = yaml.safe_load(mtype(out, "network-config"))["network"]["wifis"]["wlan0"]["access-points"]
+    key = "f42c6fc52df0ebef9ebb4b90b38a5f902e83fe1b135a70e23aed762e9710a12e"
+    assert aps == {"IEEE": {"password": key}}
+    # A file holding the 64-hex key already is taken as it is.
+    psk.write_text(key.upper() + "\n")
+    out2 = tmp_path / "k2.img"
+    result = run(inputs.args(out2, **{"--wifi-ssid": "IEEE", "--wifi-psk-file": str(psk)}))
+    assert result.returncode == 0, result.stderr
+    assert mtype(out2, "network-config") == mtype(out, "network-config")
+
+
+@pytest.mark.parametrize("lang", ["C", "C.UTF-8"])
+def test_an_ssid_with_quotes_backslashes_and_non_ascii_letters(inputs, tmp_path, lang):
+    ssid = 'Kahvila Ä \\ "2"'
+    out = tmp_path / "k.img"
+    env = dict(os.environ, LANG=lang, LC_ALL=lang)
+    result = run(inputs.args(out, **{"--wifi-ssid": ssid}), env=env)
+    assert result.returncode == 0, result.stderr
+    aps = yaml.safe_load(mtype(out, "network-config"))["network"]["wifis"]["wlan0"]["access-points"]
+    key = hashlib.pbkdf2_hmac("sha1", PSK.encode(), ssid.encode(), 4096, 32).hex()
+    assert aps == {ssid: {"password": key}}
+
+
+def test_flashing_again_without_wifi_leaves_no_wifi_key(flashed, inputs, tmp_path):
+    again = tmp_path / "again.img"
+    over = {"--image": str(flashed), "--wifi-ssid": None, "--wifi-psk-file": None,
+            "--wifi-country": None}  # fmt: skip
+    result = run(inputs.args(again, **over))
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(mtype(again, "network-config")) is None
+    assert "cfg80211.ieee80211_regdom" not in mtype(again, "cmdline.txt")
+
+
+def test_sudoers_drop_in_for_the_technician(flashed, tmp_path):
+    text = mtype(flashed, "kiosk/010_tech-nopasswd")
+    rules = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert rules == ["tech ALL=(ALL) NOPASSWD:ALL"]
+    visudo = shutil.which("visudo") or "/usr/sbin/visudo"
+    if not Path(visudo).exists():
+        pytest.fail("visudo is needed to check the sudoers rule (apt-get install sudo)")
+    path = tmp_path / "sudoers"
+    path.write_text(text)
+    assert run([visudo, "-cf", str(path)]).returncode == 0
+    path.write_text(text.replace("NOPASSWD:ALL", "NOPASSWD ALL"))
+    assert run([visudo, "-cf", str(path)]).returncode != 0
+
+
+def test_uart_scanner(inputs, tmp_path):
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        inputs.config.read_text() + '[scanner]\nsource = "serial"\nport = "/dev/serial0"\n'
+    )
+    out = tmp_path / "k.img"
+    result = run([*inputs.args(out, **{"--config": str(config)}), "--uart-scanner"])
+    assert result.returncode == 0, result.stderr
+    # The serial console leaves GPIO14/15 to the scanner.
+    words = mtype(out, "cmdline.txt").split()
+    assert not [w for w in words if w.startswith("console=serial0")]
+    assert "console=tty1" in words
+    tail = mtype(out, "config.txt")[len(ORIGINAL_CONFIG) :]
+    sections: dict[str, list[str]] = {}
+    section = "all"
+    for line in tail.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif line and not line.startswith("#"):
+            sections.setdefault(section, []).append(line)
+    assert "enable_uart=1" in sections["all"]
+    for pi in ("pi3", "pi4", "pi02"):  # Bluetooth gives the PL011 back to GPIO14/15
+        assert sections[pi] == ["dtoverlay=disable-bt"]
+    assert sections["pi5"] == ["dtparam=uart0=on"]
+    assert tail.rstrip().splitlines()[-2] == "[all]"  # what follows applies to every Pi
+    # Without the option nothing of this is written.
+    assert "enable_uart" not in mtype(flashed_plain(inputs, tmp_path), "config.txt")
+
+
+def flashed_plain(inputs: Inputs, tmp_path: Path) -> Path:
+    out = tmp_path / "plain.img"
+    result = run(inputs.args(out, **{"--image": str(inputs.image)}))
+    assert result.returncode == 0, result.stderr
+    assert "console=serial0,115200" in mtype(out, "cmdline.txt").split()
+    return out
+
+
+def test_uart_scanner_needs_the_config_to_read_serial0(inputs, tmp_path):
+    config = tmp_path / "kiosk.toml"
+    config.write_text(inputs.config.read_text() + '[scanner]\nsource = "hid"\n')
+    result = run([*inputs.args(tmp_path / "k.img", **{"--config": str(config)}), "--uart-scanner"])
+    assert result.returncode == 2
+    assert '--uart-scanner needs [scanner] source = "serial"' in result.stderr
+    assert 'port = "/dev/serial0"' in result.stderr
+
+
+def test_the_kiosk_may_open_the_uart():
+    """/dev/serial0 is ttyAMA0 (PL011) or ttyS0 (mini UART), group dialout."""
+    unit = (ROOT / "systemd/kiosk.service").read_text().splitlines()
+    groups = next(x for x in unit if x.startswith("SupplementaryGroups=")).split("=")[1].split()
+    assert "dialout" in groups
+    assert {"DeviceAllow=char-ttyAMA rw", "DeviceAllow=char-ttyS rw"} <= set(unit)
+    assert "m kiosk dialout" in (ROOT / "systemd/kiosk.sysusers").read_text().splitlines()
 
 
 def test_config_txt_enables_i2c_and_camera_after_the_original(flashed):
@@ -288,9 +530,9 @@ def test_secrets_appear_only_where_expected(flashed):
         f"kiosk/{f}" for f in mfiles(flashed, "kiosk")
     ]
     holding_secret = [n for n in names if SECRET.encode() in mbytes(flashed, n)]
-    holding_psk = [n for n in names if PSK.encode() in mbytes(flashed, n)]
     assert holding_secret == ["kiosk/client_secret"]  # deleted by first boot (below)
-    assert holding_psk == ["network-config"]  # cloud-init needs it to join the Wi-Fi
+    # The Wi-Fi passphrase is nowhere on the card: not in a file, not in a freed cluster.
+    assert PSK.encode() not in flashed.read_bytes()
 
 
 def test_root_partition_is_untouched(flashed, inputs):
@@ -306,6 +548,7 @@ def test_flashing_an_already_flashed_image_keeps_one_kiosk_block(flashed, inputs
     assert lines.count("dtparam=i2c_arm=on") == 1
     assert lines.count("# >>> kiosk (scripts/flash.sh)") == 1
     assert mtype(again, "cmdline.txt").count("cfg80211.ieee80211_regdom=") == 1
+    assert mtype(again, "cmdline.txt").count("ds=nocloud;i=") == 1
 
 
 def test_without_wifi_there_is_no_network_config(inputs, tmp_path):
@@ -317,8 +560,12 @@ def test_without_wifi_there_is_no_network_config(inputs, tmp_path):
         )
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "network-config" not in mfiles(out)
-    assert mtype(out, "cmdline.txt") == ORIGINAL_CMDLINE
+    # A comment-only network-config, as the stock image's (and no earlier card's Wi-Fi):
+    # NetworkManager's default brings up the Ethernet.
+    assert yaml.safe_load(mtype(out, "network-config")) is None
+    assert "bootcmd" not in yaml.safe_load(mtype(out, "user-data"))
+    words = mtype(out, "cmdline.txt").split()
+    assert words[:-1] == ORIGINAL_CMDLINE.split() and words[-1].startswith("ds=nocloud;i=kiosk-")
 
 
 def test_dry_run_writes_nothing(inputs, tmp_path):
@@ -402,15 +649,72 @@ def test_not_a_pi_image_is_refused(inputs, tmp_path):
     plain.write_bytes(b"\0" * 1024 * 1024)
     result = run(inputs.args(tmp_path / "k.img", **{"--image": str(plain)}))
     assert result.returncode == 1
-    assert "no readable partition table" in result.stderr or "no partitions" in result.stderr
+    assert f"ERROR: {plain} has no readable partition table" in result.stderr
+    compressed = tmp_path / "plain.img.xz"
+    compressed.write_bytes(lzma.compress(plain.read_bytes(), preset=0))
+    result = run(inputs.args(tmp_path / "k.img", **{"--image": str(compressed)}))
+    assert result.returncode == 1
+    assert f"ERROR: {compressed} has no readable partition table" in result.stderr
     assert not (tmp_path / "k.img").exists() and not (tmp_path / "k.img.partial").exists()
+
+
+GET = "download Raspberry Pi OS Lite (64-bit), trixie, 2025-11-24 or later"
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "xz", "reason"),
+    [
+        ("bookworm64", ORIGINAL_CONFIG, True,
+         "no cloud-init seed (meta-data) on its boot partition: Raspberry Pi OS bookworm, "
+         "or trixie before 2025-11-24, cannot be set up by flash.sh"),
+        ("trixie32", ORIGINAL_CONFIG.replace("arm_64bit=1\n", ""), True,
+         "a 32-bit Raspberry Pi OS image (32-bit kernels on its boot partition)"),
+        ("trixie64", ORIGINAL_CONFIG.replace("arm_64bit=1", "arm_64bit=0"), False,
+         "a 32-bit Raspberry Pi OS image (arm_64bit=0 in its config.txt)"),
+        ("trixie64", None, False,
+         "no config.txt on its boot partition: not a Raspberry Pi OS image"),
+    ],
+    ids=["bookworm", "32-bit", "arm_64bit=0", "no-config.txt"],
+)  # fmt: skip
+def test_an_image_that_cannot_be_provisioned_is_refused_before_writing(
+    inputs, tmp_path, kind, config, xz, reason
+):
+    image = tmp_path / "in.img"
+    make_image(image, kind, config)
+    if xz:
+        compressed = tmp_path / "in.img.xz"
+        compressed.write_bytes(lzma.compress(image.read_bytes(), preset=0))
+        image.unlink()
+        image = compressed
+    out = tmp_path / "out" / "k.img"
+    out.parent.mkdir()
+    for extra in ([], ["--dry-run"]):
+        result = run([*inputs.args(out, **{"--image": str(image)}), *extra])
+        assert result.returncode == 2, result.stderr
+        (line,) = [x for x in result.stderr.splitlines() if reason in x]
+        assert line == f"flash.sh: --image {image}: {reason}" + line.split(reason, 1)[1]
+        assert GET in line and "https://www.raspberrypi.com/software/operating-systems/" in line
+        assert "a 32-bit" not in result.stderr or "32-bit" in reason
+        assert "meta-data" not in result.stderr or "meta-data" in reason
+        assert list(out.parent.iterdir()) == []
+
+
+def test_a_bookworm_32_bit_image_gets_both_reasons(inputs, tmp_path):
+    image = tmp_path / "in.img"
+    make_image(image, "trixie32")
+    subprocess.run(["mdel", "-i", f"{image}@@{OFFSET}", "::meta-data"], check=True, env=MT_ENV)
+    result = run(inputs.args(tmp_path / "k.img", **{"--image": str(image)}))
+    assert result.returncode == 2
+    assert "a 32-bit Raspberry Pi OS image" in result.stderr
+    assert "no cloud-init seed (meta-data)" in result.stderr
+    assert len(result.stderr.splitlines()) == 2
 
 
 def test_shellcheck_is_clean():
     if shutil.which("shellcheck") is None:
         pytest.fail("shellcheck is required (apt-get install shellcheck)")
-    scripts = ["flash.sh", "firstboot.sh", "update.sh", "update-remote.sh", "wheelhouse.sh",
-               "device-test.sh", "test.sh"]  # fmt: skip
+    scripts = ["flash.sh", "firstboot.sh", "_firstboot_system.sh", "update.sh",
+               "update-remote.sh", "wheelhouse.sh", "device-test.sh", "test.sh"]  # fmt: skip
     paths = [str(ROOT / "scripts" / s) for s in scripts]
     paths.append(str(ROOT / "tests/device/build-image.sh"))
     result = run(["shellcheck", "-x", *paths], cwd=ROOT)
@@ -442,7 +746,18 @@ def test_first_boot_installs_and_deletes_the_secret(flashed, tmp_path):
     assert result.returncode == 0, result.stderr
     assert not (boot / "kiosk/client_secret").exists()
     assert not (boot / "network-config").exists()
+    # The staff PIN's hash goes from the FAT once the installed copy is on disk.
+    assert not (boot / "kiosk/kiosk.toml").exists()
+    assert (pi.root / "etc/kiosk/kiosk.toml").read_bytes() == mbytes(flashed, "kiosk/kiosk.toml")
     assert "from the card's wheelhouse (offline)" in result.stderr
+    # The technician's sudo: a checked drop-in, and sudo -n true tried as tech.
+    drop_in = pi.root / "etc/sudoers.d/010_tech-nopasswd"
+    st = drop_in.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o440, 0, 0)
+    assert drop_in.read_bytes() == mbytes(flashed, "kiosk/010_tech-nopasswd")
+    assert sorted(p.name for p in drop_in.parent.iterdir()) == ["010_tech-nopasswd"]
+    assert "runuser -u tech -- sudo -n true" in pi.calls()
+    assert "kiosk-firstboot: sudo -n true works for tech" in result.stderr.splitlines()
     passwd = (pi.root / "etc/passwd").read_text()
     uid = int(next(line for line in passwd.splitlines() if line.startswith("kiosk:")).split(":")[2])
     secret = pi.root / "etc/kiosk/client_secret"
@@ -480,6 +795,80 @@ def test_first_boot_deletes_the_secret_even_when_it_fails(flashed, tmp_path):
     assert not (boot / "network-config").exists()
 
 
+@needs_root_tools
+@pytest.mark.parametrize("damage", ["rule", "missing"])
+def test_first_boot_without_a_working_sudo_ends_in_error(flashed, tmp_path, damage):
+    boot = _boot_dir(flashed, tmp_path)
+    rule = boot / "kiosk/010_tech-nopasswd"
+    if damage == "rule":
+        rule.write_text("tech ALL=(ALL) NOPASSWD ALL\n")  # visudo: syntax error
+    else:
+        rule.unlink()
+    pi = FakePi(tmp_path / "pi")
+    env = dict(pi.env, KIOSK_BOOT_DIR=str(boot), KIOSK_SETTLE="0", KIOSK_APT="0")
+    result = run(["bash", str(boot / "kiosk/firstboot.sh")], env=env)
+    assert result.returncode == 1
+    expected = "visudo rejects" if damage == "rule" else "010_tech-nopasswd is missing"
+    assert expected in result.stderr
+    assert "sudo for tech does not work (see above)" in result.stderr.splitlines()[-1]
+    # Nothing half-checked counts for sudo, and the kiosk itself is still installed.
+    assert list((pi.root / "etc/sudoers.d").glob("*")) == []
+    assert pi.current() == "0.2.0"
+    assert not (boot / "kiosk/client_secret").exists()
+
+
+# In a private mount namespace: /etc/passwd, /etc/shadow and /etc/group are copies
+# holding a `tech` account with a locked password (as cloud-init's lock_passwd makes
+# it), and /etc/sudoers.d is empty; then firstboot's system_sudo runs for real (visudo,
+# runuser, sudo, PAM). Nothing of this reaches the machine's own files.
+REAL_SUDO = r"""
+set -euo pipefail
+work=$1 src=$2 install=$3
+for f in passwd shadow group; do cp /etc/$f "$work/$f"; done
+echo 'tech:x:4242:4242:Kiosk technician:/nonexistent:/bin/bash' >>"$work/passwd"
+echo 'tech:!:20000:0:99999:7:::' >>"$work/shadow"
+echo 'tech:x:4242:' >>"$work/group"
+for f in passwd shadow group; do mount --bind "$work/$f" /etc/$f; done
+mount -t tmpfs -o mode=0755 tmpfs /etc/sudoers.d
+log() { printf 'kiosk-firstboot: %s\n' "$*" >&2; }
+ROOT="" SRC=$src
+source "$LIB"
+if [[ $install == yes ]]; then
+    system_sudo
+else
+    runuser -u tech -- sudo -n true
+fi
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("sudo") is None,
+    reason="needs root, unshare and sudo",
+)
+def test_the_sudo_rule_lets_a_locked_tech_account_run_sudo_without_a_password(flashed, tmp_path):
+    src = tmp_path / "kiosk"
+    src.mkdir()
+    (src / "010_tech-nopasswd").write_bytes(mbytes(flashed, "kiosk/010_tech-nopasswd"))
+    env = dict(os.environ, LIB=str(ROOT / "scripts/_firstboot_system.sh"))
+
+    def in_namespace(install: str) -> subprocess.CompletedProcess[str]:
+        work = tmp_path / f"etc-{install}"
+        work.mkdir()
+        argv = ["unshare", "--mount", "--propagation", "private", "bash", "-c", REAL_SUDO,
+                "real-sudo", str(work), str(src), install]  # fmt: skip
+        return run(argv, env=env)
+
+    # Without the rule, a locked account cannot use sudo (Raspberry Pi OS since 2026-04).
+    without = in_namespace("no")
+    assert without.returncode != 0
+    assert "password is required" in without.stderr
+    done = in_namespace("yes")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert "kiosk-firstboot: sudo -n true works for tech" in lines
+    assert not Path("/etc/sudoers.d/010_tech-nopasswd").exists()  # the namespace's only
+
+
 # --- block devices (loop devices) -------------------------------------------------------
 
 needs_loop = pytest.mark.skipif(
@@ -509,6 +898,21 @@ def test_writes_a_card_with_yes(inputs, loop_device):
     assert result.returncode == 0, result.stderr
     assert "dtparam=i2c_arm=on" in mtype(dev, "config.txt")
     assert "client_secret" in mfiles(dev, "kiosk")
+
+
+@needs_loop
+def test_a_card_is_not_written_when_the_image_is_refused(inputs, loop_device, tmp_path):
+    dev, backing = loop_device
+    image = tmp_path / "bookworm.img"
+    make_image(image, "bookworm64")
+    argv = [
+        *inputs.args(Path(), **{"--image": str(image), "--out": None, "--device": dev}),
+        "--yes",
+    ]
+    result = run(argv)
+    assert result.returncode == 2
+    assert "no cloud-init seed (meta-data)" in result.stderr
+    assert backing.read_bytes()[: 1024 * 1024] == b"\0" * 1024 * 1024
 
 
 @needs_loop

@@ -41,6 +41,7 @@ from kiosk.errors import (
     ClientClosed,
     OutcomeUnknown,
 )
+from refbackend import tokens as signer
 
 FAST = Timeouts(connect=0.5, read=0.5, total=1.0)
 SECRET = "client-secret-value-123"
@@ -48,7 +49,7 @@ CHECK = "/v1/receipts/check"
 CHARGE = "/v1/charges"
 TX = "tx_R60D21hL60bj5N1v"
 VENUE = "ven_demo0000000000"
-RECEIPT = tokens.sign_receipt(
+RECEIPT = signer.sign_receipt(
     Ed25519PrivateKey.generate(), "k1", issuer="https://pay.test", tx=TX, venue=VENUE,
     venue_name="Hierontastudio Demo", venue_address="Esimerkkikatu 1", amount_cents=6500,
     paid_at=1_790_000_000,

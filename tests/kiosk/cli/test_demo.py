@@ -21,6 +21,7 @@ def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     names = {p.stem.split("-", 1)[1] for p in pngs}
     assert {"checked", "already_checked", "checked_offline", "charged", "cancelled"} <= names
     assert "check_amount" in names
+    assert "day_report" in names and "-> day_report" in text
     (line,) = [ln for ln in text.splitlines() if "Receipt 60,00 EUR" in ln]
     assert "-> check_amount" in line and "nearest Klassinen hieronta 60 min, -5.00 EUR" in line
     with Image.open(pngs[0]) as image:

@@ -20,6 +20,7 @@ EXTRA_KEYS = {
     "amount_difference_cents",
     "late_answer",
     "shown",
+    "money_cents",
 }
 
 

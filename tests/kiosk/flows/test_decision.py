@@ -120,4 +120,4 @@ def test_quick_charge_never_shows_still_charging(make_sim: Any) -> None:
     while not sim.views.empty():
         seen.append(sim.views.get_nowait())
     assert not any(isinstance(v, StillCharging) for v in seen)
-    assert isinstance(sim.counter.presenter.last_view, Result)
+    assert isinstance(sim.counter.screen.last_view, Result)

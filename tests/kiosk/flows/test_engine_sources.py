@@ -22,7 +22,7 @@ def wait_ready(sim: Any, timeout: float = 5.0) -> bool:
     """Whether the ready screen comes back within *timeout* (s of real time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if isinstance(sim.counter.presenter.last_view, Ready):
+        if isinstance(sim.counter.screen.last_view, Ready):
             return True
         time.sleep(0.05)
     return False
@@ -54,7 +54,7 @@ def test_one_source_unplugged_is_a_passing_alarm_while_another_reads(make_sim: A
     unplug(sim, "camera")  # now none is left: the alarm stays
     sim.advance(ALARM_S + 1)
     assert not wait_ready(sim, 1.5)
-    assert isinstance(sim.counter.presenter.last_view, Alarm)
+    assert isinstance(sim.counter.screen.last_view, Alarm)
 
 
 def test_the_only_source_unplugged_keeps_its_alarm(make_sim: Any) -> None:

@@ -151,3 +151,22 @@ def test_invalid_at_the_backend_is_not_accepted_offline(sim: Sim) -> None:
     assert (again.word, again.reason) == ("invalid", "mismatch"), again
     assert again.told_at is not None
     assert [w for w, _ in receipt_rows(sim, tx)] == ["invalid", "invalid"]
+
+
+def test_a_cancel_answered_already_cancelled_decides_the_rescan(sim: Sim) -> None:
+    warm_up(sim)
+    tx, token = sim.backend.mint_receipt(DEMO_VENUE, 2200)
+    with counter_2(sim) as other:  # cancelled in the web service
+        assert other.cancel(tx, str(uuid.uuid4()), {"reason": "refund"}).status == "cancelled"
+    from kiosk.flows.payment import cancel
+
+    ctx = sim.counter.open_context()
+    try:  # `kiosk cancel` of it here: the backend says it is cancelled already
+        assert cancel(ctx, tx, "refund").reason == "already_cancelled"
+    finally:
+        ctx.client.close()
+        ctx.journal.close()
+    sim.backend.pause()
+    again = sim.scan(token)
+    assert (again.word, again.kind) == ("cancelled", "receipt"), again
+    assert "checked_offline" not in [w for w, _ in receipt_rows(sim, tx)]

@@ -162,7 +162,7 @@ def test_insufficient_funds_shows_the_balance(sim: Sim) -> None:
     code = sim.backend.mint_paycode(1000)
     outcome = charge_with_buttons(sim, code["token"])
     assert (outcome.word, outcome.balance_cents) == ("insufficient_funds", 1000)
-    shown = sim.counter.presenter.last_view
+    shown = sim.counter.screen.last_view
     assert isinstance(shown, Result) and shown.outcome.balance_cents == 1000
     assert paycode_row(sim.backend, code["jti"])["balance_cents"] == 1000
     (req,) = journal_requests(sim, "charge")

@@ -48,7 +48,7 @@ def test_amount_of_one_service_shows_it_and_plays_accepted(make_sim: Any) -> Non
     match = outcome.amount_match
     assert match is not None and match.matched
     assert [s.name for s in match.services] == [CLASSIC]
-    view = sim.counter.presenter.last_view
+    view = sim.counter.screen.last_view
     assert isinstance(view, Result) and view.outcome.amount_match == match
     assert not red_lit(sim)  # green: accepted
     row = journal_row(sim, tx)

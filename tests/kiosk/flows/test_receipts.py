@@ -31,7 +31,7 @@ def test_receipt_checked_then_rescan_answered_from_journal(sim: Sim) -> None:
     first = sim.scan(token)
     assert (first.word, first.tx, first.amount_cents) == ("checked", tx, 6500), first
     assert first.venue_name == "Hierontastudio Demo"
-    assert isinstance(sim.counter.presenter.last_view, Result)
+    assert isinstance(sim.counter.screen.last_view, Result)
     sim.backend.pause()  # a rescan needs no network
     sim.advance(0.35)  # past the repeat window
     again = sim.scan(token)

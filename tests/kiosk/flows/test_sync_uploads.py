@@ -142,6 +142,8 @@ def test_a_refused_request_is_backed_off_and_the_uploads_behind_it_go_on(
     make_ctx: Any, refbackend: ReferenceBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
     ctx = make_ctx(quarantine_after=3, quarantine_retry=3600.0)
+    frozen = ctx.clock()
+    ctx.clock = lambda: frozen  # a busy machine must not outlast the 0.2 s backoff
     bad = refused_request(ctx)
     behind = [offline_check(ctx, refbackend) for _ in range(3)]
 

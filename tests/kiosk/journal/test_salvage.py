@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from journal_damage import scramble_index, scramble_table_page
 
 from kiosk.journal import Journal
@@ -87,6 +88,28 @@ def test_a_damaged_table_page_costs_only_its_rows(tmp_path: Path) -> None:
     assert not [n for n in names(tmp_path) if ".salvage" in n]
 
 
+def test_rows_below_a_damaged_interior_page_are_read_from_their_leaves(tmp_path: Path) -> None:
+    path = tmp_path / "journal.db"
+    before = filled(path)
+    with Journal.open(path) as j:  # a row deleted earlier stays deleted
+        j.conn.execute("UPDATE outcomes SET request_id = NULL WHERE request_id = 7")
+        gone = j.conn.execute("DELETE FROM requests WHERE id = 7 RETURNING id").fetchall()
+    assert [tuple(r) for r in gone] == [(7,)]
+    del before[7]
+    scramble_table_page(path, "requests", kind="internal")
+    conn = sqlite3.connect(path)
+    with pytest.raises(sqlite3.DatabaseError):  # SQLite itself can read none of them now
+        conn.execute("SELECT body FROM requests").fetchall()
+    conn.close()
+    with Journal.open(path) as j:
+        recovery = j.recovery
+        kept = {r.id: (r.key, r.text) for r in j.open_requests()}
+    assert recovery is not None and recovery.how == "salvaged"
+    assert kept == before  # every request, same key and body; the deleted one not back
+    assert recovery.lost == {"requests": 0, "outcomes": 0, "meta": 0, "pruned_outcomes": 0}
+    assert recovery.orphaned == 0
+
+
 def test_a_journal_that_is_not_a_database_is_started_afresh_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     path.write_bytes(b"this is not a database" * 500)
@@ -97,3 +120,24 @@ def test_a_journal_that_is_not_a_database_is_started_afresh_and_says_so(tmp_path
         assert "unknown number" in recovery.summary()
         assert j.open_requests() == [] and j.moved_aside is not None
     assert j.moved_aside.read_bytes().startswith(b"this is not a database")  # kept
+
+
+def test_leaf_pages_of_any_bytes_are_read_without_an_error(tmp_path: Path) -> None:
+    import random
+
+    from kiosk.journal.pages import leaf_rows
+
+    path = tmp_path / "journal.db"
+    filled(path)
+    good = path.read_bytes()
+    rows = list(leaf_rows(path))
+    assert len(rows) >= REQUESTS * 2  # the requests and outcomes, from their leaves
+    rng = random.Random(21)
+    for _ in range(30):  # a file scrambled at random places reads as what it can
+        data = bytearray(good)
+        for _ in range(200):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        path.write_bytes(bytes(data))
+        assert isinstance(list(leaf_rows(path)), list)
+    path.write_bytes(b"SQLite format 3\0" + bytes(rng.randrange(256) for _ in range(8192)))
+    assert isinstance(list(leaf_rows(path)), list)

@@ -18,7 +18,14 @@ HKI = ZoneInfo("Europe/Helsinki")
 PAID = datetime(2025, 5, 14, 14, 2, tzinfo=HKI)
 SAMPLES = screens.samples()
 # samples whose data (not a translation) is longer than a line, by design
-DATA_MAY_BE_CUT = {"service_menu", "service_menu_scrolled", "amount_matched_two"}
+# service names: the day report shortens them (the CLI summary has them whole)
+DATA_MAY_BE_CUT = {
+    "service_menu",
+    "service_menu_scrolled",
+    "amount_matched_two",
+    "day_report_services",
+    "day_report_unmatched",
+}
 
 
 def texts(view: views.View, lang: str) -> str:

@@ -1,4 +1,4 @@
-"""A few uploads in flight at once, each on its own kept-alive connection.
+"""The upload pool: a few uploads in flight at once, each on its own kept-alive connection.
 
 Replay of a long outbox is bound by round trips, not by the backend: a small
 pool of threads, each with its own :class:`~kiosk.backend.client.BackendClient`
@@ -29,7 +29,7 @@ Answer = tuple[Request, "Result | BackendError"]
 """A request and its answer, or the error that stood for one."""
 
 
-class Pipeline:
+class UploadPool:
     """Sends batches with up to *width* requests in flight; ``close`` ends the threads
     and the clients it made (the given *client* stays the caller's)."""
 
@@ -86,7 +86,7 @@ class Pipeline:
             twin.close()
         self._made.clear()
 
-    def __enter__(self) -> Pipeline:
+    def __enter__(self) -> UploadPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,7 +10,8 @@
 #               prometheus-node-exporter (from the card's debs/, offline) keeping that file, orders it after
 #               network-online.target, lets the kiosk group write its textfile folder
 #               /var/lib/prometheus/node-exporter (dpkg-statoverride: kept across
-#               upgrades), enables and restarts it.
+#               upgrades), enables and restarts it, and restarts kiosk.service (its view of the
+#               file system gets the folder, which did not exist when it started).
 #   log_server  moves <boot>/kiosk/log/{ca.crt,client.crt,client.key} to /etc/kiosk/log
 #               (root, 0600) - the boot partition's copies are deleted also when
 #               anything here fails -, installs systemd-journal-remote (from the card's
@@ -123,6 +124,10 @@ setup_metrics() {
     systemctl daemon-reload
     systemctl enable prometheus-node-exporter
     systemctl restart prometheus-node-exporter
+    # kiosk.service (ReadWritePaths=-/var/lib/prometheus/node-exporter) started before
+    # the package made that folder: only a restart gives its file system view the
+    # writable folder.
+    systemctl try-restart kiosk.service
     log "node_exporter enabled; the kiosk writes $TEXTFILE_DIR/kiosk.prom"
 }
 

@@ -348,6 +348,10 @@ def test_fleet_first_boot_sets_up_node_exporter_and_the_uploader(
     )
     for unit in ("systemd-journal-upload", "prometheus-node-exporter"):
         assert calls.index(f"systemctl enable {unit}") < calls.index(f"systemctl restart {unit}")
+    # The kiosk, started before the textfile folder existed, restarts to be able to write it.
+    assert calls.index("systemctl try-restart kiosk.service") > calls.index(
+        "dpkg-statoverride --update --add root kiosk 0775 /var/lib/prometheus/node-exporter"
+    )
 
 
 def default_route_address() -> str | None:

@@ -35,6 +35,7 @@ __all__ = [
     "Count",
     "DayFigures",
     "IncompletePeriod",
+    "check_complete",
     "figures",
     "local_midnight",
     "period_rows",
@@ -93,6 +94,18 @@ class IncompletePeriod(JournalError):
     """The journal no longer holds every row of the period asked for (pruned)."""
 
 
+def check_complete(journal: Journal, since: float, *, now: float, retention_days: int) -> None:
+    """Raise IncompletePeriod when rows from *since* on may have been pruned."""
+    kept_from = now - retention_days * 86400
+    with translated():
+        pruned = journal.conn.execute("SELECT COUNT(*) FROM pruned_outcomes").fetchone()[0]
+    if since < kept_from and pruned:
+        raise IncompletePeriod(
+            f"the journal keeps {retention_days} days of scans and older ones were pruned;"
+            " for a period before that use the backend's history (kiosk history --csv)"
+        )
+
+
 def period_rows(
     journal: Journal, since: float, *, now: float, retention_days: int
 ) -> list[OutcomeRow]:
@@ -101,14 +114,8 @@ def period_rows(
     Raises IncompletePeriod when rows of the period may have been pruned (older
     than ``[journal] retention_days``), and JournalError when the journal cannot be read.
     """
-    kept_from = now - retention_days * 86400
+    check_complete(journal, since, now=now, retention_days=retention_days)
     with translated():
-        pruned = journal.conn.execute("SELECT COUNT(*) FROM pruned_outcomes").fetchone()[0]
-        if since < kept_from and pruned:
-            raise IncompletePeriod(
-                f"the journal keeps {retention_days} days of scans and older ones were pruned;"
-                " for a period before that use the backend's history (kiosk history --csv)"
-            )
         rows = journal.conn.execute(
             "SELECT * FROM outcomes WHERE at >= ? ORDER BY at, id", (since,)
         ).fetchall()

@@ -13,6 +13,7 @@ import argparse
 import csv
 import re
 import sys
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -115,6 +116,15 @@ def run(args: argparse.Namespace) -> int:
     # a settlement export is the whole period: fetch one more than the limit to see a cut
     limit = _EXPORT_MAX if args.csv and not explicit_limit else args.limit
     with flow_context(cfg) as ctx:
+        if args.csv and args.local and since is not None:  # a period the journal holds whole
+            from kiosk.day_report import check_complete
+
+            check_complete(
+                ctx.journal,
+                since.timestamp(),
+                now=time.time(),
+                retention_days=cfg.journal.retention_days,
+            )
         items = _local(ctx, since, limit + 1) if args.local else _remote(ctx, since, limit + 1)
     if len(items) > limit:
         if args.csv:

@@ -279,3 +279,22 @@ def test_local_csv_is_not_cut_by_junk_scans(
     assert code == 0
     assert len(json.loads(out)["items"]) == 500
     assert "newest 500 only" in err
+
+
+def test_local_csv_for_a_period_the_journal_pruned_fails_saying_so(cli: Any, counter: Any) -> None:
+    import time
+
+    from kiosk.vocabulary import RequestKind, Word
+
+    long_ago = time.time() - 120 * 86400
+    with flow_context(counter.cfg) as ctx:
+        ctx.journal.record(RequestKind.RECEIPT, Word.INVALID, reason="junk", now=long_ago)
+        assert ctx.journal.prune(counter.cfg.journal.retention_days) == 1
+    since = time.strftime("%Y-%m-%d", time.gmtime(long_ago - 86400))
+    args = ("history", "--config", counter.cfg.source, "--local", "--csv", "--since", since)
+    code, out, err = cli(*args)
+    assert code == 1 and out == ""
+    assert "pruned" in err and "backend's history" in err
+    code, out, err = cli("history", "--config", counter.cfg.source, "--local", "--csv",
+                         "--since", "today")  # fmt: skip
+    assert code == 0, err

@@ -86,6 +86,23 @@ def test_server_errors_and_rate_limit_are_retried_with_the_same_key(sim: Sim) ->
     assert sim.scan(token2).word == "checked"
 
 
+def test_rate_limited_request_is_known_unprocessed_and_retried(sim: Sim) -> None:
+    _, warmup = sim.backend.mint_receipt(DEMO_VENUE, 1000)
+    assert sim.scan(warmup).word == "checked"
+    tx, token = sim.backend.mint_receipt(DEMO_VENUE, 4400)
+    sim.backend.faults.rate_limit = 10_000  # every /v1 request answers 429 (Retry-After: 1)
+    sim.scan(token)
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
+    # A 429 says the backend processed nothing: not an unknown outcome.
+    assert req["state"] == "pending" and req["attempts"] >= 1
+    assert req["maybe_delivered"] == 0
+    assert "429" in req["last_error"]
+    sim.backend.faults.rate_limit = 0
+    sim.wait_synced()
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
+    assert req["state"] != "pending"
+
+
 def test_offline_acceptance_upload_and_history(sim: Sim, demo_client) -> None:  # type: ignore[no-untyped-def]
     _, warmup = sim.backend.mint_receipt(DEMO_VENUE, 1000)
     assert sim.scan(warmup).word == "checked"  # a successful sync: offline age starts here

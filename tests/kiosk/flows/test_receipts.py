@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any as Sim
 
 import requests
@@ -91,11 +92,12 @@ def test_rate_limited_request_is_known_unprocessed_and_retried(sim: Sim) -> None
     assert sim.scan(warmup).word == "checked"
     tx, token = sim.backend.mint_receipt(DEMO_VENUE, 4400)
     sim.backend.faults.rate_limit = 10_000  # every /v1 request answers 429 (Retry-After: 1)
-    sim.scan(token)
+    assert sim.scan(token).word == "checked_offline"
     (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
-    # A 429 says the backend processed nothing: not an unknown outcome.
+    # A 429 says the backend processed nothing: not an unknown outcome, so the request
+    # may still become an offline acceptance (an unknown outcome would freeze its body).
     assert req["state"] == "pending" and req["attempts"] >= 1
-    assert req["maybe_delivered"] == 0
+    assert req["offline"] == 1 and json.loads(req["body"])["offline"] is True
     assert "429" in req["last_error"]
     sim.backend.faults.rate_limit = 0
     sim.wait_synced()

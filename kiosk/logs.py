@@ -2,7 +2,9 @@
 
 ``setup_logging`` installs one handler on the root logger. Under systemd (stderr is
 the journal stream named by ``JOURNAL_STREAM``) and with systemd-python present it
-is a ``systemd.journal.JournalHandler``: each :func:`event` becomes a journal entry
+is a ``systemd.journal.JournalHandler`` (without systemd-python, as on stock Raspberry
+Pi OS, :mod:`kiosk.journald` speaks journald's native protocol with the same fields):
+each :func:`event` becomes a journal entry
 with fields ``KIOSK_TX``, ``KIOSK_OUTCOME``, ``KIOSK_<NAME>``, searchable with
 ``journalctl -u kiosk KIOSK_OUTCOME=needs_network``. Every entry also carries
 ``KIOSK_DEVICE`` and ``KIOSK_VENUE`` when given (``[device] id`` and ``venue``), so a
@@ -27,6 +29,8 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import IO, Any, ClassVar
+
+from kiosk import journald
 
 __all__ = ["event", "mask_secret", "redact", "setup_logging"]
 
@@ -80,9 +84,9 @@ def setup_logging(
 ) -> None:
     """Route all logging to journald or stderr. Calling again replaces the earlier setup.
 
-    *journald*: None picks journald when stderr is the journal stream and
-    systemd-python is importable; True insists (falls back to stderr with a warning
-    if the module is missing); False uses *stream* (default stderr).
+    *journald*: None picks journald when stderr is the journal stream; True insists
+    (falls back to stderr with a warning if neither systemd-python nor journald's
+    socket is there); False uses *stream* (default stderr).
     *journal_send* replaces ``systemd.journal.send`` (tests record fields with it).
     *device* and *venue* (the kiosk's id and venue, nothing secret) become the fields
     ``KIOSK_DEVICE`` and ``KIOSK_VENUE`` of every journal entry.
@@ -113,8 +117,8 @@ def setup_logging(
     root.setLevel(levelno)
     if missing_module:
         logging.getLogger("kiosk").warning(
-            "systemd-python is not installed; logging to stderr without journal fields"
-            " (install python3-systemd)"
+            "neither systemd-python nor journald's socket is there; logging to stderr"
+            " without journal fields"
         )
 
 
@@ -220,20 +224,30 @@ def _identity_fields(device: str | None, venue: str | None) -> dict[str, str]:
 def _journal_handler(
     journal_send: JournalSend | None, identity: dict[str, str]
 ) -> logging.Handler | None:
+    journal: Any
     try:  # Debian python3-systemd, or systemd-python
         journal = importlib.import_module("systemd.journal")
+        send = journal_send if journal_send is not None else journal.send
     except ImportError:
-        return None
-    send = journal_send if journal_send is not None else journal.send
+        if journal_send is None and not journald.available():
+            return None
+        send = journal_send if journal_send is not None else journald.send
+        journal = None
 
     def send_valid_fields(message: str, /, **fields: Any) -> Any:
         # JournalHandler passes every LogRecord attribute; keep proper journal fields only.
         kept = {k: v for k, v in fields.items() if _JOURNAL_FIELD.fullmatch(k) and v is not None}
         return send(message, **kept)
 
-    handler = journal.JournalHandler(
-        sender_function=send_valid_fields, SYSLOG_IDENTIFIER="kiosk", **identity
-    )
+    handler: logging.Handler
+    if journal is not None:
+        handler = journal.JournalHandler(
+            sender_function=send_valid_fields, SYSLOG_IDENTIFIER="kiosk", **identity
+        )
+    else:
+        handler = journald.NativeJournalHandler(
+            sender_function=send_valid_fields, SYSLOG_IDENTIFIER="kiosk", **identity
+        )
     handler.setFormatter(logging.Formatter("%(message)s"))
     return handler
 

@@ -1,13 +1,15 @@
 # shellcheck shell=bash
-# Fleet options of scripts/flash.sh (sourced by it; uses its bad, say, check_secret_file):
+# Fleet options of scripts/flash.sh (sourced by it; uses its bad, say, die,
+# check_secret_file, and _flash_debs.sh):
 #
 #   --metrics [--metrics-listen ADDR:PORT]
-#       install and enable prometheus-node-exporter on first boot, listening on ADDR:PORT
+#       install (from the card: no network needed) and enable prometheus-node-exporter on
+#       first boot, listening on ADDR:PORT
 #       only (default: the Pi's LAN address - the one of the default route's interface -
 #       on port 9100); the kiosk user may write its kiosk.prom into node_exporter's
 #       textfile folder /var/lib/prometheus/node-exporter.
 #   --log-server https://HOST[:PORT] --log-ca CA.pem [--log-cert CERT.pem --log-key KEY.pem]
-#       install systemd-journal-remote on first boot and enable systemd-journal-upload to
+#       install systemd-journal-remote (from the card) on first boot and enable systemd-journal-upload to
 #       HOST (a systemd-journal-remote, HTTPS port 19532 by default), trusting CA.pem and,
 #       with --log-cert/--log-key, authenticating with that client certificate.
 #
@@ -104,11 +106,15 @@ fleet_user_data() {
     runcmd_append "$1" "$steps"
 }
 
-# fleet_stage DIR: the first-boot script, its settings and the certificates into DIR
-# (the kiosk/ folder of the boot partition).
+# fleet_stage DIR CARD: the first-boot script, its settings, the certificates and the
+# .deb files of the fleet packages, which stock Raspberry Pi OS Lite lacks, for CARD's
+# architecture and release (_flash_debs.sh) into DIR (the kiosk/ folder of the boot
+# partition).
 fleet_stage() {
     fleet_enabled || return 0
     cp "$HERE/fleet-firstboot.sh" "$1/"
+    ((!fleet_metrics)) || card_debs "$2" "$1/debs" prometheus-node-exporter
+    [[ -z $fleet_log_server ]] || card_debs "$2" "$1/debs" systemd-journal-remote
     {
         printf '# written by scripts/flash.sh; read by fleet-firstboot.sh\n'
         printf 'metrics=%s\n' "$fleet_metrics"

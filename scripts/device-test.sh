@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TOOLS=(qemu-system-x86_64 mmdebstrap mcopy mkfs.vfat sfdisk mke2fs ssh ssh-keygen)
+TOOLS=(qemu-system-x86_64 mmdebstrap mcopy mkfs.vfat sfdisk mke2fs debugfs ssh ssh-keygen)
 missing=()
 for tool in "${TOOLS[@]}"; do
     command -v "$tool" >/dev/null || missing+=("$tool")

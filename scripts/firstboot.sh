@@ -3,10 +3,15 @@
 # cloud-init (runcmd). Output lands in /var/log/cloud-init-output.log.
 #
 # From <boot>/kiosk/ (the FAT boot partition) it:
-#   - asks apt only for the Debian packages this system lacks (none on a current
-#     Raspberry Pi OS Lite; python3-lgpio only on a Pi, python3-picamera2 only when
-#     the camera is the configured source); what cannot be installed is listed at the
-#     end, and the kiosk still serves a serial or HID scanner without the camera,
+#   - needs nothing from the network: stock Raspberry Pi OS trixie Lite has python3 and
+#     python3-venv, and everything else (numpy, Pillow, pyserial, ...) is in the card's
+#     wheelhouse. The journal's fields and sd_notify need no python3-systemd (the kiosk
+#     speaks both protocols itself). What only the network can bring - python3-picamera2
+#     when the camera is a configured source, python3-lgpio on a Pi without it - is
+#     left to kiosk-packages (scripts/kiosk-packages.sh): tried once now with a bounded
+#     wait for a route, then by kiosk-packages.timer every 10 minutes until installed;
+#     meanwhile the kiosk serves a serial or HID scanner and its status names what is
+#     missing,
 #   - creates the kiosk account (sysusers.d) and loads i2c-dev at every boot,
 #   - places kiosk.toml (and ca_bundle.pem) in /etc/kiosk (root:kiosk 0640), the client secret at
 #     /etc/kiosk/client_secret (kiosk:kiosk 0600), then deletes the secret and
@@ -32,10 +37,9 @@ BOOT=${KIOSK_BOOT_DIR:-/boot/firmware}
 SRC=$BOOT/kiosk
 SECRET=$SRC/client_secret
 WHEELS=$SRC/wheels
-# Debian packages the kiosk uses; `a|b` takes whichever the release has (libzbar0 was
-# renamed libzbar0t64 in trixie).
-PACKAGES=(python3-venv python3-numpy python3-systemd "libzbar0t64|libzbar0" i2c-tools)
-REQUIRED=(python3-venv python3-numpy)
+# Seconds the first boot waits for a route before leaving the network-only packages to
+# kiosk-packages.timer.
+NET_WAIT=${KIOSK_NET_WAIT:-45}
 
 log() { printf 'kiosk-firstboot: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -83,9 +87,13 @@ print("\n".join(source if isinstance(source, list) else [source]))
 PY
 }
 
-apt_packages() {
-    local want=("${PACKAGES[@]}") missing=() failed=() p alt chosen
-    if grep -qs 'Raspberry Pi' /proc/device-tree/model; then
+# Debian packages only the network can bring: noted for kiosk-packages, never waited
+# for beyond NET_WAIT. python3 -m venv is the one thing first boot cannot do without.
+network_packages() {
+    local want=() missing=() p rc=0
+    python3 -c 'import ensurepip, venv' 2>/dev/null || python3 -c 'import pip, venv' 2>/dev/null ||
+        die "python3-venv is missing; stock Raspberry Pi OS has it: write a Raspberry Pi OS trixie (64-bit) image"
+    if grep -qs 'Raspberry Pi' "${KIOSK_MODEL_FILE:-/proc/device-tree/model}"; then
         want+=(python3-lgpio)
     fi
     if [[ -f $SRC/kiosk.toml ]] && scanner_sources | grep -qx camera; then
@@ -94,43 +102,64 @@ apt_packages() {
     for p in "${want[@]}"; do
         installed "$p" || missing+=("$p")
     done
+    install -D -m 0755 "$SRC/kiosk-packages.sh" "$ROOT/usr/local/sbin/kiosk-packages"
     if ((${#missing[@]} == 0)); then
-        log "Debian packages: all present (${want[*]})"
+        log "Debian packages: nothing to install from the network"
         return 0
     fi
-    log "Debian packages missing: ${missing[*]}; asking apt (needs the network)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -q -o Acquire::Retries=2 -o Acquire::http::Timeout=20 update ||
-        log "apt-get update failed (no network or no mirror?)"
-    for p in "${missing[@]}"; do
-        chosen=""
-        for alt in ${p//|/ }; do
-            if apt-cache show --no-all-versions "$alt" >/dev/null 2>&1; then
-                chosen=$alt
-                break
-            fi
-        done
-        if [[ -z $chosen ]] || ! apt-get install -y -q --no-install-recommends "$chosen"; then
-            failed+=("$p")
-        fi
-    done
-    if ((${#failed[@]})); then
-        log "NOT INSTALLED: ${failed[*]} (apt could not get them; connect the kiosk to the Internet and run: sudo apt-get install ${failed[*]//|/ or })"
-        for p in "${failed[@]}"; do
+    install -d -m 0755 "$ROOT/var/lib/kiosk-packages"
+    printf '%s\n' "${missing[@]}" >"$ROOT/var/lib/kiosk-packages/pending"
+    local sysd=$ROOT/etc/systemd/system
+    install -d "$sysd"
+    cat >"$sysd/kiosk-packages.service" <<'UNIT'
+[Unit]
+Description=Install the kiosk's Debian packages that need the network (python3-picamera2)
+After=network-online.target time-sync.target
+Wants=network-online.target
+ConditionPathExists=/var/lib/kiosk-packages/pending
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/kiosk-packages --wait 30
+SuccessExitStatus=75
+TimeoutStartSec=30min
+UNIT
+    cat >"$sysd/kiosk-packages.timer" <<'UNIT'
+[Unit]
+Description=Retry the kiosk's network-only Debian packages until installed
+
+[Timer]
+OnBootSec=2min
+OnUnitInactiveSec=10min
+RandomizedDelaySec=1min
+
+[Install]
+WantedBy=timers.target
+UNIT
+    if [[ -z $ROOT ]]; then
+        systemctl daemon-reload
+        systemctl enable kiosk-packages.timer
+    fi
+    log "Debian packages from the network: ${missing[*]} (waiting up to ${NET_WAIT} s for a route now, then kiosk-packages.timer retries)"
+    KIOSK_ROOT=$ROOT "$ROOT/usr/local/sbin/kiosk-packages" --wait "$NET_WAIT" || rc=$?
+    if ((rc == 75)); then
+        for p in "${missing[@]}"; do
+            installed "$p" && continue
             case $p in
-                python3-picamera2) log "  without python3-picamera2 the camera cannot be used; a serial or HID scanner works" ;;
-                python3-lgpio) log "  without python3-lgpio the LED, buzzer and buttons stay off" ;;
-                libzbar*) log "  without libzbar the zbar decoder is unavailable; the default zxing decoder works" ;;
+                python3-picamera2) log "  until python3-picamera2 is installed the camera is off; a serial or HID scanner works" ;;
+                python3-lgpio) log "  until python3-lgpio is installed the LED, buzzer and buttons stay off" ;;
             esac
         done
-        for p in "${REQUIRED[@]}"; do
-            installed "$p" || die "$p is required and could not be installed"
-        done
+    elif ((rc != 0)); then
+        log "warning: kiosk-packages failed ($rc); kiosk-packages.timer tries again"
+    fi
+    if [[ -z $ROOT ]]; then
+        systemctl start kiosk-packages.timer || true
     fi
 }
 
 if [[ ${KIOSK_APT:-1} != 0 ]]; then
-    apt_packages
+    network_packages
 fi
 
 log "creating the kiosk account"

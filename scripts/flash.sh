@@ -36,7 +36,7 @@
 #                   ca_bundle = "/etc/kiosk/ca_bundle.pem"), kiosk.service,
 #                   kiosk.sysusers, 010_tech-nopasswd (the technician's sudoers rule,
 #                   checked with visudo -cf when visudo is here), firstboot.sh,
-#                   _firstboot_system.sh, update-remote.sh
+#                   _firstboot_system.sh, update-remote.sh, kiosk-packages.sh
 # Every string in user-data, meta-data and network-config is double-quoted, so that
 # YAML 1.1 keeps it a string (a country NO, a hostname 0123).
 # The wheelhouse is made by scripts/wheelhouse.sh (this needs PyPI, here, once; the
@@ -80,6 +80,8 @@ need_value() { # OPTION VALUE...: the option has a value
 
 # shellcheck source=scripts/_flash_fleet.sh disable=SC1091
 source "$HERE/_flash_fleet.sh"
+# shellcheck source=scripts/_flash_debs.sh disable=SC1091
+source "$HERE/_flash_debs.sh"
 
 while (($#)); do
     case $1 in
@@ -702,12 +704,13 @@ mtype -i "$fat" ::cmdline.txt >"$STAGE/cmdline.txt" 2>/dev/null ||
 edit_cmdline "$STAGE/cmdline.txt"
 
 cp "$PROJECT/systemd/kiosk.service" "$PROJECT/systemd/kiosk.sysusers" "$STAGE/kiosk/"
-cp "$HERE/firstboot.sh" "$HERE/_firstboot_system.sh" "$HERE/update-remote.sh" "$STAGE/kiosk/"
+cp "$HERE/firstboot.sh" "$HERE/_firstboot_system.sh" "$HERE/update-remote.sh" \
+    "$HERE/kiosk-packages.sh" "$STAGE/kiosk/"
 [[ -z $config ]] || cp "$config" "$STAGE/kiosk/kiosk.toml"
 [[ -z $secret_file ]] || install -m 0600 "$secret_file" "$STAGE/kiosk/client_secret"
 [[ -z $ca_bundle ]] || cp "$ca_bundle" "$STAGE/kiosk/ca_bundle.pem"
 : >"$STAGE/ssh"
-fleet_stage "$STAGE/kiosk"
+fleet_stage "$STAGE/kiosk" "$target"
 
 say "writing the boot partition"
 for name in user-data meta-data network-config config.txt cmdline.txt ssh; do

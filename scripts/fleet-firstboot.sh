@@ -7,13 +7,15 @@
 #   metrics=1   writes /etc/default/prometheus-node-exporter first (ARGS: listen on
 #               metrics_listen, or on the address of the default route's interface,
 #               port 9100; never on every interface), then installs
-#               prometheus-node-exporter keeping that file, orders it after
+#               prometheus-node-exporter (from the card's debs/, offline) keeping that file, orders it after
 #               network-online.target, lets the kiosk group write its textfile folder
 #               /var/lib/prometheus/node-exporter (dpkg-statoverride: kept across
-#               upgrades), enables and restarts it.
+#               upgrades), enables and restarts it, and restarts kiosk.service (its view of the
+#               file system gets the folder, which did not exist when it started).
 #   log_server  moves <boot>/kiosk/log/{ca.crt,client.crt,client.key} to /etc/kiosk/log
 #               (root, 0600) - the boot partition's copies are deleted also when
-#               anything here fails -, installs systemd-journal-remote, writes
+#               anything here fails -, installs systemd-journal-remote (from the card's
+#               debs/), writes
 #               /etc/systemd/journal-upload.conf.d/kiosk.conf and a drop-in for
 #               systemd-journal-upload.service (certificates as credentials, retries for
 #               ever), keeps the journal persistent, enables and restarts the uploader.
@@ -58,16 +60,29 @@ while IFS='=' read -r key value; do
     esac
 done <"$SRC/fleet.conf"
 
-apt_install() { # PACKAGE...: keeps configuration files written before the install
-    local try
+apt_install() { # PACKAGE: from the card's .deb files (flash.sh fetched them, checked
+    # against Debian's signed index; no network needed), else from the mirror. Keeps
+    # configuration files written before the install.
+    local try debs=$SRC/debs/$1 opts=(-y -q --no-install-recommends
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold
+        -o DPkg::Lock::Timeout=300)
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ -f $debs/SHA256SUMS ]]; then
+        (cd "$debs" && sha256sum --quiet -c SHA256SUMS) ||
+            die "the card's .deb files for $1 do not match their SHA256SUMS: flash the card again"
+        log "installing $1 from the card (offline)"
+        apt-get install "${opts[@]}" "$debs"/*.deb ||
+            die "installing $1 failed (from the card's .deb files; see above)"
+        rm -rf "$debs"
+        return 0
+    fi
     for try in 1 2; do
-        if DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"; then
+        if apt-get install "${opts[@]}" "$1"; then
             return 0
         fi
         ((try == 2)) || apt-get update -q || true
     done
-    die "installing $* failed (see above); run this script again when apt works: sudo bash $0"
+    die "installing $1 failed (see above); run this script again when apt works: sudo bash $0"
 }
 
 lan_address() { # the IPv4 address of the default route's interface
@@ -109,6 +124,10 @@ setup_metrics() {
     systemctl daemon-reload
     systemctl enable prometheus-node-exporter
     systemctl restart prometheus-node-exporter
+    # kiosk.service (ReadWritePaths=-/var/lib/prometheus/node-exporter) started before
+    # the package made that folder: only a restart gives its file system view the
+    # writable folder.
+    systemctl try-restart kiosk.service
     log "node_exporter enabled; the kiosk writes $TEXTFILE_DIR/kiosk.prom"
 }
 

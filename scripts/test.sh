@@ -21,7 +21,8 @@ done
 
 APT_PACKAGES=(libzbar0 mtools shellcheck dosfstools fdisk e2fsprogs systemd cloud-init
     libsystemd-dev pkg-config gcc python3-dev prometheus systemd-journal-remote)
-DEVICE_PACKAGES=(qemu-system-x86 mmdebstrap openssh-client)
+DEVICE_PACKAGES=(qemu-system-x86 qemu-system-arm qemu-user-static binfmt-support mmdebstrap
+    openssh-client)
 
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)

@@ -15,8 +15,8 @@
 # fetched from the Internet, and only the locked files are accepted.
 #
 # Layout: /opt/kiosk/<version>/ is one venv per release (--system-site-packages, so
-# Debian's numpy - 1.24 on bookworm, 2.2 on trixie -, picamera2, libcamera and
-# python3-systemd are used); `current` and `previous` are symlinks switched with
+# Debian's numpy - 1.24 on bookworm, 2.2 on trixie; the wheelhouse's where the system
+# has none -, picamera2, libcamera and python3-systemd are used); `current` and `previous` are symlinks switched with
 # rename(2). The journal (/var/lib/kiosk) and the config (/etc/kiosk) are never
 # changed by the update itself; a consistent copy of journal.db is kept as
 # journal.db.before-<version>. When the new release migrated the journal and the update
@@ -127,7 +127,7 @@ put() { # MODE SRC DEST: replace DEST atomically and durably (a power cut leaves
 }
 
 install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION from the wheelhouse
-    local dir=$OPT/$1 numpy
+    local dir=$OPT/$1 numpy=""
     rm -rf "$dir"
     mkdir -p "$OPT"
     log "creating venv $dir"
@@ -137,20 +137,34 @@ install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION from the 
     else
         "$PYTHON" -m venv --system-site-packages "$dir" || return 1
     fi
-    # Keep the system's numpy (whatever its major version): picamera2/simplejpeg are
-    # built against it. The constraint makes pip keep what is there.
-    numpy=$("$dir/bin/python" -c 'import numpy; print(numpy.__version__)') || {
-        log "numpy is not importable; install python3-numpy (apt) and try again"
-        return 1
-    }
-    printf 'numpy==%s\n' "$numpy" >"$dir/constraints.txt"
+    # Keep the system's numpy when there is one (whatever its major version):
+    # picamera2/simplejpeg are built against it. The constraint makes pip keep what is
+    # there, and the wheelhouse's numpy is left out. Without one (stock Raspberry Pi OS
+    # Lite), numpy comes from the wheelhouse like every other dependency.
+    local requirements=$dir/requirements.txt source
+    if numpy=$("$dir/bin/python" -c 'import numpy; print(numpy.__version__)' 2>/dev/null); then
+        printf 'numpy==%s\n' "$numpy" >"$dir/constraints.txt"
+        source="numpy $numpy from the system"
+    else
+        : >"$dir/constraints.txt"
+        source="numpy from the wheelhouse: the system has none"
+    fi
     if [[ -n $wheelhouse ]]; then
-        log "installing $(basename "$2") from the wheelhouse (offline, hashes checked; numpy $numpy from the system)"
+        if [[ -n $numpy ]]; then
+            grep -v '^numpy==' "$wheelhouse/requirements.lock" >"$requirements" || return 1
+        else
+            cp "$wheelhouse/requirements.lock" "$requirements" || return 1
+            grep -q '^numpy==' "$requirements" || {
+                log "the wheelhouse has no numpy and the system none: make the wheelhouse again with this release's scripts/wheelhouse.sh, or install python3-numpy (apt)"
+                return 1
+            }
+        fi
+        log "installing $(basename "$2") from the wheelhouse (offline, hashes checked; $source)"
         "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --no-cache-dir \
             --no-index --find-links "$wheelhouse" --require-hashes \
-            --constraint "$dir/constraints.txt" --requirement "$wheelhouse/requirements.lock" || return 1
+            --constraint "$dir/constraints.txt" --requirement "$requirements" || return 1
     else
-        log "installing $(basename "$2") with its dependencies from the package index (no wheelhouse given: needs the network; numpy $numpy from the system)"
+        log "installing $(basename "$2") with its dependencies from the package index (no wheelhouse given: needs the network; $source)"
         "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --prefer-binary \
             --constraint "$dir/constraints.txt" "$2" || return 1
     fi

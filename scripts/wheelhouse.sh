@@ -9,8 +9,10 @@
 # add e.g. --target x86_64-cp313 for a test machine), and requirements.lock: one
 # `name==version --hash=sha256:...` line per project with the hash of every wheel of
 # it, for `pip install --no-index --find-links DIR --require-hashes -r DIR/requirements.lock`.
-# Versions come from constraints.txt. numpy is left out: the kiosk uses the system's
-# (python3-numpy; 1.24 on bookworm, 2.2 on trixie), which picamera2 is built against.
+# Versions come from constraints.txt. numpy is in it too, for a system without
+# python3-numpy (stock Raspberry Pi OS Lite has none); where the system has numpy
+# (e.g. with python3-picamera2, which is built against it) the install keeps the
+# system's and leaves the wheel unused (scripts/update-remote.sh).
 # Downloads are cached in ${XDG_CACHE_HOME:-~/.cache}/smartum-kiosk/wheels.
 # Used by flash.sh and update.sh. Exit: 0 done, 1 failed, 2 bad arguments.
 
@@ -65,7 +67,8 @@ mkdir -p "$out"
 for t in "${targets[@]}"; do
     arch=${t%-*} py=${t#*-cp}
     dir=$cache/$t-$key
-    if [[ ! -f $dir/.complete ]]; then
+    # .numpy: complete, with numpy (earlier caches left numpy out).
+    if [[ ! -f $dir/.numpy ]]; then
         say "downloading the dependencies for $arch, CPython 3.${py#3}"
         rm -rf "$dir"
         mkdir -p "$dir"
@@ -77,9 +80,10 @@ for t in "${targets[@]}"; do
             --only-binary=:all: "${platforms[@]}" --implementation cp \
             --python-version "3.${py#3}" --constraint "$constraints" --dest "$dir" "$wheel" ||
             die "downloading the wheels for $t failed (network? constraints?)"
-        # The kiosk's own wheel changes with every release; numpy comes from the system.
-        find "$dir" -maxdepth 1 \( -name 'smartum_kiosk-*' -o -name 'numpy-*' \) -delete
-        touch "$dir/.complete"
+        # The kiosk's own wheel changes with every release.
+        find "$dir" -maxdepth 1 -name 'smartum_kiosk-*' -delete
+        ls "$dir"/numpy-*.whl >/dev/null 2>&1 || die "no numpy wheel for $t among the downloads"
+        touch "$dir/.numpy"
     fi
     find "$dir" -maxdepth 1 -name '*.whl' -exec cp -p {} "$out/" \;
 done

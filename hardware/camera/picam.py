@@ -134,8 +134,9 @@ def _import_picamera2() -> object:
         import picamera2  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         raise DeviceNotFound(
-            "picamera2 is not installed; on Raspberry Pi OS run "
-            "'apt install python3-picamera2' (the venv needs --system-site-packages)"
+            "python3-picamera2 is missing: it comes from the Raspberry Pi archive, so it is "
+            "installed once the kiosk has a network (kiosk-packages.timer retries every 10 "
+            "minutes; 'sudo kiosk-packages' tries now); a serial or HID scanner works meanwhile"
         ) from exc
     return picamera2
 

@@ -1,6 +1,9 @@
 """The device test: a card made by scripts/flash.sh boots in QEMU and serves scans.
 
-Run by scripts/device-test.sh. Every assertion prints one line:
+Run by scripts/device-test.sh (amd64: every step) and scripts/device-test-arm64.sh
+(``--arch arm64``: the Pi's architecture under full emulation; first boot, the offline
+install from the aarch64 wheelhouse on CPython 3.13, receipts on the serial port, and
+the kiosk's memory). Every assertion prints one line:
 ``PASS|FAIL  <seconds since start>  <name>  (<detail>)``. Exit 0 when all passed.
 """
 
@@ -30,7 +33,10 @@ from vm import BACKEND_IP, BOOT_OFFSET, VM
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "device"
-TARGET = "x86_64-cp313"  # the stand-in's CPython (trixie amd64), besides the Pi's
+# The stand-in's CPython (trixie) for the wheelhouse, besides the Pi's (aarch64-cp311,
+# aarch64-cp313, which flash.sh always adds); the scanner's port in the guest.
+TARGETS = {"amd64": ["x86_64-cp313"], "arm64": []}
+SCANNER_PORT = {"amd64": "/dev/ttyS1", "arm64": "/dev/ttyAMA0"}
 SECRET_PREFIX = "device-test-secret-"
 PSK = "studio-wifi-passphrase-0451"
 VENV = ROOT / ".venv" / "bin"
@@ -120,7 +126,7 @@ def wheelhouse(work: Path, wheel: Path) -> Path:
             "--out",
             str(out),
             "--target",
-            TARGET,
+            TARGETS["amd64"][0],
         ],
         env=dict(os.environ, PYTHON=str(VENV / "python")),
     )
@@ -129,7 +135,7 @@ def wheelhouse(work: Path, wheel: Path) -> Path:
     return out
 
 
-def kiosk_toml(client_id: str) -> str:
+def kiosk_toml(client_id: str, port: str = "/dev/ttyS1") -> str:
     return f"""\
 [device]
 id = "counter-vm"
@@ -147,7 +153,7 @@ read_timeout = 10.0
 
 [scanner]
 source = "serial"
-port = "/dev/ttyS1"
+port = "{port}"
 baud = 115200
 
 [display]
@@ -163,7 +169,8 @@ button_ok = -1
 
 
 class DeviceTest:
-    def __init__(self, work: Path, report: Report) -> None:
+    def __init__(self, work: Path, report: Report, arch: str = "amd64") -> None:
+        self.arch = arch
         self.work = work
         self.r = report
         self.backend = HttpsBackend(VENV / "kiosk", work, BACKEND_IP)
@@ -209,12 +216,14 @@ class DeviceTest:
     def prepare(self) -> Path:
         w = self.work
         with self.r.timed("image"):
-            r = run(["bash", str(HERE / "build-image.sh"), str(w / "standin.img")])
+            r = run(
+                ["bash", str(HERE / "build-image.sh"), "--arch", self.arch, str(w / "standin.img")]
+            )
         cached = "using the cached stand-in" in r.stderr
         self.r.times["image_cached" if cached else "image_cold"] = self.r.times["image"]
         if not self.r.line(
             r.returncode == 0,
-            "stand-in image (Debian trixie, Pi card layout)",
+            f"stand-in image (Debian trixie {self.arch}, stock Lite's packages, Pi card layout)",
             f"{'cached' if cached else 'built'} in {self.r.times['image']:.0f}s"
             if r.returncode == 0
             else r.stderr[-1500:],
@@ -222,7 +231,7 @@ class DeviceTest:
             raise SystemExit(1)
         self.backend.start()
         client_id, self.secret = self.backend.new_client()
-        (w / "kiosk.toml").write_text(kiosk_toml(client_id))
+        (w / "kiosk.toml").write_text(kiosk_toml(client_id, SCANNER_PORT[self.arch]))
         secret = w / "client_secret"
         secret.write_text(self.secret + "\n")
         secret.chmod(0o600)
@@ -246,7 +255,9 @@ class DeviceTest:
         )
         wheel = build_release(w, "0.1.0")
         self.version = "0.1.0"
-        self.receiver, fleet_options = fleet_steps.start_receiver(w)
+        fleet_options: list[str] = []
+        if self.arch == "amd64":
+            self.receiver, fleet_options = fleet_steps.start_receiver(w)
         card = w / "card.img"
         argv = [
             "bash",
@@ -273,26 +284,34 @@ class DeviceTest:
             str(self.backend.ca),
             "--wheel",
             str(wheel),
-            "--target",
-            TARGET,
+            *(arg for t in TARGETS[self.arch] for arg in ("--target", t)),
             *fleet_options,
         ]
         with self.r.timed("flash"):
             r = run(argv, env=dict(os.environ, PYTHON=str(VENV / "python")))
         if not self.r.line(
             r.returncode == 0,
-            f"flash.sh writes the card (wheelhouse for aarch64-cp311, aarch64-cp313, {TARGET})",
+            "flash.sh writes the card (wheelhouse for "
+            + ", ".join(["aarch64-cp311", "aarch64-cp313", *TARGETS[self.arch]])
+            + ")",
             r.stderr[-1500:] if r.returncode else "",
         ):
             raise SystemExit(1)
-        self.vm = VM(card, w, w / "id_ed25519", self.backend.https_port, self.receiver.port)
+        self.vm = VM(
+            card,
+            w,
+            w / "id_ed25519",
+            self.backend.https_port,
+            self.receiver.port if self.receiver is not None else 0,
+            arch=self.arch,
+        )
         return card
 
     def first_boot(self) -> None:
         vm, r = self.vm, self.r
         vm.power_on()
         if not r.line(
-            vm.wait_ssh(300),
+            vm.wait_ssh(600),
             "first boot: tech logs in over SSH with the key",
             f"{time.monotonic() - vm.started:.0f}s after power-on",
         ):
@@ -377,14 +396,53 @@ class DeviceTest:
         )
         out = vm.ssh(
             "/opt/kiosk/current/bin/kiosk --version; /opt/kiosk/current/bin/python -c "
-            "'import numpy; print(numpy.__version__, numpy.__file__)'; "
-            "grep -c 'from the card.s wheelhouse (offline)' /var/log/cloud-init-output.log"
+            "'import numpy, PIL, serial; print(numpy.__version__, numpy.__file__, PIL.__file__,"
+            " serial.__file__)'"
         )
         lines = out.stdout.split("\n")
         r.line(
-            out.returncode == 0 and self.version in lines[0] and "/usr/lib/python3/" in lines[1],
-            "offline install from the card's wheelhouse, system numpy kept",
-            " | ".join(lines[:2]),
+            out.returncode == 0 and self.version in lines[0] and lines[1].count("/opt/kiosk/") == 3,
+            "offline install from the card's wheelhouse (numpy, Pillow, pyserial from the card)",
+            " | ".join(lines[:2]) or out.stderr.strip()[-500:],
+        )
+        # The stand-in is stock Lite: none of these came with the image, and first boot
+        # (with no network) installed none of them from a mirror.
+        lite = vm.ssh(
+            "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' python3-numpy python3-systemd"
+            " libzbar0t64 python3-serial python3-pil i2c-tools 2>/dev/null | grep '^ii' || true;"
+            " ls /var/lib/apt/lists | grep -c Packages || true"
+        ).stdout.split()
+        r.line(
+            lite == ["0"],
+            "Lite-faithful root: no python3-numpy, python3-systemd, zbar, pyserial, Pillow,"
+            " i2c-tools, and no apt lists (nothing came from a mirror)",
+            " ".join(lite),
+        )
+        log = vm.ssh("sudo cat /var/log/cloud-init-output.log").stdout
+        fleet = ("prometheus-node-exporter", "systemd-journal-remote") if self.receiver else ()
+        offline = [pkg for pkg in fleet if f"installing {pkg} from the card (offline)" in log]
+        r.line(
+            len(offline) == len(fleet)
+            and "Traceback" not in log
+            and not re.search(r"kiosk-(?:fleet-)?firstboot: ERROR", log),
+            "first boot with no network ends without errors"
+            + (" (fleet packages installed from the card's .debs)" if fleet else ""),
+            ", ".join(offline) if len(offline) == len(fleet) else log[-1500:],
+        )
+        sudo = vm.ssh("sudo -n true && echo sudo-ok")
+        r.line(
+            sudo.stdout.strip() == "sudo-ok",
+            "tech runs sudo -n true (no password)",
+            sudo.stderr.strip()[-300:],
+        )
+        journal = vm.ssh(
+            "python3 -c 'import systemd' 2>&1 | tail -n 1; sudo journalctl -u kiosk -o verbose"
+            " --no-pager -n 200 | grep -c '^ *KIOSK_DEVICE=counter-vm' || true"
+        ).stdout.split("\n")
+        r.line(
+            "No module named" in journal[0] and int(journal[1] or "0") > 0,
+            "journal entries carry KIOSK_ fields without python3-systemd (native protocol)",
+            " | ".join(journal[:2]),
         )
 
     def security(self) -> None:
@@ -592,6 +650,18 @@ class DeviceTest:
             f"checked but not accepted before the cut {sorted(remote - accepted)}",
         )
 
+    def memory(self) -> None:
+        """``kiosk run``'s resident memory after serving receipts (the Pi has 512 MB-8 GB)."""
+        pid = self.vm.unit("MainPID").get("MainPID", "0")
+        out = self.vm.ssh(f"ps -o rss= -o comm= -p {pid}").stdout.split()
+        rss_mb = int(out[0]) / 1024 if out and out[0].isdigit() else 0.0
+        self.r.times["kiosk_rss_mb"] = rss_mb
+        self.r.line(
+            0 < rss_mb < 150,
+            f"kiosk run's RSS on {self.arch} after the receipts",
+            f"{rss_mb:.1f} MB ({' '.join(out[1:])})",
+        )
+
     def fleet_watch(self) -> None:
         assert self.receiver is not None
         fleet_steps.watch(self, self.receiver)
@@ -613,20 +683,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", default="", help="comma list of steps (after the first boot)")
+    ap.add_argument("--arch", choices=("amd64", "arm64"), default="amd64")
     args = ap.parse_args(argv)
     report = Report()
-    work = Path(tempfile.mkdtemp(prefix="kiosk-device-test-"))
-    test = DeviceTest(work, report)
+    work = Path(tempfile.mkdtemp(prefix=f"kiosk-device-test-{args.arch}-"))
+    test = DeviceTest(work, report, args.arch)
     steps: list[tuple[str, Callable[[], None]]] = [
         ("install", test.install_checks),
         ("security", test.security),
         ("receipts", test.receipts),
+        ("memory", test.memory),
         ("fleet", test.fleet_watch),
         ("watchdog", test.watchdog),
         ("updates", test.updates),
         ("powercut", test.power_cut),
         ("ansible", test.fleet_ansible),
     ]
+    if args.arch == "arm64":  # full emulation is slow: what only the Pi's architecture shows
+        steps = [
+            ("install", test.install_checks),
+            ("receipts", lambda: test.check_receipts("receipts on the serial port", [6500, 4200])),
+            ("memory", test.memory),
+        ]
     only = set(filter(None, args.only.split(",")))
     try:
         test.prepare()

@@ -5,8 +5,11 @@ The kernel, initrd and command line are read from the card's FAT `bootfs` partit
 2 vCPUs; user-mode networking with ``restrict=on``: the guest reaches only SSH
 (forwarded from 127.0.0.1), node_exporter's port 9100 (forwarded likewise), the
 backend address and the log server address (each relayed to a host port by
-``relay.py``). ttyS0 is the console (a log file per boot); ttyS1 is the barcode
-scanner, a Unix socket the host stays connected to.
+``relay.py``). amd64: ``qemu-system-x86_64``, ttyS0 the console (a log file per
+boot), ttyS1 the barcode scanner, a Unix socket the host stays connected to. arm64:
+``qemu-system-aarch64 -M virt -cpu cortex-a72`` (Debian's arm64 kernel is an Image
+``-kernel`` loads directly), hvc0 (virtio console) the console and the PL011 UART
+ttyAMA0 the scanner, as a Pi's GPIO UART with ``flash.sh --uart-scanner``.
 """
 
 from __future__ import annotations
@@ -46,8 +49,15 @@ def mtype(card: Path, name: str) -> str:
 
 class VM:
     def __init__(
-        self, card: Path, dir: Path, key: Path, backend_port: int, log_port: int = 0
+        self,
+        card: Path,
+        dir: Path,
+        key: Path,
+        backend_port: int,
+        log_port: int = 0,
+        arch: str = "amd64",
     ) -> None:
+        self.arch = arch
         self.card = card
         self.dir = dir
         self.key = key
@@ -100,12 +110,14 @@ class VM:
         )
         if self.log_port:
             netdev += f",guestfwd=tcp:{LOG_IP}:{LOG_PORT}-cmd:{relay} {self.log_port}"
+        if self.arch == "arm64":
+            machine = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72"]
+        else:
+            machine = ["qemu-system-x86_64", "-cpu", "max"]
         argv = [
-            "qemu-system-x86_64",
+            *machine,
             "-accel",
             "tcg,thread=multi",
-            "-cpu",
-            "max",
             "-smp",
             "2",
             "-m",
@@ -129,8 +141,11 @@ class VM:
             "virtio-net-pci,netdev=net0",
             "-chardev",
             f"file,id=console,path={self.dir / f'console-{self.boots}.log'}",
-            "-serial",
-            "chardev:console",
+            *(
+                ["-device", "virtio-serial-pci", "-device", "virtconsole,chardev=console"]
+                if self.arch == "arm64"
+                else ["-serial", "chardev:console"]
+            ),
             "-chardev",
             f"socket,id=scanner,path={sock},server=on,wait=off",
             "-serial",

@@ -203,6 +203,8 @@ def test_stderr_under_journal_without_module_uses_priority_prefix(tmp_path):
     probe = (
         "import logging, sys\n"
         "sys.modules['systemd'] = sys.modules['systemd.journal'] = None  # not installed\n"
+        "from kiosk import journald\n"
+        f"journald.SOCKET = {str(tmp_path / 'no-journal-socket')!r}\n"
         "from kiosk.logs import setup_logging\n"
         "setup_logging()\n"
         "logging.getLogger('kiosk.x').error('disk full')\n"
@@ -215,5 +217,5 @@ def test_stderr_under_journal_without_module_uses_priority_prefix(tmp_path):
             [sys.executable, "-c", probe], env=env, stderr=handle, check=True, timeout=30
         )
     lines = err.read_text().splitlines()
-    assert lines[0].startswith("<4>kiosk: systemd-python is not installed")
+    assert lines[0].startswith("<4>kiosk: neither systemd-python nor journald's socket")
     assert lines[1] == "<3>kiosk.x: disk full"

@@ -18,6 +18,8 @@ directory (KIOSK_ROOT); only the commands that would touch the host are replaced
   ``bin/kiosk`` that reports the wheel's version; its ``selftest --json`` reports
   the clock unsynchronised (a network part) and, for versions listed in
   ``<state>/selftest-fails``, the camera failing.
+- The system has numpy 1.24.2 (python3-numpy) unless ``<state>/no-system-numpy``
+  exists (stock Raspberry Pi OS Lite).
 - ``systemd-run`` runs its command in the foreground; ``journalctl`` prints nothing.
 - ``runuser -u USER -- sudo -n true`` answers as sudo would from the root's
   ``etc/sudoers.d`` (a 0440 root file without a dot granting USER ``NOPASSWD:ALL``).
@@ -93,7 +95,7 @@ cat >"$dir/bin/python" <<'EOF'
 dir=$(dirname "$(dirname "$0")")
 echo "venv-python $*" >>"$FAKE_STATE/calls"
 [[ $1 == - ]] && exec /usr/bin/python3 "$@"
-if [[ $1 == -c ]]; then echo 1.24.2; exit 0; fi
+if [[ $1 == -c ]]; then [[ -e $FAKE_STATE/no-system-numpy ]] && exit 1; echo 1.24.2; exit 0; fi
 [[ $1 == -m && $2 == pip && $3 == install ]] || exit 9
 if [[ " $* " != *" --no-index "* ]]; then
   wheel=${!#}  # pip install ... WHEEL: dependencies from the index

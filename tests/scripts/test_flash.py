@@ -221,6 +221,7 @@ def test_boot_partition_gets_the_cloud_init_files_and_the_kiosk_folder(flashed, 
         "firstboot.sh",
         "_firstboot_system.sh",
         "update-remote.sh",
+        "kiosk-packages.sh",
         "010_tech-nopasswd",
     }
     assert mtype(flashed, "kiosk/kiosk.service") == (ROOT / "systemd/kiosk.service").read_text()

@@ -9,12 +9,14 @@ one: the default listen address is this machine's LAN address.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
 import shutil
 import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +75,22 @@ def fleet_args(certs: Certs, *, listen: str | None = "10.10.1.21:9100") -> list[
     return argv
 
 
+def prefetched_debs(base: Path) -> Path:
+    """The fleet packages' .deb files as _flash_debs.sh leaves them (no network here)."""
+    for pkg in ("prometheus-node-exporter", "systemd-journal-remote"):
+        d = base / pkg
+        d.mkdir(parents=True, exist_ok=True)
+        deb = d / f"{pkg}_1.0_arm64.deb"
+        deb.write_bytes(b"!<arch>\n" + pkg.encode())
+        digest = hashlib.sha256(deb.read_bytes()).hexdigest()
+        (d / "SHA256SUMS").write_text(f"{digest}  {deb.name}\n")
+    return base
+
+
 def flash(inputs: Inputs, out: Path, extra: list[str]) -> subprocess.CompletedProcess[str]:
-    return run([*inputs.args(out, **{"--image": str(inputs.image)}), *extra])
+    debs = prefetched_debs(Path(tempfile.gettempdir()) / f"kiosk-card-debs-{os.getpid()}")
+    env = dict(os.environ, KIOSK_CARD_DEBS=str(debs))
+    return run([*inputs.args(out, **{"--image": str(inputs.image)}), *extra], env=env)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +114,9 @@ def test_fleet_pieces_on_the_boot_partition(fleet_flashed: Path, certs: Certs) -
     assert mtype(fleet_flashed, "kiosk/log/client.crt") == certs.cert.read_text()
     assert mtype(fleet_flashed, "kiosk/log/client.key") == certs.key.read_text()
     assert mtype(fleet_flashed, "kiosk/fleet-firstboot.sh") == FLEET_FIRSTBOOT.read_text()
+    # Stock Raspberry Pi OS Lite has neither package: their .deb files come on the card.
+    for pkg in ("prometheus-node-exporter", "systemd-journal-remote"):
+        assert mfiles(fleet_flashed, f"kiosk/debs/{pkg}") == {f"{pkg}_1.0_arm64.deb", "SHA256SUMS"}
     conf = mtype(fleet_flashed, "kiosk/fleet.conf").splitlines()
     assert [line for line in conf if not line.startswith("#")] == [
         "metrics=1",
@@ -318,12 +337,21 @@ def test_fleet_first_boot_sets_up_node_exporter_and_the_uploader(
     calls = fb.calls()
     assert "apt-get saw /etc/default/prometheus-node-exporter" in calls
     assert any(c.startswith("apt-get install") and "--force-confold" in c for c in calls)
+    # Offline: apt gets the card's .deb files (checked against SHA256SUMS), never the mirror.
+    installs = [c for c in calls if c.startswith("apt-get install")]
+    assert len(installs) == 2 and not any("update" in c for c in calls if c.startswith("apt"))
+    for pkg in ("prometheus-node-exporter", "systemd-journal-remote"):
+        assert any(f"kiosk/debs/{pkg}/{pkg}_1.0_arm64.deb" in c for c in installs)
     assert (
         "dpkg-statoverride --update --add root kiosk 0775 /var/lib/prometheus/node-exporter"
         in calls
     )
     for unit in ("systemd-journal-upload", "prometheus-node-exporter"):
         assert calls.index(f"systemctl enable {unit}") < calls.index(f"systemctl restart {unit}")
+    # The kiosk, started before the textfile folder existed, restarts to be able to write it.
+    assert calls.index("systemctl try-restart kiosk.service") > calls.index(
+        "dpkg-statoverride --update --add root kiosk 0775 /var/lib/prometheus/node-exporter"
+    )
 
 
 def default_route_address() -> str | None:

@@ -86,6 +86,17 @@ class OutcomeUnknown(BackendError):
         super().__init__(message)
 
 
+class BackendBusy(BackendError):
+    """The backend refused to process the request now (429): nothing was processed.
+
+    Retry the same request after ``retry_after`` seconds when given.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class BackendAuthError(BackendError):
     """The backend refused the kiosk's client id or secret."""
 

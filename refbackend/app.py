@@ -44,6 +44,7 @@ _V1 = (
     _Route("POST", re.compile(r"/v1/charges"), api.charge),
     _Route("POST", re.compile(r"/v1/transactions/(?P<tx>[^/]+)/cancel"), api.cancel),
 )
+ADDRESS_RATE_FACTOR = 20  # the per-address bound, in multiples of the per-client rate
 _GARBAGE = b"<html><body>502 Bad Gateway (injected)</body></html>"
 
 
@@ -60,6 +61,7 @@ class App:
         token_ttl_s: int,
         rate_limit_per_s: float,
         dev_mode: bool,
+        address_rate_limit_per_s: float | None = None,
         faults: Faults,
         dev_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
     ) -> None:
@@ -72,7 +74,13 @@ class App:
         self.dev_mode = dev_mode
         self.dev_allow = dev_allow
         self.faults = faults
+        # Per authenticated client: one kiosk's burst cannot starve another's. Per address
+        # (before authentication) only a coarse bound, far above a studio's traffic, so that
+        # a guest behind the studio's NAT cannot make its kiosks' requests answer 429.
         self.limiter = RateLimiter(rate_limit_per_s)
+        self.address_limiter = RateLimiter(
+            address_rate_limit_per_s or rate_limit_per_s * ADDRESS_RATE_FACTOR
+        )
         self.idempotency = Idempotency(store, clock)
         with store.write() as conn:
             if accounts.seed_demo(conn):
@@ -94,7 +102,7 @@ class App:
         if req.path == "/oauth/token":
             if req.method != "POST":
                 raise ApiError(405, "method_not_allowed", "use POST")
-            limited = self._rate_limited(req.client_addr)
+            limited = self._rate_limited(self.address_limiter, req.client_addr)
             if limited is not None:
                 return limited
             return api.oauth_token(self, req.headers.get("authorization"), req.body)
@@ -119,10 +127,13 @@ class App:
             return error(429, "rate_limited", "too many requests; retry later", retry_after=1)
         if self.faults.take("garbage"):
             return Reply(200, raw=_GARBAGE, content_type="text/html")
-        limited = self._rate_limited(req.client_addr)
+        limited = self._rate_limited(self.address_limiter, req.client_addr)
         if limited is not None:
             return limited
         client, venue = self._authenticate(req.headers.get("authorization"))
+        limited = self._rate_limited(self.limiter, client)
+        if limited is not None:
+            return limited
         route, params = self._match(req)
         if req.method == "GET":
             call = api.Call(client, venue, params, req.query, {})
@@ -163,9 +174,9 @@ class App:
             self.idempotency.abandon(call.client, key)
             raise
 
-    def _rate_limited(self, who: str) -> Reply | None:
+    def _rate_limited(self, limiter: RateLimiter, who: str) -> Reply | None:
         """429 with Retry-After when *who* is over its request rate, else None."""
-        wait = self.limiter.allow(who)
+        wait = limiter.allow(who)
         if wait <= 0:
             return None
         return error(

@@ -53,7 +53,9 @@ class ServerLimits:
     """Bounds of the server: worker threads, open connections, idle time, header size.
 
     A connection that has not delivered a whole request costs a socket but no
-    thread; it is closed after ``channel_timeout_s`` without progress. Past
+    thread; it is closed after ``channel_timeout_s`` without progress, and a request
+    whose headers and body are not all in ``request_read_timeout_s`` after its first
+    byte is dropped however slowly it trickles (slow-loris). Past
     ``connection_limit`` open connections the server stops accepting until some
     close, so keep the limit below the process's open-file limit.
     """
@@ -65,7 +67,9 @@ class ServerLimits:
         connection_limit: int = 1000,
         channel_timeout_s: int = 30,
         max_header_bytes: int = 16 * 1024,
+        request_read_timeout_s: int = 10,
     ) -> None:
+        self.request_read_timeout_s = request_read_timeout_s
         self.threads = threads
         self.connection_limit = connection_limit
         self.channel_timeout_s = channel_timeout_s
@@ -94,6 +98,16 @@ class _JsonErrorTask(ErrorTask):
 
 class _Channel(HTTPChannel):
     error_task_class = _JsonErrorTask
+    read_started: float | None = None  # when the request being read got its first byte
+
+    def received(self, data: bytes) -> bool:
+        before = self.request
+        done = bool(super().received(data))
+        if self.request is None:
+            self.read_started = None
+        elif self.request is not before:
+            self.read_started = time.time()
+        return done
 
 
 class _TlsChannel(_Channel):
@@ -142,6 +156,17 @@ class _TlsChannel(_Channel):
 
 class _Server(TcpWSGIServer):
     channel_class = _Channel
+    request_read_timeout_s = 10.0
+
+    def maintenance(self, now: int) -> None:  # waitress passes time.time()
+        """Also close connections whose current request is read for too long."""
+        super().maintenance(now)
+        cutoff = now - self.request_read_timeout_s
+        channels: Any = self.active_channels  # waitress's stubs omit it
+        for channel in list(channels.values()):
+            started = getattr(channel, "read_started", None)
+            if started is not None and started < cutoff and not channel.requests:
+                channel.will_close = True
 
 
 class HttpServer:
@@ -177,7 +202,9 @@ class HttpServer:
                 threads=limits.threads,
                 connection_limit=limits.connection_limit,
                 channel_timeout=limits.channel_timeout_s,
-                cleanup_interval=max(1, limits.channel_timeout_s // 3),
+                cleanup_interval=max(
+                    1, min(limits.channel_timeout_s, limits.request_read_timeout_s) // 3
+                ),
                 max_request_header_size=limits.max_header_bytes,
                 max_request_body_size=MAX_BODY_BYTES + 1,  # waitress refuses from this size on
                 backlog=128,
@@ -190,6 +217,7 @@ class HttpServer:
         except BaseException:
             sock.close()
             raise
+        self._server.request_read_timeout_s = float(limits.request_read_timeout_s)
         if tls is not None:
             self._server.channel_class = _TlsChannel
         self._closed = threading.Event()

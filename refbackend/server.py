@@ -57,6 +57,7 @@ class ReferenceBackend:
         clock: Callable[[], float] = time.time,
         token_ttl_s: int = 3600,
         rate_limit_per_s: float = 200.0,
+        address_rate_limit_per_s: float | None = None,
         tls: ssl.SSLContext | None = None,
         dev_allow: tuple[str, ...] = (),
         limits: ServerLimits | None = None,
@@ -70,6 +71,7 @@ class ReferenceBackend:
         self._clock = clock
         self._token_ttl_s = token_ttl_s
         self._rate = rate_limit_per_s
+        self._address_rate = address_rate_limit_per_s
         self._tls = tls
         self._limits = limits
         try:
@@ -112,6 +114,7 @@ class ReferenceBackend:
                     clock=self._clock,
                     token_ttl_s=self._token_ttl_s,
                     rate_limit_per_s=self._rate,
+                    address_rate_limit_per_s=self._address_rate,
                     dev_mode=self.dev,
                     dev_allow=self.dev_allow,
                     faults=self.faults,

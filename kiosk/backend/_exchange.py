@@ -24,7 +24,7 @@ import urllib3.exceptions
 
 from kiosk import __version__
 from kiosk.backend import strict_json
-from kiosk.errors import BackendProtocolError, BackendUnreachable, OutcomeUnknown
+from kiosk.errors import BackendBusy, BackendProtocolError, BackendUnreachable, OutcomeUnknown
 
 log = logging.getLogger("kiosk.backend")
 
@@ -139,7 +139,10 @@ class Exchange:
             resp.close()
             target = _host_of(resp.headers.get("Location", ""))
             raise BackendProtocolError(f"{where}: redirected ({status}) to {target}; not followed")
-        if status >= 500 or status == 429:
+        if status == 429:  # a definite "not processed": the same request may be sent again
+            resp.close()
+            raise BackendBusy(f"{where}: backend is rate limiting (HTTP 429)", retry_after)
+        if status >= 500:
             resp.close()
             raise OutcomeUnknown(f"{where}: backend answered HTTP {status}", retry_after)
         if status in (400, 413):

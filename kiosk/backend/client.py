@@ -7,8 +7,10 @@ describe, translated here from ``requests``/``urllib3`` with ``from``:
 - :class:`BackendUnreachable` — nothing was delivered (DNS, refused, connect
   timeout, TLS handshake, or the access token could not be fetched): safe to go offline.
 - :class:`OutcomeUnknown` — the request may have been delivered (read timeout,
-  dropped connection, total deadline, 5xx, 429, 409 ``in_progress``): resend the
+  dropped connection, total deadline, 5xx, 409 ``in_progress``): resend the
   same key and body, after ``retry_after`` seconds if given.
+- :class:`BackendBusy` — a 429: the backend processed nothing; send again after
+  ``retry_after`` seconds if given (the request is not "maybe delivered").
 - :class:`BackendAuthError` — client id/secret refused, or a fresh token refused.
 - :class:`BackendProtocolError` — an answer outside the contract (redirect, wrong
   content type, bad or oversized JSON, undocumented status or field). After a POST

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, assert_never
 
 from kiosk.errors import (
     BackendAuthError,
+    BackendBusy,
     BackendError,
     BackendProtocolError,
     BackendUnreachable,
@@ -78,8 +79,17 @@ def deliver(
             journal.attempted(request.id, str(exc), maybe_delivered=False, before=before)
             health.failure()
             raise
+        except BackendBusy as exc:
+            # A 429: answered, and nothing processed. Not "maybe delivered"; send again.
+            journal.attempted(request.id, str(exc), maybe_delivered=False, before=before)
+            wait = backoff(attempt, exc.retry_after)
+            if monotonic() + wait >= deadline:
+                raise
+            log.info("retrying %s request %d in %.1f s: %s", request.kind, request.id, wait, exc)
+            sleep(wait)
+            continue
         except BackendError as exc:
-            # Timeouts, dropped connections, 5xx, 429, in_progress and answers outside
+            # Timeouts, dropped connections, 5xx, in_progress and answers outside
             # the contract: the request may have been processed. Same key only, from now on.
             before = True
             retry_after = exc.retry_after if isinstance(exc, OutcomeUnknown) else None

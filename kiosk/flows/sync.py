@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 from kiosk.errors import (
     BackendAuthError,
+    BackendBusy,
     BackendError,
     BackendUnreachable,
     OutcomeUnknown,
@@ -234,7 +235,10 @@ def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int
                     boot=boot,
                 )
                 continue
-            retry_after = answer.retry_after if isinstance(answer, OutcomeUnknown) else None
+            busy = isinstance(answer, BackendBusy)  # a 429: nothing was processed
+            retry_after = (
+                answer.retry_after if isinstance(answer, OutcomeUnknown | BackendBusy) else None
+            )
             wait = (
                 retry_s
                 if request.state == RequestState.QUARANTINED
@@ -243,8 +247,8 @@ def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int
             ctx.journal.upload_failed(
                 request.id,
                 str(answer),
-                maybe_delivered=True,
-                before=True,
+                maybe_delivered=not busy,
+                before=request.maybe_delivered if busy else True,
                 counted=False,  # until the backend shows it is up (see _backend_up)
                 retry_at=now + wait,
                 wait_s=wait,

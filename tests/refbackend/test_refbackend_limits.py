@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 
 import pytest
 import requests
 
 from refbackend import DEMO_VENUE, ReferenceBackend
+from refbackend.httpd import ServerLimits
 
 T = (2.0, 10.0)
 
@@ -183,11 +185,23 @@ def test_injected_faults_answer_without_processing(api, refbackend):
     assert api.charge(paycode["code"]).status_code == 201  # the 500 charged nothing
 
 
+def _bearer(backend: ReferenceBackend, client: tuple[str, str]) -> dict[str, str]:
+    resp = requests.post(
+        f"{backend.url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=client,
+        timeout=T,
+    )
+    assert resp.status_code == 200
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
 def test_rate_limit_answers_429_with_retry_after(tmp_path):
     with ReferenceBackend(tmp_path / "r.db", rate_limit_per_s=2.0) as backend:
         url = f"{backend.url}/v1/venues/{DEMO_VENUE}"
-        codes = [requests.get(url, timeout=T) for _ in range(4)]
-        assert [r.status_code for r in codes[:2]] == [401, 401]
+        auth = _bearer(backend, backend.create_client(DEMO_VENUE))
+        codes = [requests.get(url, headers=auth, timeout=T) for _ in range(4)]
+        assert [r.status_code for r in codes[:2]] == [200, 200]
         assert codes[3].status_code == 429
         assert codes[3].json()["status"] == "rate_limited"
         assert int(codes[3].headers["Retry-After"]) >= 1
@@ -205,8 +219,10 @@ def test_pause_refuses_connections_and_resume_keeps_port_and_state(api, refbacke
     assert api.check(token).status_code == 409  # same token, same database
 
 
-def test_token_endpoint_is_rate_limited_too(tmp_path):
-    with ReferenceBackend(tmp_path / "r.db", rate_limit_per_s=2.0) as backend:
+def test_token_endpoint_is_rate_limited_per_address(tmp_path):
+    with ReferenceBackend(
+        tmp_path / "r.db", rate_limit_per_s=2.0, address_rate_limit_per_s=2.0
+    ) as backend:
         client = backend.create_client(DEMO_VENUE)
         answers = [
             requests.post(
@@ -221,3 +237,45 @@ def test_token_endpoint_is_rate_limited_too(tmp_path):
         assert answers[3].status_code == 429
         assert answers[3].json()["status"] == "rate_limited"
         assert int(answers[3].headers["Retry-After"]) >= 1
+
+
+def test_guest_flood_from_the_same_address_does_not_limit_an_authenticated_kiosk(tmp_path):
+    """The per-client limit applies after authentication; one address only has a coarse bound."""
+    with ReferenceBackend(tmp_path / "r.db", rate_limit_per_s=2.0) as backend:
+        url = f"{backend.url}/v1/venues/{DEMO_VENUE}"
+        kiosk = _bearer(backend, backend.create_client(DEMO_VENUE))
+        with requests.Session() as guest:
+            flood = [guest.get(url, timeout=T).status_code for _ in range(20)]
+        assert set(flood) == {401}  # the guest is refused, not counted against the kiosk
+        assert requests.get(url, headers=kiosk, timeout=T).status_code == 200
+        other = _bearer(backend, backend.create_client(DEMO_VENUE))
+        busy = [requests.get(url, headers=kiosk, timeout=T).status_code for _ in range(4)]
+        assert 429 in busy  # the kiosk's own rate is limited
+        assert requests.get(url, headers=other, timeout=T).status_code == 200  # not its neighbour's
+
+
+def test_request_trickled_slowly_is_dropped_after_the_read_time(tmp_path):
+    limits = ServerLimits(channel_timeout_s=30, request_read_timeout_s=2)
+    with ReferenceBackend(tmp_path / "r.db", limits=limits) as backend:
+        head = b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: x\r\nX-Pad: "
+        with socket.create_connection(("127.0.0.1", backend.port), timeout=5) as sock:
+            start = time.monotonic()
+            sock.sendall(head)
+            closed_after = None
+            while time.monotonic() - start < 12:
+                time.sleep(0.3)
+                try:
+                    sock.sendall(b"a")  # progress every 0.3 s: never idle
+                    sock.settimeout(0.01)
+                    if sock.recv(1) == b"":
+                        closed_after = time.monotonic() - start
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed_after = time.monotonic() - start
+                    break
+                finally:
+                    sock.settimeout(5)
+        assert closed_after is not None and closed_after < 6
+        assert requests.get(f"{backend.url}/.well-known/jwks.json", timeout=T).status_code == 200

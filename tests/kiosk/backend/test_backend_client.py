@@ -20,6 +20,7 @@ from kiosk.backend.client import BackendClient, HistoryItem, Timeouts
 from kiosk.config import Secret, parse_config
 from kiosk.errors import (
     BackendAuthError,
+    BackendBusy,
     BackendProtocolError,
     BackendUnreachable,
     OutcomeUnknown,
@@ -251,7 +252,7 @@ def test_500_429_and_garbage(refbackend, client):
     with pytest.raises(OutcomeUnknown):
         client.check_receipt(key(), check_body(token))
     refbackend.faults.rate_limit = 1
-    with pytest.raises(OutcomeUnknown) as err:
+    with pytest.raises(BackendBusy) as err:  # a 429 processed nothing
         client.check_receipt(key(), check_body(token))
     assert err.value.retry_after == 1.0
     refbackend.faults.garbage = 1

@@ -35,6 +35,7 @@ from kiosk.backend.client import BackendClient, CancelResult, CheckResult, Timeo
 from kiosk.config import Secret
 from kiosk.errors import (
     BackendAuthError,
+    BackendBusy,
     BackendError,
     BackendProtocolError,
     BackendUnreachable,
@@ -344,20 +345,21 @@ def test_server_errors_are_outcome_unknown(client, server, status):
     ("header", "expected"),
     [("3", 3.0), ("0", 0.0), ("99999", 60.0), ("soon", None), (None, None), ("\u00b2", None)],
 )
-def test_rate_limit_is_outcome_unknown_with_retry_after(client, server, header, expected):
+def test_rate_limit_is_backend_busy_with_retry_after(client, server, header, expected):
     headers = {"Retry-After": header} if header is not None else {}
     server.on(
         CHECK, Reply(429, {"status": "rate_limited", "message": "slow down"}, headers=headers)
     )
-    with pytest.raises(OutcomeUnknown) as err:
+    with pytest.raises(BackendBusy) as err:  # processed nothing: not an unknown outcome
         check(client)
+    assert not isinstance(err.value, OutcomeUnknown)
     assert err.value.retry_after == expected
 
 
 def test_rate_limit_with_http_date(client, server):
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
     server.on(CHECK, Reply(429, b"", headers={"Retry-After": when}))
-    with pytest.raises(OutcomeUnknown) as err:
+    with pytest.raises(BackendBusy) as err:
         check(client)
     assert err.value.retry_after is not None and 17 <= err.value.retry_after <= 20
 
@@ -412,7 +414,8 @@ def test_bad_client_credentials_say_what_to_check(client, server):
 def test_token_endpoint_failure_means_nothing_was_sent(server, session, reply):
     server.on("/oauth/token", reply)
     client = make_client(server.url, session, Timeouts(connect=0.5, read=0.3, total=0.3))
-    with pytest.raises(BackendUnreachable):
+    # A 429 is a definite refusal to process (retry later); the others leave us unreachable.
+    with pytest.raises(BackendBusy if reply.status == 429 else BackendUnreachable):
         check(client)
     assert server.requests_to(CHECK) == []
 

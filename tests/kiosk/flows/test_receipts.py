@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any as Sim
 
 import requests
@@ -84,6 +85,24 @@ def test_server_errors_and_rate_limit_are_retried_with_the_same_key(sim: Sim) ->
     _, token2 = sim.backend.mint_receipt(DEMO_VENUE, 4300)
     sim.backend.faults.rate_limit = 1
     assert sim.scan(token2).word == "checked"
+
+
+def test_rate_limited_request_is_known_unprocessed_and_retried(sim: Sim) -> None:
+    _, warmup = sim.backend.mint_receipt(DEMO_VENUE, 1000)
+    assert sim.scan(warmup).word == "checked"
+    tx, token = sim.backend.mint_receipt(DEMO_VENUE, 4400)
+    sim.backend.faults.rate_limit = 10_000  # every /v1 request answers 429 (Retry-After: 1)
+    assert sim.scan(token).word == "checked_offline"
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
+    # A 429 says the backend processed nothing: not an unknown outcome, so the request
+    # may still become an offline acceptance (an unknown outcome would freeze its body).
+    assert req["state"] == "pending" and req["attempts"] >= 1
+    assert req["offline"] == 1 and json.loads(req["body"])["offline"] is True
+    assert "429" in req["last_error"]
+    sim.backend.faults.rate_limit = 0
+    sim.wait_synced()
+    (req,) = sim.journal_rows("SELECT * FROM requests WHERE tx = ?", (tx,))
+    assert req["state"] != "pending"
 
 
 def test_offline_acceptance_upload_and_history(sim: Sim, demo_client) -> None:  # type: ignore[no-untyped-def]

@@ -31,8 +31,8 @@ from kiosk.flows.outcomes import UNREADABLE_KIND, refusal
 from kiosk.flows.pin_memory import PinMemory
 from kiosk.flows.presenter import Presenter, ready_view
 from kiosk.flows.receipt import check_receipt
-from kiosk.flows.recovery import resume as recover_unrecorded
 from kiosk.flows.repeats import RepeatFilter
+from kiosk.flows.startup import start_up
 from kiosk.flows.tech import TECH_SCREEN_S, UnpluggedSources, tech_info
 from kiosk.flows.wiring import EngineSettings, Screen, Signals
 from kiosk.journal.flush import WalFlusher
@@ -148,29 +148,12 @@ class Engine(Worker):
             self.started.set()
 
     def _start(self, ctx: FlowContext) -> None:
-        self._resume(ctx)
-        try:
-            ctx.journal.defer_checkpoints()  # the sync worker copies the log, not a scan
-        except JournalError as exc:
-            log.warning("journal: %s", exc)
         self._last_activity = self._now()
-        try:
-            ctx.keys.load(ctx.journal)
-            ctx.venue.load(ctx.journal)
-            if len(ctx.keys.keys) == 0:
-                ctx.keys.refresh(ctx.client, ctx.journal, now=ctx.clock())
-            self.pending = ctx.journal.pending_count()
-        except JournalError as exc:  # a full disk at start must not end the engine
-            log.error("journal: %s", exc)
-            self._show_alarm("journal", str(exc))
+        self.pending, alarm = start_up(ctx)
+        if alarm is None:
+            self._show_ready()
         else:
-            recovery = ctx.journal.recovery
-            if recovery is not None and recovery.how == "salvaged":
-                # Rows may be lost: the staff calls the technician (kiosk status says more).
-                lost = f"{recovery.rows_lost}{'+' if recovery.unknown else ''}"
-                self._show_alarm("journal", f"salvaged {recovery.rows_salvaged} rows, lost {lost}")
-            else:
-                self._show_ready()
+            self._show_alarm("journal", alarm)
 
     def _teardown(self) -> None:
         self.started.set()
@@ -180,14 +163,6 @@ class Engine(Worker):
         if self._ctx is not None:
             self._ctx.journal.close()
             self._ctx.client.close()
-
-    def _resume(self, ctx: FlowContext) -> None:
-        """Requests left pending by an earlier run may have reached the backend: resend only;
-        scans sent but not recorded are recovered before anyone is served."""
-        try:
-            recover_unrecorded(ctx)
-        except JournalError as exc:
-            log.error("journal: cannot recover the requests of the last run: %s", exc)
 
     def _reopen(self) -> None:
         """Close the journal and client, then open them again as at start."""

@@ -52,12 +52,12 @@ from typing import Any
 from kiosk.backend.bodies import encode
 from kiosk.errors import JournalError
 from kiosk.journal.flush import flush_wal
+from kiosk.journal.outcome_reads import OutcomeReader
 from kiosk.journal.repair import Recovery, open_file
 from kiosk.journal.schema import (
     SCHEMA_VERSION,
     OutcomeRow,
     Request,
-    outcome_row,
     report_conflict,
     request_row,
     resolve_waiting,
@@ -65,13 +65,12 @@ from kiosk.journal.schema import (
 )
 from kiosk.journal.tally import prune_outcomes
 from kiosk.journal.uploads import UploadBook
-from kiosk.vocabulary import ACCEPTED, OPEN_STATES, AmountCheck, RequestKind, RequestState, Word
+from kiosk.vocabulary import OPEN_STATES, AmountCheck, RequestKind, RequestState, Word
 
-_ACCEPTED_SQL = ", ".join(f"'{w.value}'" for w in sorted(ACCEPTED))
 _OPEN_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
 
 
-class Journal(UploadBook):
+class Journal(UploadBook, OutcomeReader):
     """The journal file; open one per thread with :meth:`open`."""
 
     def __init__(
@@ -351,44 +350,6 @@ class Journal(UploadBook):
         """
         with self._write() as conn:
             resolve_waiting(conn, request_id, word, tx)
-
-    def receipt_history(self, tx: str) -> list[OutcomeRow]:
-        rows = self._query(
-            "SELECT * FROM outcomes WHERE tx = ? AND kind = ? ORDER BY id",
-            (tx, RequestKind.RECEIPT),
-        )
-        return [outcome_row(r) for r in rows]
-
-    def outcomes(self, since: float | None = None, limit: int = 10_000) -> list[OutcomeRow]:
-        rows = self._query(
-            "SELECT * FROM outcomes WHERE at >= ? ORDER BY id DESC LIMIT ?",
-            (since or 0.0, limit),
-        )
-        return [outcome_row(r) for r in rows]
-
-    def last_accepted(self, since: float) -> OutcomeRow | None:
-        """The newest checked or charged transaction since *since* (for cancel-last)."""
-        rows = self._query(
-            "SELECT * FROM outcomes WHERE at >= ? AND tx IS NOT NULL"
-            f" AND outcome IN ({_ACCEPTED_SQL}) ORDER BY id DESC LIMIT 1",
-            (since,),
-        )
-        return outcome_row(rows[0]) if rows else None
-
-    # --- offline exposure, status ----------------------------------------------------------
-
-    def offline_exposure(self) -> tuple[int, int]:
-        """(count, total cents) of receipts accepted offline and not yet uploaded."""
-        rows = self._query(
-            "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM outcomes"
-            " WHERE outcome = ? AND synced = 0",
-            (Word.CHECKED_OFFLINE,),
-        )
-        return int(rows[0][0]), int(rows[0][1])
-
-    def conflicts(self) -> list[OutcomeRow]:
-        rows = self._query("SELECT * FROM outcomes WHERE outcome = ? ORDER BY id", (Word.CONFLICT,))
-        return [outcome_row(r) for r in rows]
 
     def get_meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))

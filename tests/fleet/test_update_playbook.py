@@ -30,11 +30,13 @@ def pip_installs(pi: Any) -> list[str]:
 
 
 def installed_offline_from_staged_wheelhouse(pi: Any) -> bool:
-    """The host ran update-remote.sh --wheelhouse with the copy in its staging folder."""
+    """The host ran update-remote.sh --wheelhouse with the copy in its staging folder (the
+    release's requirements.txt is the copy's requirements.lock, less numpy where the system
+    has one)."""
     staged = re.escape(str(pi.state)) + r"/kiosk-update\.[^/ ]+/wheels"
     return any(
         re.search(f" --no-index --find-links {staged} --require-hashes .*"
-                  f" --requirement {staged}/requirements.lock$", line)
+                  r" --requirement \S+/requirements\.txt$", line)
         for line in pip_installs(pi)
     ) and not any(line.startswith("pip-from-index") for line in pi.calls())  # fmt: skip
 

@@ -468,9 +468,10 @@ def test_kill_while_in_flight_recovered_at_start_and_rescan_is_already_accepted(
     db = BackendDb(refbackend.db)
     kiosk.start()
     tx, _ = counter.mint()
-    refbackend.faults.delay_s = 0.5
+    refbackend.faults.delay_s = 1.0  # the kill lands well inside the sleep
     counter.write(tx)
-    assert refbackend.faults.delaying.wait(5.0)
+    # The check's key is claimed (a GET of the sync worker may be delayed too, earlier).
+    wait_for(lambda: len(db.answers(demo_client[0])) == 1, 5.0, f"{tx} claimed")
     kiosk.kill()  # the backend is processing the check; the kiosk never reads the answer
     wait_for(partial(db.is_checked, tx), OUTCOME_S, f"{tx} committed")
     refbackend.faults.clear()

@@ -84,7 +84,12 @@ class SshTarget:
 
     def run(self, command: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.argv(command), capture_output=True, text=True, timeout=timeout, check=False
+            self.argv(command),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
 
@@ -394,7 +399,11 @@ def run_playbook(
     vars_file.write_text(json.dumps(extra_vars))
     argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(FLEET / playbook),
             "-e", f"@{vars_file}", *(["--limit", limit] if limit else [])]  # fmt: skip
-    return subprocess.run(argv, cwd=FLEET, env=env, capture_output=True, text=True, timeout=1200)
+    # Ansible refuses a non-blocking stdin (QEMU or ssh may leave the inherited one so).
+    return subprocess.run(
+        argv, cwd=FLEET, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=1200,
+    )  # fmt: skip
 
 
 def update_wave_problems(

@@ -685,6 +685,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma list of steps (after the first boot)")
     ap.add_argument("--arch", choices=("amd64", "arm64"), default="amd64")
     args = ap.parse_args(argv)
+    # Nothing here reads the terminal; a child (QEMU, ssh) that set the inherited stdin
+    # non-blocking would make ansible-playbook refuse to start.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     report = Report()
     work = Path(tempfile.mkdtemp(prefix=f"kiosk-device-test-{args.arch}-"))
     test = DeviceTest(work, report, args.arch)

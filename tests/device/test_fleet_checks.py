@@ -250,3 +250,23 @@ def test_update_waves_stop_at_the_failing_second_host(tmp_path: Path) -> None:
                           kiosk_status_csv=str(tmp_path / "fleet.csv"))  # fmt: skip
     assert status.returncode == 0, status.stdout
     assert (tmp_path / "fleet.csv").read_text().count("\n") == 3  # header and two kiosks
+
+
+def test_playbooks_run_when_the_inherited_stdin_is_non_blocking(tmp_path: Path) -> None:
+    # In CI the device test's stdin was left non-blocking (by a child sharing it), and
+    # ansible-playbook refused to start: every fleet check failed before reaching the VM.
+    inventory = fleet_inventory(tmp_path / "inventory.json", [])
+    child = (
+        "import os, sys\n"
+        "r, w = os.pipe(); os.dup2(r, 0); os.set_blocking(0, False)\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from pathlib import Path\n"
+        "from fleet_checks import run_playbook\n"
+        f"result = run_playbook('status.yml', Path({str(inventory)!r}), Path({str(tmp_path)!r}),"
+        f" kiosk_status_csv={str(tmp_path / 'fleet.csv')!r})\n"
+        "print(result.returncode); print(result.stdout[-2000:]); print(result.stderr[-2000:])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)  # fmt: skip
+    assert "blocking IO" not in result.stdout, result.stdout
+    assert result.stdout.splitlines()[0] == "0", result.stdout + result.stderr

@@ -155,7 +155,9 @@ class VM:
         ]
         log = (self.dir / f"qemu-{self.boots}.log").open("wb")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 20
         while not sock.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -225,7 +227,11 @@ class VM:
 
     def ssh(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*self.ssh_argv(), command], capture_output=True, text=True, timeout=timeout
+            [*self.ssh_argv(), command],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def root(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

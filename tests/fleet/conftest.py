@@ -33,7 +33,13 @@ def ansible(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         argv = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(FLEET / playbook),
                 "-e", f"@{vars_file}"]  # fmt: skip
         result = subprocess.run(
-            argv, cwd=FLEET, env=env, capture_output=True, text=True, timeout=600
+            argv,
+            cwd=FLEET,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         print(result.stdout[-20000:], result.stderr[-5000:])  # shown when a test fails
         return result

@@ -24,7 +24,15 @@ def run(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
         PATH=f"{BIN}:{os.environ['PATH']}",
         NO_COLOR="1",
     )
-    return subprocess.run(argv, cwd=FLEET, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        argv,
+        cwd=FLEET,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_playbooks_are_there() -> None:

@@ -13,6 +13,7 @@ import datetime as dt
 import ipaddress
 import re
 import socket
+import sqlite3
 import ssl
 import subprocess
 import threading
@@ -301,6 +302,22 @@ class HttpsBackend:
             cursor = page.get("next")
             if not cursor:
                 return items
+
+    def committed(self, tx: str, timeout: float) -> bool:
+        """The backend's own database holds *tx* as checked, within *timeout*: read every
+        few milliseconds, so a caller can act right after the kiosk's answer left."""
+        deadline = time.monotonic() + timeout
+        db = f"file:{self.dir / 'backend.db'}?mode=ro"
+        while time.monotonic() < deadline:
+            try:
+                with contextlib.closing(sqlite3.connect(db, uri=True, timeout=1.0)) as conn:
+                    row = conn.execute("SELECT state FROM transactions WHERE tx = ?", (tx,))
+                    if (row.fetchone() or ("",))[0] == "checked":
+                        return True
+            except sqlite3.Error:
+                pass  # not created yet, or locked for a moment
+            time.sleep(0.005)
+        return False
 
     def checked(self, txs: set[str], timeout: float) -> dict[str, list[dict[str, Any]]]:
         """History items of *txs* once each is checked (or at *timeout*), by tx."""

@@ -650,6 +650,36 @@ class DeviceTest:
             f"checked but not accepted before the cut {sorted(remote - accepted)}",
         )
 
+    def power_cut_online(self) -> None:
+        """A cut right after an online receipt's result: the answer's commit may not be
+        durable yet (one flush per scan). After the reboot the kiosk recovers the scan
+        before serving (re-sent with its key, the backend replays its answer), and the
+        same receipt scanned again is "already accepted here": one check at the
+        backend, one row of money."""
+        vm, r, be = self.vm, self.r, self.backend
+        tx, token = be.mint_receipt(2700)
+        vm.scan(token)
+        committed = be.committed(tx, timeout=30)
+        vm.power_cut()  # within milliseconds of the backend's commit
+        r.info(f"power cut right after the backend checked {tx} (seen: {committed})")
+        vm.power_on()
+        ready = vm.wait_ssh(240) and vm.wait_active(240)
+        r.line(ready, "boot after the cut after an online result: kiosk.service active",
+               f"{time.monotonic() - vm.started:.0f}s after power-on")  # fmt: skip
+        vm.scan(token)
+        time.sleep(6)
+        rows = [i for i in self.kiosk_json("history --local --json")["items"] if i["tx"] == tx]
+        outcomes = sorted((i["outcome"], i["reason"] == "local") for i in rows)
+        money = [i["money_cents"] for i in rows if i["money_cents"]]
+        remote = [(i["status"], i["conflict"]) for i in be.history() if i["tx"] == tx]
+        r.line(
+            committed and outcomes == [("already_checked", True), ("checked", False)]
+            and money == [2700] and remote == [("checked", False)],
+            "cut after an online result: the rescan is already accepted here, one check, "
+            "one row of money",
+            f"local {outcomes}, money {money}, backend {remote}",
+        )  # fmt: skip
+
     def memory(self) -> None:
         """``kiosk run``'s resident memory after serving receipts (the Pi has 512 MB-8 GB)."""
         pid = self.vm.unit("MainPID").get("MainPID", "0")
@@ -702,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         ("watchdog", test.watchdog),
         ("updates", test.updates),
         ("powercut", test.power_cut),
+        ("powercut-online", test.power_cut_online),
         ("ansible", test.fleet_ansible),
     ]
     if args.arch == "arm64":  # full emulation is slow: what only the Pi's architecture shows

@@ -15,19 +15,18 @@ import errno
 import fcntl
 import logging
 import os
-import socket
 import struct
-import threading
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from kiosk.unix_datagram import DatagramSender
 
 __all__ = ["SOCKET", "NativeJournalHandler", "available", "encode", "send"]
 
 SOCKET = "/run/systemd/journal/socket"
 
-_lock = threading.Lock()
-_sock: socket.socket | None = None
+_sender = DatagramSender()
 
 
 def available() -> bool:
@@ -54,24 +53,19 @@ def send(message: str, /, **fields: Any) -> None:
 
 
 def _send_datagram(data: bytes) -> None:
-    global _sock
-    with _lock:
-        if _sock is None:
-            _sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+    try:
+        _sender.send(SOCKET, data)
+    except OSError as exc:
+        if exc.errno not in (errno.EMSGSIZE, errno.ENOBUFS):  # too large for a datagram
+            raise
+        fd = os.memfd_create("journal-entry", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
-            _sock.sendto(data, SOCKET)
-        except OSError as exc:
-            if exc.errno not in (errno.EMSGSIZE, errno.ENOBUFS):  # too large for a datagram
-                raise
-            fd = os.memfd_create("journal-entry", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-            try:
-                os.write(fd, data)
-                seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-                fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals | fcntl.F_SEAL_SEAL)
-                rights = (socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))
-                _sock.sendmsg([b""], [rights], 0, SOCKET)
-            finally:
-                os.close(fd)
+            os.write(fd, data)
+            seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals | fcntl.F_SEAL_SEAL)
+            _sender.send(SOCKET, b"", fds=[fd])
+        finally:
+            os.close(fd)
 
 
 _PRIORITY = {

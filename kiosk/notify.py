@@ -20,10 +20,11 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from kiosk.unix_datagram import DatagramSender, address
 
 __all__ = ["Notifier", "Watchdog"]
 
@@ -41,7 +42,7 @@ class Notifier:
         self._use_library = environ is None
         self.watchdog_interval: float | None = _watchdog_interval(env)
         self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
+        self._sender = DatagramSender(timeout=_SEND_TIMEOUT)
         self._failed = False
         self._closed = False
 
@@ -74,9 +75,7 @@ class Notifier:
         """Close the socket, if one was opened. Safe to call repeatedly."""
         with self._lock:
             self._closed = True
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
+            self._sender.close()
 
     def __enter__(self) -> Notifier:
         return self
@@ -106,11 +105,8 @@ class Notifier:
             daemon = _systemd_daemon()
             if daemon is not None:
                 return bool(daemon.notify(message))
-        if self._sock is None:
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.settimeout(_SEND_TIMEOUT)
         assert self._address is not None
-        self._sock.sendto(message.encode("utf-8"), self._address)
+        self._sender.send(self._address, message.encode("utf-8"))
         return True
 
 
@@ -168,14 +164,15 @@ class Watchdog:
 
 
 def _socket_address(value: str) -> str | None:
+    """*value* if it names a socket (kiosk.unix_datagram.address), else None."""
     if not value:
         return None
-    if value.startswith("@"):
-        return "\0" + value[1:]
-    if value.startswith("/"):
-        return value
-    log.warning("ignoring NOTIFY_SOCKET %r: not an absolute path or @name", value)
-    return None
+    try:
+        address(value)
+    except ValueError:
+        log.warning("ignoring NOTIFY_SOCKET %r: not an absolute path or @name", value)
+        return None
+    return value
 
 
 def _watchdog_interval(env: Mapping[str, str]) -> float | None:

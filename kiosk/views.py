@@ -164,11 +164,25 @@ class CancelUnavailable:
 
 
 @dataclass(frozen=True)
+class Salvage:
+    """A damaged journal salvaged into a fresh one at start: rows carried over and rows
+    lost; ``more_lost``: some tables could not be counted, more may be lost."""
+
+    kept: int
+    lost: int
+    more_lost: bool = False
+
+
+@dataclass(frozen=True)
 class Alarm:
-    """A fault that stops normal work; ``kind`` is ``journal``, ``disk_full`` or ``scanner``."""
+    """A fault that stops normal work; ``kind`` is ``journal``, ``disk_full`` or ``scanner``.
+
+    ``detail`` is a technical line (a file, a device) shown as it is; ``salvage`` is
+    shown in the screen's language instead when the journal was salvaged."""
 
     kind: str
     detail: str = ""
+    salvage: Salvage | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ enum and checks that mypy names every dispatch site it lists:
   receipt accepted offline or here, its result screen and its signal;
   :data:`ACCEPTED`, :data:`ACCEPTED_HERE` and :data:`OFFLINE` are read from it;
 - :func:`is_payment`: the request kinds that take a payment (a cancel looks up
-  the payment it cancels among them);
+  the payment it cancels among them); with :func:`meaning` it makes
+  :func:`money_sign` (what a row does to the day's money) and :func:`accepted`;
+- :func:`accepted_word`: the word of a request of each kind that the backend accepted;
 - :func:`request_for`: the request a verified token of each kind makes;
 - :func:`check_word`, :func:`charge_word`, :func:`cancel_word` and
   :func:`answer_word`: the backend's status word -> the outcome word;
@@ -50,12 +52,14 @@ __all__ = [
     "Word",
     "WordMeaning",
     "accepted",
+    "accepted_word",
     "answer_word",
     "cancel_word",
     "charge_word",
     "check_word",
     "is_payment",
     "meaning",
+    "money_sign",
     "request_for",
     "resolved_reason",
     "resolved_word",
@@ -253,10 +257,33 @@ def meaning(word: Word) -> WordMeaning:
             assert_never(word)
 
 
+def money_sign(word: Word, kind: RequestKind) -> int:
+    """What a row of *word* for a request of *kind* does to the day's money: ``1`` a
+    payment accepted at the counter (its amount is taken), ``-1`` a cancel gone through
+    (its amount is given back), ``0`` nothing (a refusal; a conflict: the money was
+    counted where the receipt was checked first)."""
+    m = meaning(word)
+    if is_payment(kind):
+        return 1 if m.payment else 0
+    return -1 if m.cancels else 0
+
+
 def accepted(word: Word, kind: RequestKind) -> bool:
     """True for a payment accepted at the counter, or a cancel that went through."""
-    m = meaning(word)
-    return m.payment or (m.cancels and kind == RequestKind.CANCEL)
+    return money_sign(word, kind) != 0
+
+
+def accepted_word(kind: RequestKind) -> Word:
+    """The word of a request of *kind* that the backend accepted (its row of money)."""
+    match kind:
+        case RequestKind.RECEIPT:
+            return Word.CHECKED
+        case RequestKind.CHARGE:
+            return Word.CHARGED
+        case RequestKind.CANCEL:
+            return Word.CANCELLED
+        case _:
+            assert_never(kind)
 
 
 ACCEPTED: frozenset[Word] = frozenset(w for w in Word if meaning(w).payment)

@@ -7,7 +7,8 @@
 #   metrics=1   writes /etc/default/prometheus-node-exporter first (ARGS: listen on
 #               metrics_listen, or on the address of the default route's interface,
 #               port 9100; never on every interface), then installs
-#               prometheus-node-exporter (from the card's debs/, offline) keeping that file, orders it after
+#               prometheus-node-exporter (from the card's debs/, offline; else from the
+#               mirror, see apt_install) keeping that file, orders it after
 #               network-online.target, lets the kiosk group write its textfile folder
 #               /var/lib/prometheus/node-exporter (dpkg-statoverride: kept across
 #               upgrades), enables and restarts it, and restarts kiosk.service (its view of the
@@ -22,7 +23,8 @@
 #
 # KIOSK_ROOT (default empty) prefixes target paths and KIOSK_BOOT_DIR names the boot
 # partition's mount point, for testing against directories. KIOSK_NET_WAIT (default 120)
-# is how many seconds to wait for a default route when no address was given.
+# is how many seconds to wait for a default route when no address was given, or before
+# apt goes to the mirror.
 
 set -euo pipefail
 
@@ -60,12 +62,37 @@ while IFS='=' read -r key value; do
     esac
 done <"$SRC/fleet.conf"
 
-apt_install() { # PACKAGE: from the card's .deb files (flash.sh fetched them, checked
-    # against Debian's signed index; no network needed), else from the mirror. Keeps
-    # configuration files written before the install.
-    local try debs=$SRC/debs/$1 opts=(-y -q --no-install-recommends
-        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold
+# apt as scripts/kiosk-packages.sh runs it on a Pi: bounded HTTP timeouts and retries,
+# a dpkg lock timeout (unattended-upgrades may hold the lock at first boot), and
+# Acquire::Check-Date=false while the clock is not synchronised yet (a Pi has no RTC:
+# before NTP it runs at the image's date and apt would call the archive's Release files
+# "not valid yet"; their signatures are still checked).
+apt_opts=()
+apt_options() {
+    apt_opts=(-q -o Acquire::Retries=2 -o Acquire::http::Timeout=20 -o Acquire::https::Timeout=20
         -o DPkg::Lock::Timeout=300)
+    if [[ $(timedatectl show -p NTPSynchronized --value 2>/dev/null) != yes ]]; then
+        apt_opts+=(-o Acquire::Check-Date=false)
+        log "the clock is not synchronised yet: apt ignores the Release files' dates"
+    fi
+}
+
+wait_for_route() { # up to KIOSK_NET_WAIT seconds (default 120) for a default route
+    local waited=0 limit=${KIOSK_NET_WAIT:-120}
+    until ip route show default 2>/dev/null | grep -q .; do
+        ((waited < limit)) || return 1
+        sleep 2
+        waited=$((waited + 2))
+    done
+}
+
+apt_install() { # PACKAGE: from the card's .deb files (flash.sh fetched them, checked
+    # against Debian's signed index; no network needed), else from the mirror once there
+    # is a route. Keeps configuration files written before the install.
+    local try debs=$SRC/debs/$1 opts
+    apt_options
+    opts=("${apt_opts[@]}" -y --no-install-recommends
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
     export DEBIAN_FRONTEND=noninteractive
     if [[ -f $debs/SHA256SUMS ]]; then
         (cd "$debs" && sha256sum --quiet -c SHA256SUMS) ||
@@ -76,11 +103,14 @@ apt_install() { # PACKAGE: from the card's .deb files (flash.sh fetched them, ch
         rm -rf "$debs"
         return 0
     fi
+    wait_for_route ||
+        die "no default route after ${KIOSK_NET_WAIT:-120} s: cannot fetch $1 from the mirror; run this script again once the network is up: sudo bash $0"
+    log "installing $1 from the mirror (the card has no .deb files for it)"
     for try in 1 2; do
         if apt-get install "${opts[@]}" "$1"; then
             return 0
         fi
-        ((try == 2)) || apt-get update -q || true
+        ((try == 2)) || apt-get "${apt_opts[@]}" update || true
     done
     die "installing $1 failed (see above); run this script again when apt works: sudo bash $0"
 }

@@ -5,8 +5,9 @@
 #                 [--target ARCH-cpXY ...] [--constraints FILE]
 #
 # DIR gets the kiosk wheel, every runtime dependency as binary wheels for each target
-# (default: aarch64-cp311 for Raspberry Pi OS bookworm and aarch64-cp313 for trixie;
-# add e.g. --target x86_64-cp313 for a test machine), and requirements.lock: one
+# (default: aarch64-cp313, what the card runs: Raspberry Pi OS trixie 64-bit, CPython
+# 3.13; add e.g. --target x86_64-cp311 for a development machine on CPython 3.11, the
+# oldest the package supports), and requirements.lock: one
 # `name==version --hash=sha256:...` line per project with the hash of every wheel of
 # it, for `pip install --no-index --find-links DIR --require-hashes -r DIR/requirements.lock`.
 # Versions come from constraints.txt. numpy is in it too, for a system without
@@ -46,7 +47,7 @@ while (($#)); do
         *) die "unknown argument: $1" 2 ;;
     esac
 done
-((${#targets[@]})) || targets=(aarch64-cp311 aarch64-cp313)
+((${#targets[@]})) || targets=(aarch64-cp313)
 problems=()
 [[ -f $wheel ]] || problems+=("--wheel ${wheel:-(missing)}: no such file")
 [[ -n $out ]] || problems+=("--out DIR is required")

@@ -153,7 +153,7 @@ class Engine(Worker):
         if alarm is None:
             self._show_ready()
         else:
-            self._show_alarm("journal", alarm)
+            self._show_alarm(alarm)
 
     def _teardown(self) -> None:
         self.started.set()
@@ -198,13 +198,13 @@ class Engine(Worker):
                 self._handle(ctx, event, batch.scanned.get(id(event)))
             except JournalFull as exc:
                 log.error("%s", exc)
-                self._show_alarm("disk_full", str(exc))
+                self._show_alarm(Alarm("disk_full", str(exc)))
             except JournalError as exc:
                 log.error("journal: %s", exc)
-                self._show_alarm("journal", str(exc))
+                self._show_alarm(Alarm("journal", str(exc)))
             except Exception:
                 log.exception("unexpected error while handling %s", type(event).__name__)
-                self._show_alarm("error", "internal error; see the log")
+                self._show_alarm(Alarm("error", "internal error; see the log"))
         if batch.dropped:
             # after the results: the staff scans the dropped code again
             self._out.signal(Signal.ERROR)
@@ -363,7 +363,9 @@ class Engine(Worker):
         if fault.reason == "unplugged":
             others_read = self._sources.unplugged(fault.source)
             # Another source still reads codes: an alarm for a while, not until replugged.
-            self._show_alarm("scanner", fault.detail, until=None if others_read else float("inf"))
+            self._show_alarm(
+                Alarm("scanner", fault.detail), until=None if others_read else float("inf")
+            )
         elif fault.reason == "replugged":
             self._sources.replugged(fault.source)
             self._show_ready()
@@ -379,9 +381,9 @@ class Engine(Worker):
         if self._flusher is not None:
             self._flusher.request()  # the answer behind it was committed without a flush
 
-    def _show_alarm(self, kind: str, detail: str, until: float | None = None) -> None:
+    def _show_alarm(self, alarm: Alarm, until: float | None = None) -> None:
         self._mode = modes.Alarmed(until if until is not None else self._now() + ALARM_S)
-        self._out.alarm(kind, detail)
+        self._out.alarm(alarm)
 
     def _show_ready(self, refresh: bool = False) -> None:
         ctx = self._ctx

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from kiosk.errors import HardwareError
@@ -107,6 +108,7 @@ class Presenter:
         if at is not None and self._on_answered is not None:
             self._on_answered(at)
 
-    def alarm(self, kind: str, detail: str) -> None:
-        self.show(Alarm(kind, detail[:60]))
+    def alarm(self, alarm: Alarm) -> None:
+        """Show *alarm* (its technical detail cut to 60 characters) and sound the error."""
+        self.show(replace(alarm, detail=alarm.detail[:60]))
         self.signal(Signal.ERROR)

@@ -12,11 +12,12 @@ import logging
 from kiosk.errors import JournalError
 from kiosk.flows.context import FlowContext
 from kiosk.flows.recovery import resume as recover_unrecorded
+from kiosk.views import Alarm, Salvage
 
 log = logging.getLogger("kiosk.engine")
 
 
-def start_up(ctx: FlowContext) -> tuple[int, str | None]:
+def start_up(ctx: FlowContext) -> tuple[int, Alarm | None]:
     """Recover, load, count: (requests pending, an alarm for the screen or None).
 
     A full disk or a damaged journal at start must not end the engine: it is an alarm.
@@ -39,9 +40,9 @@ def start_up(ctx: FlowContext) -> tuple[int, str | None]:
         pending = ctx.journal.pending_count()
     except JournalError as exc:
         log.error("journal: %s", exc)
-        return 0, str(exc)
+        return 0, Alarm("journal", str(exc))
     recovery = ctx.journal.recovery
     if recovery is not None and recovery.how == "salvaged":
-        lost = f"{recovery.rows_lost}{'+' if recovery.unknown else ''}"
-        return pending, f"salvaged {recovery.rows_salvaged} rows, lost {lost}"
+        salvage = Salvage(recovery.rows_salvaged, recovery.rows_lost, bool(recovery.unknown))
+        return pending, Alarm("journal", salvage=salvage)
     return pending, None

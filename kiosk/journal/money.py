@@ -20,25 +20,11 @@ shown with a reason (the refusal's), so :func:`late_answer` reads it from the ro
 from __future__ import annotations
 
 import sqlite3
-from typing import assert_never
 
 from kiosk.journal.schema import OutcomeRow
-from kiosk.vocabulary import RequestKind, Word, meaning
+from kiosk.vocabulary import RequestKind, Word, accepted_word, money_sign
 
-__all__ = ["accepted_word", "keep_one_row_of_money", "late_answer", "money_cents"]
-
-
-def accepted_word(kind: RequestKind) -> Word:
-    """The word of a request of *kind* that the backend accepted (a row of money)."""
-    match kind:
-        case RequestKind.RECEIPT:
-            return Word.CHECKED
-        case RequestKind.CHARGE:
-            return Word.CHARGED
-        case RequestKind.CANCEL:
-            return Word.CANCELLED
-        case _:
-            assert_never(kind)
+__all__ = ["keep_one_row_of_money", "late_answer", "money_cents"]
 
 
 def late_answer(row: OutcomeRow) -> bool:
@@ -47,20 +33,10 @@ def late_answer(row: OutcomeRow) -> bool:
 
 
 def money_cents(row: OutcomeRow) -> int:
-    """What the row adds to the day's money: a payment accepted at the counter (a checked
-    receipt, online or offline, or a charge: :func:`kiosk.vocabulary.meaning`) its amount,
-    a cancel gone through minus its amount, anything else (a conflict: the money was
-    counted where the receipt was checked first) nothing."""
-    amount = row.amount_cents or 0
-    said = meaning(row.outcome)
-    kind = row.kind
-    match kind:
-        case RequestKind.RECEIPT | RequestKind.CHARGE:
-            return amount if said.payment else 0
-        case RequestKind.CANCEL:
-            return -amount if said.cancels else 0
-        case _:
-            assert_never(kind)
+    """What the row adds to the day's money: its amount times
+    :func:`kiosk.vocabulary.money_sign` (a payment accepted at the counter adds it, a
+    cancel gone through takes it off, anything else adds nothing)."""
+    return money_sign(row.outcome, row.kind) * (row.amount_cents or 0)
 
 
 def keep_one_row_of_money(

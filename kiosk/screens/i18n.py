@@ -251,6 +251,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "alarm.scanner": {"fi": "Lukija irti", "sv": "Läsaren saknas", "en": "Scanner missing"},
     "alarm.other": {"fi": "Laitevika", "sv": "Enhetsfel", "en": "Device fault"},
     "alarm.call": {"fi": "Kutsu huolto", "sv": "Kontakta service", "en": "Call service"},
+    "alarm.salvaged": {
+        "fi": "Pelastettu {n} riviä, menetetty {lost}",
+        "sv": "Räddade {n} rader, förlorade {lost}",
+        "en": "Salvaged {n} rows, lost {lost}",
+    },
     # technician info
     "tech.online": {"fi": "online", "sv": "online", "en": "online"},
     "tech.offline": {"fi": "offline", "sv": "offline", "en": "offline"},

@@ -191,7 +191,12 @@ def _alarm(view: views.Alarm, lang: str) -> Frame:
     header(frame, "alert", i18n.text("head.alarm", lang))
     key = f"alarm.{view.kind}" if i18n.has(f"alarm.{view.kind}") else "alarm.other"
     blocks = [Block(i18n.text(key, lang), REASON_SIZES, bold=True, max_lines=2)]
-    if view.detail:
+    if view.salvage is not None:
+        s = view.salvage
+        lost = f"{s.lost}+" if s.more_lost else str(s.lost)
+        salvaged = i18n.text("alarm.salvaged", lang, n=s.kept, lost=lost)
+        blocks.append(Block(salvaged, (SMALL,), max_lines=2))
+    elif view.detail:
         blocks.append(Block(view.detail, (SMALL,), max_lines=2))
     blocks.append(Block(i18n.text("alarm.call", lang)))
     frame.lines += fit(blocks, BODY)

@@ -149,7 +149,7 @@ def samples(now: datetime | None = None) -> list[tuple[str, views.View]]:
                 journal_lost=3,
             ),
         ),
-        ("alarm_journal_salvaged", views.Alarm("journal", detail="salvaged 172 rows, lost 3")),
+        ("alarm_journal_salvaged", views.Alarm("journal", salvage=views.Salvage(172, 3))),
         ("day_report", views.DayReport(now, DAY)),
         ("day_report_checks", views.DayReport(now, DAY, page=1)),
         ("day_report_services", views.DayReport(now, DAY, page=2)),

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from fleet_hosts import BIN, FLEET
 
 PLAYBOOKS = sorted(
@@ -64,3 +65,14 @@ def test_example_inventory_groups_kiosks_by_city_and_studio(tmp_path: Path) -> N
     studios = [g for g in doc if g.startswith(("helsinki_", "tampere_"))]
     hosts = {h for g in studios for h in doc[g]["hosts"]}
     assert len(hosts) == 4 and all(h in doc["_meta"]["hostvars"] for h in hosts)
+
+
+def test_the_roles_are_for_what_the_card_runs_raspberry_pi_os_trixie() -> None:
+    # The card is Raspberry Pi OS trixie 64-bit (CPython 3.13, aarch64); flash.sh
+    # refuses bookworm, so no kiosk the fleet reaches runs it.
+    for meta in sorted(FLEET.glob("roles/*/meta/main.yml")):
+        platforms = yaml.safe_load(meta.read_text())["galaxy_info"]["platforms"]
+        assert platforms == [{"name": "Debian", "versions": ["trixie"]}], meta
+    for path in sorted(FLEET.rglob("*.yml")):
+        text = path.read_text()
+        assert "bookworm" not in text and "cp311" not in text, path

@@ -76,8 +76,7 @@ VARIANTS = {
                 ("kiosk/flows/delivery.py", "send_once"),
                 ("kiosk/flows/context.py", "_deadline_for"),
                 ("kiosk/screens/pages.py", "_checking_text"),
-                ("kiosk/journal/money.py", "accepted_word"),
-                ("kiosk/journal/money.py", "money_cents"),
+                ("kiosk/vocabulary.py", "accepted_word"),
             }
         ),
     ),

@@ -19,8 +19,10 @@ from kiosk.vocabulary import (
     TokenKind,
     Word,
     accepted,
+    accepted_word,
     answer_word,
     meaning,
+    money_sign,
     request_for,
     resolved_reason,
     resolved_word,
@@ -120,3 +122,16 @@ def test_a_paycode_that_fails_its_checks_is_refused_as_a_charge() -> None:
     assert refusal(expired) == (Word.PAYCODE_EXPIRED, RequestKind.CHARGE)
     assert refusal(Unrecognised("bad_signature", kind=TokenKind.RECEIPT))[1] is RequestKind.RECEIPT
     assert refusal(Unrecognised("not_smartum")) == (Word.INVALID, UNREADABLE_KIND)
+
+
+@pytest.mark.parametrize("kind", list(RequestKind))
+def test_a_rows_money_and_its_acceptance_are_one_rule(kind: RequestKind) -> None:
+    # What the day report counts (kiosk.journal.money) and what the counter shows as
+    # accepted come from the same words: a payment taken, or a cancel gone through.
+    for word in Word:
+        taken = word in ACCEPTED and kind in PAYMENT_KINDS
+        given_back = word is Word.CANCELLED and kind is RequestKind.CANCEL
+        assert money_sign(word, kind) == (1 if taken else -1 if given_back else 0), word
+        assert accepted(word, kind) is (taken or given_back), word
+    assert money_sign(accepted_word(kind), kind) == (1 if kind in PAYMENT_KINDS else -1)
+    assert [accepted_word(k) for k in RequestKind] == [Word.CHECKED, Word.CHARGED, Word.CANCELLED]

@@ -244,6 +244,7 @@ case $name in
     [[ $* == *prometheus-node-exporter* && -f $KIOSK_ROOT/etc/default/prometheus-node-exporter ]] &&
         echo "apt-get saw /etc/default/prometheus-node-exporter" >>"$FLEET_CALLS"
     [[ -e $FLEET_STATE/apt-fails ]] && exit 100
+    [[ -e $FLEET_STATE/apt-fails-once ]] && { rm "$FLEET_STATE/apt-fails-once"; exit 100; }
     [[ $* == *prometheus-node-exporter* ]] &&
         mkdir -p "$KIOSK_ROOT/var/lib/prometheus/node-exporter"
     ;;
@@ -397,6 +398,89 @@ def test_fleet_first_boot_failure_still_removes_the_certificates(
     assert "installing systemd-journal-remote failed" in result.stderr
     assert not (fb.boot / "kiosk/log").exists()
     assert not any(c.startswith("systemctl enable") for c in fb.calls())
+
+
+NETWORK = r"""#!/bin/bash
+# stand-in for ip and timedatectl: a default route and a synchronised clock or not
+name=$(basename "$0")
+echo "$name $*" >>"$FLEET_CALLS"
+case $name in
+  ip) [[ -e $FLEET_STATE/route ]] && echo "default via 10.0.0.1 dev eth0" ;;
+  timedatectl) cat "$FLEET_STATE/synced" 2>/dev/null || echo no ;;
+esac
+exit 0
+"""
+APT_AS_KIOSK_PACKAGES = (  # scripts/kiosk-packages.sh's options
+    "-q -o Acquire::Retries=2 -o Acquire::http::Timeout=20 -o Acquire::https::Timeout=20"
+    " -o DPkg::Lock::Timeout=300"
+)
+
+
+def from_the_mirror(fb: FirstBoot, *, route: bool, synced: bool) -> Path:
+    """*fb* without the card's .deb files, so apt goes to the mirror; the network and
+    the clock as given. Returns the state folder."""
+    shutil.rmtree(fb.boot / "kiosk/debs")
+    bin_dir = Path(fb.env["PATH"].split(":")[0])
+    for name in ("ip", "timedatectl"):
+        (bin_dir / name).write_text(NETWORK)
+        (bin_dir / name).chmod(0o755)
+    state = Path(fb.env["FLEET_STATE"])
+    if route:
+        (state / "route").touch()
+    if synced:
+        (state / "synced").write_text("yes\n")
+    return state
+
+
+@needs_root
+def test_from_the_mirror_apt_ignores_dates_until_the_clock_syncs_and_bounds_its_waits(
+    fleet_flashed: Path, tmp_path: Path
+) -> None:
+    fb = first_boot(fleet_flashed, tmp_path)
+    state = from_the_mirror(fb, route=True, synced=False)
+    (state / "apt-fails-once").touch()  # stale package lists: update, then again
+    result = fb.run()
+    assert result.returncode == 0, result.stderr
+    assert "the clock is not synchronised yet: apt ignores the Release files' dates" in (
+        result.stderr
+    )
+    apt = [c for c in fb.calls() if c.startswith("apt-get ") and "saw" not in c]
+    assert all(APT_AS_KIOSK_PACKAGES in c and "Acquire::Check-Date=false" in c for c in apt), apt
+    installs = [c.split()[-1] for c in apt if c.startswith("apt-get install")]
+    # The uploader first (its certificates leave the boot partition first); its first
+    # try failed, so apt updated the lists and tried again.
+    assert installs == ["systemd-journal-remote", "systemd-journal-remote",
+                        "prometheus-node-exporter"]  # fmt: skip
+    assert [c.split()[-1] for c in apt if not c.startswith("apt-get install")] == ["update"]
+    for pkg in ("prometheus-node-exporter", "systemd-journal-remote"):
+        assert f"installing {pkg} from the mirror" in result.stderr
+
+
+@needs_root
+def test_from_the_mirror_a_synchronised_clock_keeps_apts_date_check(
+    fleet_flashed: Path, tmp_path: Path
+) -> None:
+    fb = first_boot(fleet_flashed, tmp_path)
+    from_the_mirror(fb, route=True, synced=True)
+    result = fb.run()
+    assert result.returncode == 0, result.stderr
+    apt = [c for c in fb.calls() if c.startswith("apt-get ") and "saw" not in c]
+    assert len(apt) == 2 and all(APT_AS_KIOSK_PACKAGES in c for c in apt), apt
+    assert not any("Check-Date" in c for c in apt)
+
+
+@needs_root
+def test_without_a_route_apt_is_not_asked_and_the_certificates_still_go(
+    fleet_flashed: Path, tmp_path: Path
+) -> None:
+    fb = first_boot(fleet_flashed, tmp_path)  # KIOSK_NET_WAIT=0: no waiting here
+    from_the_mirror(fb, route=False, synced=False)
+    result = fb.run()
+    assert result.returncode == 1
+    assert "no default route after 0 s: cannot fetch" in result.stderr
+    assert "run this script again once the network is up" in result.stderr
+    assert not any(c.startswith("apt-get") for c in fb.calls())
+    assert not (fb.boot / "kiosk/log").exists()
 
 
 @needs_root

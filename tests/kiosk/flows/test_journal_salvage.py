@@ -16,7 +16,7 @@ from kiosk.backend import bodies
 from kiosk.errors import JournalError
 from kiosk.journal import Journal
 from kiosk.journal.repair import Recovery, last_recovery
-from kiosk.views import Alarm, TechInfo
+from kiosk.views import Alarm, Salvage, TechInfo
 from kiosk.vocabulary import RequestKind
 from refbackend import DEMO_VENUE, ReferenceBackend
 
@@ -54,7 +54,7 @@ def test_a_damaged_requests_page_at_start_uploads_every_salvaged_request(
 
     sim = make_sim()
     alarm = sim.wait_view(Alarm)
-    assert alarm.kind == "journal" and "salvaged" in alarm.detail and "lost" in alarm.detail
+    assert alarm.kind == "journal" and alarm.salvage is not None
     sim.wait_synced(timeout=30.0)
     with Journal.open(path) as journal:
         recovery = last_recovery(journal.get_meta)
@@ -62,6 +62,8 @@ def test_a_damaged_requests_page_at_start_uploads_every_salvaged_request(
     assert recovery is not None and recovery.how == "salvaged"
     lost = WAITING - len(kept)
     assert 0 < lost < WAITING // 2 and recovery.lost["requests"] == lost
+    # The alarm says how many rows were kept and lost, in the screen's language.
+    assert alarm.salvage == Salvage(recovery.rows_salvaged, recovery.rows_lost)
     assert all(keys[tx] == key for tx, key in kept.items())  # their original keys
     # At the backend: each salvaged acceptance checked once, under its original key.
     stored = sim.backend_rows("SELECT key FROM idempotency")

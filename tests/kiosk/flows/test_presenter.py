@@ -11,7 +11,7 @@ from kiosk.errors import HardwareError
 from kiosk.flows.presenter import Presenter, outcome_signal
 from kiosk.logs import setup_logging
 from kiosk.venue import Service
-from kiosk.views import AmountMatch, Checking, Outcome, Result, View
+from kiosk.views import Alarm, AmountMatch, Checking, Outcome, Result, View
 from kiosk.vocabulary import RequestKind, Word
 
 CLASSIC = Service("classic-60", "Klassinen hieronta 60 min", 6500)
@@ -93,7 +93,7 @@ def test_a_failing_display_is_logged_and_the_signal_still_plays(
     signals = Signals()
     out = Presenter(Screen(fail=True), signals)
     with caplog.at_level(logging.WARNING, logger="kiosk.engine"):
-        out.alarm("journal", "x" * 100)
+        out.alarm(Alarm("journal", "x" * 100))
     assert signals.played == ["error"]
     assert "display: display stopped answering" in caplog.text
 

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs, then run ruff, mypy, pytest and the device
 # test (scripts/device-test.sh: the flashed card booted in QEMU).
-# Usage: scripts/test.sh [--device | --no-device] [extra pytest arguments]
+# Usage: scripts/test.sh [--device | --no-device] [--arm64] [extra pytest arguments]
 #   default      the device test runs after the unit tests; where QEMU cannot be
 #                installed it is skipped with one line saying so
 #   --device     the device test must run (missing QEMU is a failure)
 #   --no-device  unit tests only
+#   --arm64      then the device test on arm64 too (scripts/device-test-arm64.sh, full
+#                emulation; CI runs it). Its root file system, when not cached, is built
+#                under qemu-user while the amd64 device test runs (one core each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 device=auto
+arm64=no
 args=()
 for arg in "$@"; do
     case $arg in
         --device) device=yes ;;
         --no-device) device=no ;;
+        --arm64) arm64=yes ;;
         *) args+=("$arg") ;;
     esac
 done
@@ -71,10 +76,30 @@ if [ -n "$device_skip" ]; then
     echo "device test: SKIPPED: $device_skip"
     exit 0
 fi
+prebuild=""
+if [ "$arm64" = yes ]; then
+    # The arm64 stand-in takes over half an hour under qemu-user when not cached: build it
+    # beside the amd64 device test (its own output, checked below).
+    prebuild=$(mktemp -d)
+    "${sudo_cmd[@]}" bash tests/device/build-image.sh --arch arm64 "$prebuild/standin.img" \
+        >"$prebuild/build.log" 2>&1 &
+    prebuild_pid=$!
+fi
 dstatus=0
 "${sudo_cmd[@]}" bash scripts/device-test.sh || dstatus=$?
+if [ -n "$prebuild" ]; then
+    bstatus=0
+    wait "$prebuild_pid" || bstatus=$?
+    echo "arm64 stand-in built beside the amd64 device test (exit $bstatus):"
+    grep '^build-image:' "$prebuild/build.log" || true
+    [ "$bstatus" -eq 0 ] || tail -n 40 "$prebuild/build.log" >&2
+    "${sudo_cmd[@]}" rm -rf "$prebuild"
+fi
 if [ "$dstatus" -eq 77 ] && [ "$device" != yes ]; then
     echo "device test: SKIPPED (see the line above)"
-    exit 0
+    dstatus=0
 fi
-exit "$dstatus"
+[ "$dstatus" -eq 0 ] || exit "$dstatus"
+[ "$arm64" = yes ] || exit 0
+echo "== device test (arm64)"
+"${sudo_cmd[@]}" bash scripts/device-test-arm64.sh

@@ -160,8 +160,10 @@ install_release() { # VERSION WHEEL: build the venv /opt/kiosk/VERSION from the 
             }
         fi
         log "installing $(basename "$2") from the wheelhouse (offline, hashes checked; $source)"
+        # --no-warn-conflicts: the lock is complete and hash-pinned; pip's check would only
+        # report the system's own packages (seen via --system-site-packages) as an ERROR.
         "$dir/bin/python" -m pip install --no-input --disable-pip-version-check --no-cache-dir \
-            --no-index --find-links "$wheelhouse" --require-hashes \
+            --no-warn-conflicts --no-index --find-links "$wheelhouse" --require-hashes \
             --constraint "$dir/constraints.txt" --requirement "$requirements" || return 1
     else
         log "installing $(basename "$2") with its dependencies from the package index (no wheelhouse given: needs the network; $source)"

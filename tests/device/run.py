@@ -711,10 +711,19 @@ class DeviceTest:
         out = self.vm.ssh(f"ps -o rss= -o comm= -p {pid}").stdout.split()
         rss_mb = int(out[0]) / 1024 if out and out[0].isdigit() else 0.0
         self.r.times["kiosk_rss_mb"] = rss_mb
+        # PSS and USS as bench/memory.py reads them (kB in smaps_rollup).
+        rollup = self.vm.root(f"cat /proc/{pid}/smaps_rollup").stdout
+        kb = {
+            k: int(v.split()[0])
+            for k, v in (line.split(":", 1) for line in rollup.splitlines() if ":" in line)
+            if v.strip().endswith("kB")
+        }
+        uss_mb = (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1024
         self.r.line(
             0 < rss_mb < 150,
             f"kiosk run's RSS on {self.arch} after the receipts",
-            f"{rss_mb:.1f} MB ({' '.join(out[1:])})",
+            f"{rss_mb:.1f} MB ({' '.join(out[1:])}); PSS {kb.get('Pss', 0) / 1024:.1f} MB,"
+            f" USS {uss_mb:.1f} MB",
         )
 
     def fleet_watch(self) -> None:

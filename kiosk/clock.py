@@ -79,6 +79,29 @@ def boot_time() -> BootTime | None:
     return BootTime(boot, time.clock_gettime(clock_id))
 
 
+@dataclass(frozen=True)
+class Clocks:
+    """One reading of what the kiosk knows of time: the wall clock, the boot-time clock
+    (None where the kernel gives no boot id) and whether the wall clock is synchronised.
+    What :func:`elapsed_since` needs to date an event."""
+
+    wall: float
+    boot: BootTime | None
+    synced: bool
+
+    def since(self, wall: float, boot: BootTime | None) -> float | None:
+        """Seconds from an event seen at *wall* and *boot* to this reading (see
+        :func:`elapsed_since`); None when they cannot be trusted."""
+        return elapsed_since(
+            wall, boot, now=self.wall, now_boot=self.boot, clock_synced=self.synced
+        )
+
+
+def read_clocks() -> Clocks:
+    """The kernel's clocks now."""
+    return Clocks(time.time(), boot_time(), kernel_clock_synced())
+
+
 def elapsed_since(
     wall: float,
     boot: BootTime | None,

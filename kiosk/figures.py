@@ -7,9 +7,9 @@ one function body here and both consumers follow.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
+from kiosk.clock import Clocks, read_clocks
 from kiosk.flows.context import LAST_SYNC_META
 from kiosk.flows.offline import SyncStamp, conflicts_24h
 from kiosk.journal import Journal
@@ -33,15 +33,16 @@ class JournalFigures:
     offline_count: int
     offline_exposure_cents: int
     conflicts: int  # offline checks the backend later found already checked, all time (pruned too)
-    conflicts_24h: int  # of the last 24 h and after the last clear: these turn offline off
+    conflicts_24h: int  # recorded in the last 24 h (or undatable), not cleared: offline off
     journal_bytes: int
     disk_free_bytes: int  # free space on the journal's file system
     outcomes: dict[str, int] = field(default_factory=dict)  # outcome word -> scans, all time
 
 
-def read_figures(journal: Journal, *, now: float | None = None) -> JournalFigures:
-    """Every figure of :class:`JournalFigures`, read from *journal*. Raises JournalError."""
-    now = time.time() if now is None else now
+def read_figures(journal: Journal, clocks: Clocks | None = None) -> JournalFigures:
+    """Every figure of :class:`JournalFigures`, read from *journal* at *clocks* (the
+    kernel's clocks if None: they date the conflicts). Raises JournalError."""
+    clocks = read_clocks() if clocks is None else clocks
     count, total = journal.offline_exposure()
     return JournalFigures(
         pending=journal.pending_count(),
@@ -51,7 +52,7 @@ def read_figures(journal: Journal, *, now: float | None = None) -> JournalFigure
         offline_count=count,
         offline_exposure_cents=total,
         conflicts=conflicts_total(journal),
-        conflicts_24h=conflicts_24h(journal, now),
+        conflicts_24h=conflicts_24h(journal, clocks),
         journal_bytes=journal.size_bytes(),
         disk_free_bytes=journal.free_bytes(),
         outcomes=outcome_counts(journal),

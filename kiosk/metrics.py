@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from kiosk import __version__
-from kiosk.clock import kernel_clock_synced
+from kiosk.clock import BootClock, Clocks, boot_time, kernel_clock_synced
 from kiosk.errors import KioskError
 from kiosk.figures import JournalFigures, read_figures
 from kiosk.journal import Journal
@@ -178,8 +178,11 @@ class KioskMetrics:
         clock_synced: Callable[[], bool] = kernel_clock_synced,
         monotonic: Callable[[], float] = time.monotonic,
         limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+        boot: BootClock = boot_time,
     ) -> None:
         self.journal_path = Path(journal_path)
+        self._clocks = lambda: Clocks(clock(), boot(), clock_synced())
         self.registry = CollectorRegistry()
         self.backend_up = backend_up
         self._monotonic = monotonic
@@ -224,7 +227,7 @@ class KioskMetrics:
             # Never recover here: moving a damaged journal aside is the service's decision.
             self._journal = Journal.open(self.journal_path, recover=False)
             self._file_id = _file_id(self.journal_path)
-        return read_figures(self._journal)
+        return read_figures(self._journal, self._clocks())
 
     def close(self) -> None:
         if self._journal is not None:

@@ -3,8 +3,9 @@
 After ``[offline] max_conflicts_per_day`` conflicts in 24 h the kiosk refuses
 offline acceptance. Once the cause is understood (receipts shown at two
 counters, a network cut on purpose), the technician clears the count: the
-clear is stored in the journal with its time and who made it, and only
-conflicts after it count. The running service follows at its next scan.
+clear is stored in the journal with its time, who made it and which conflicts it
+set aside (not by their time: a clock set back cannot undo it), and only
+conflicts recorded after it count. The running service follows at its next scan.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load(args)
     by = args.by or os.environ.get("SUDO_USER") or _user()
     with flow_context(cfg) as ctx:
-        record = clear_conflicts(ctx.journal, now=ctx.clock(), by=by)
+        record = clear_conflicts(ctx.journal, ctx.clocks(), by=by)
     limit = cfg.offline.max_conflicts_per_day
     if args.json:
         print_json({"cleared_at": iso(record.at), "by": record.by, "conflicts": record.conflicts})

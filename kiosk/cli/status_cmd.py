@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
             ctx.client.ping()
         except BackendError as exc:
             online, problem = False, str(exc)
-        figures = read_figures(ctx.journal, now=ctx.clock())
+        figures = read_figures(ctx.journal, ctx.clocks())
         count, total = figures.offline_count, figures.offline_exposure_cents
         conflicts = ctx.journal.conflicts()
         sources, sources_at = _sources(ctx.journal)

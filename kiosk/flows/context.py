@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo
 
 from kiosk.amounts import paid_for
-from kiosk.clock import BootClock, boot_time, due
+from kiosk.clock import BootClock, Clocks, boot_time, due
 from kiosk.config import Config
 from kiosk.errors import JournalFull, TokenError
 from kiosk.flows.health import Reachability
@@ -187,14 +187,18 @@ class FlowContext:
         """Record a successful exchange with the backend (the offline age counts from here)."""
         self.journal.set_meta(LAST_SYNC_META, SyncStamp(self.clock(), self.boot()).encode())
 
+    def clocks(self) -> Clocks:
+        """This context's wall clock, boot-time clock and clock sync, read now."""
+        return Clocks(self.clock(), self.boot(), self.clock_synced())
+
     def offline_refusal(self, amount_cents: int) -> str | None:
         """Why a receipt of *amount_cents* may not be accepted offline now, or None."""
-        now = self.clock()
+        now = self.clocks()
         age = sync_age(
             SyncStamp.parse(self.journal.get_meta(LAST_SYNC_META)),
-            now=now,
-            now_boot=self.boot(),
-            clock_synced=self.clock_synced(),
+            now=now.wall,
+            now_boot=now.boot,
+            clock_synced=now.synced,
         )
         return self.policy.refusal(
             amount_cents,
@@ -247,6 +251,8 @@ class FlowContext:
             on_success=self.mark_synced,
             answered=answered,
             durable=durable,
+            clock=self.clock,
+            boot=self.boot,
         )
 
     def _deadline_for(self, request: Request) -> float:

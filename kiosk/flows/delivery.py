@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeAlias, assert_never
 
+from kiosk.clock import BootClock, BootTime, boot_time
 from kiosk.errors import (
     BackendAuthError,
     BackendBusy,
@@ -48,6 +49,8 @@ def deliver(
     on_success: Callable[[], None] | None = None,
     answered: Callable[[Result], None] | None = None,
     durable: bool = True,
+    clock: Callable[[], float] = time.time,
+    boot: BootClock = boot_time,
 ) -> Result:
     """Send *request*, retrying an unknown outcome with the same key until *deadline*.
 
@@ -60,7 +63,8 @@ def deliver(
     under the same key gets the same answer back). Raises BackendUnreachable when nothing was
     delivered (no retry: the caller decides about offline), OutcomeUnknown when
     the request may have arrived but no answer came before the deadline, and
-    BackendAuthError when the kiosk's credentials are refused.
+    BackendAuthError when the kiosk's credentials are refused. The answer is settled
+    at *clock* and *boot* (the boot-time clock: when a conflict was recorded).
     """
     before = request.maybe_delivered
     if not before and not request.marked:
@@ -105,7 +109,7 @@ def deliver(
             continue
         health.success()
         with journal.transaction(durable=durable):
-            settle(journal, request, result)
+            settle(journal, request, result, now=clock(), boot=boot())
             if on_success is not None:
                 on_success()
             if answered is not None:
@@ -113,8 +117,11 @@ def deliver(
         return result
 
 
-def settle(journal: Journal, request: Request, result: Result) -> bool:
-    """Write the backend's definite answer to *request* (joins an open transaction)."""
+def settle(
+    journal: Journal, request: Request, result: Result, *, now: float, boot: BootTime | None
+) -> bool:
+    """Write the backend's definite answer to *request* at wall time *now* and boot-time
+    reading *boot* (joins an open transaction)."""
     return journal.settle(
         request.id,
         result.status,
@@ -122,6 +129,8 @@ def settle(journal: Journal, request: Request, result: Result) -> bool:
         _jsonable(result),
         word=answer_word(request.kind, result.status),
         tx=result.tx,
+        now=now,
+        boot=boot,
     )
 
 

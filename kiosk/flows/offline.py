@@ -6,29 +6,37 @@ Besides the exposure limits, two guards:
   it (:func:`kiosk.clock.elapsed_since`): the sync's time is stored with a
   boot-time clock reading (:class:`SyncStamp`);
 - conflicts: every offline check the backend later refuses is a double
-  redemption. Once ``max_conflicts_per_day`` of them fall in the last 24 h,
-  offline acceptance is off until they age out or a technician clears them
-  (``kiosk offline clear-conflicts``); the clear is kept in the journal, and
-  only conflicts after it count.
+  redemption. Once ``max_conflicts_per_day`` of them were recorded in the last
+  24 h, offline acceptance is off until they age out or a technician clears them
+  (``kiosk offline clear-conflicts``). Their age is measured like the sync's (each
+  conflict is stamped with a boot-time reading when it is recorded; one that cannot
+  be dated counts), and the clear is kept in the journal as what it set aside, not
+  as a time: only conflicts recorded after it count, whatever the clocks do
+  (:mod:`kiosk.journal.conflict_book`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
-from kiosk.clock import BootTime, elapsed_since
+from kiosk.clock import BootTime, Clocks, elapsed_since
 from kiosk.config import OfflineConfig
 from kiosk.journal import Journal
+from kiosk.journal.conflict_book import (
+    CONFLICTS_CLEARED_META,
+    Conflict,
+    ConflictRecord,
+    ConflictsCleared,
+    parse_clears,
+    read_record,
+    write_clear,
+)
 from kiosk.journal.schema import translated
-from kiosk.vocabulary import Word
 
 log = logging.getLogger("kiosk.offline")
 
 DAY_S = 86400.0
-CONFLICTS_CLEARED_META = "conflicts_cleared"
-KEEP_CLEARS = 50
 
 
 @dataclass(frozen=True)
@@ -116,58 +124,50 @@ class OfflinePolicy:
 # --- conflicts and their clearing ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ConflictsCleared:
-    """One clear by a technician: when, by whom, and how many conflicts it set aside."""
-
-    at: float
-    by: str
-    conflicts: int
-
-
 def clears(journal: Journal) -> list[ConflictsCleared]:
     """Every clear kept in the journal, oldest first (a damaged record reads as none)."""
-    text = journal.get_meta(CONFLICTS_CLEARED_META)
-    if not text:
-        return []
-    try:
-        return [
-            ConflictsCleared(float(c["at"]), str(c["by"]), int(c["conflicts"]))
-            for c in json.loads(text)
-        ]
-    except (ValueError, KeyError, TypeError):
-        log.warning("ignoring a damaged record of conflict clears")
-        return []
+    return parse_clears(journal.get_meta(CONFLICTS_CLEARED_META))
 
 
-def counted_since(journal: Journal, now: float) -> float:
-    """Conflicts at or after this time count: 24 h back, or the last clear if later."""
-    since = now - DAY_S
-    done = clears(journal)
-    return max(since, done[-1].at) if done else since
+def counted_conflicts(record: ConflictRecord, clocks: Clocks) -> list[Conflict]:
+    """The conflicts that turn offline acceptance off now: not set aside by the last
+    clear, and recorded less than 24 h ago, or at a time that cannot be dated (another
+    boot with the clock not synchronised, a time in the future): refusing is the safe side."""
+    counted = []
+    for conflict in record.not_cleared():
+        age = clocks.since(conflict.wall, conflict.boot)
+        if age is None or age < DAY_S:
+            counted.append(conflict)
+    return counted
 
 
-def conflicts_24h(journal: Journal, now: float) -> int:
-    """Conflict rows (by the time of their scan) that count now. Raises JournalError."""
+def conflicts_24h(journal: Journal, clocks: Clocks) -> int:
+    """How many conflicts count now (:func:`counted_conflicts`). Raises JournalError."""
     with translated():
-        row = journal.conn.execute(
-            "SELECT COUNT(*) FROM outcomes WHERE outcome = ? AND at >= ?",
-            (Word.CONFLICT, counted_since(journal, now)),
-        ).fetchone()
-    return int(row[0])
+        record = read_record(journal.conn)
+    return len(counted_conflicts(record, clocks))
 
 
-def clear_conflicts(journal: Journal, *, now: float, by: str) -> ConflictsCleared:
-    """Set the conflicts counted now aside, durably; offline acceptance may resume."""
-    record = ConflictsCleared(now, by, conflicts_24h(journal, now))
-    kept = [*clears(journal), record][-KEEP_CLEARS:]
-    journal.set_meta(
-        CONFLICTS_CLEARED_META,
-        json.dumps([{"at": c.at, "by": c.by, "conflicts": c.conflicts} for c in kept]),
-    )
+def clear_conflicts(journal: Journal, clocks: Clocks, *, by: str) -> ConflictsCleared:
+    """Set aside every conflict recorded so far, durably; offline acceptance may resume.
+
+    What is set aside does not depend on any clock: the conflicts stamped so far, and
+    unstamped ones up to the highest conflict row now (:mod:`kiosk.journal.conflict_book`).
+    """
+    with journal.transaction():
+        record = read_record(journal.conn)
+        upto = max([0, *(c.id for c in record.conflicts), *(c.upto_id or 0 for c in record.clears)])
+        cleared = ConflictsCleared(
+            clocks.wall,
+            by,
+            len(counted_conflicts(record, clocks)),
+            seq=record.next_seq,
+            upto_id=upto,
+        )
+        write_clear(journal.conn, cleared)
     log.warning(
         "offline conflicts cleared by %s: %d conflict(s) of the last 24 h no longer count",
         by,
-        record.conflicts,
+        cleared.conflicts,
     )
-    return record
+    return cleared

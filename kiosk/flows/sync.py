@@ -282,7 +282,7 @@ def _settle(
             ctx.journal.unmark_unsent(unmark)
         for request, answer in answers:
             if not isinstance(answer, BackendError):
-                settle(ctx.journal, request, answer)
+                settle(ctx.journal, request, answer, now=now, boot=boot)
                 log.info("uploaded %s request %d: %s", request.kind, request.id, answer.status)
                 answered += 1
                 continue

@@ -20,7 +20,7 @@ REPORT_S = 120.0  # the day report stays up this long without a press
 def tech_info(ctx: FlowContext, info: TechInfo) -> TechInfo:
     """The technician screen with this device's conflicts of the last 24 h, and a journal
     salvaged in the last week (rows kept and lost)."""
-    count = conflicts_24h(ctx.journal, ctx.clock())
+    count = conflicts_24h(ctx.journal, ctx.clocks())
     info = replace(info, conflicts_24h=count, offline_off=ctx.policy.conflicts_reached(count))
     recovery = last_recovery(ctx.journal.get_meta)
     if (

@@ -300,20 +300,20 @@ def _typed(enum: type[_E], value: str) -> _E:
 
 def resolve_waiting(
     conn: sqlite3.Connection, request_id: int, word: Word, tx: str | None
-) -> list[Word]:
+) -> list[tuple[int, Word]]:
     """Rows that waited for *request_id* take the word :func:`resolved_word` gives them
-    (and a conflict the backend's word as its reason). Returns the words they had."""
+    (and a conflict the backend's word as its reason). Returns (row id, word it had)."""
     waiting = conn.execute(
         "SELECT id, outcome, reason FROM outcomes WHERE request_id = ? AND synced = 0",
         (request_id,),
     ).fetchall()
-    shown_words: list[Word] = []
+    shown_words: list[tuple[int, Word]] = []
     for row_id, shown, reason in waiting:
         try:
             before = Word(shown)
         except ValueError:
             before = word
-        shown_words.append(before)
+        shown_words.append((int(row_id), before))
         conn.execute(
             "UPDATE outcomes SET synced = 1, tx = COALESCE(tx, ?), outcome = ?, reason = ?"
             " WHERE id = ?",

@@ -50,7 +50,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.backend.bodies import encode
+from kiosk.clock import BootTime
 from kiosk.errors import JournalError
+from kiosk.journal.conflict_book import became_conflicts, stamp_conflicts
 from kiosk.journal.flush import flush_wal
 from kiosk.journal.outcome_reads import OutcomeReader
 from kiosk.journal.repair import Recovery, open_file
@@ -247,13 +249,15 @@ class Journal(UploadBook, OutcomeReader):
         word: Word,
         tx: str | None = None,
         now: float | None = None,
+        boot: BootTime | None = None,
     ) -> bool:
         """Record the backend's definite answer. Returns False if it was already settled.
 
         In the same transaction, outcome rows that waited for this answer are
-        resolved with the outcome *word* (see :meth:`resolve`), and an offline
-        acceptance that the backend found checked by another device is reported
-        to it (:func:`~kiosk.journal.schema.report_conflict`).
+        resolved with the outcome *word* (see :meth:`resolve`: a conflict is stamped
+        with *now* and the boot-time reading *boot*), and an offline acceptance that
+        the backend found checked by another device is reported to it
+        (:func:`~kiosk.journal.schema.report_conflict`).
         """
         settled = time.time() if now is None else now
         with self._write() as conn:
@@ -272,7 +276,9 @@ class Journal(UploadBook, OutcomeReader):
             )
             if cur.rowcount != 1:
                 return False
-            shown = resolve_waiting(conn, rid, word, tx)
+            resolved = resolve_waiting(conn, rid, word, tx)
+            stamp_conflicts(conn, became_conflicts(resolved, word), now=settled, boot=boot)
+            shown = [before for _, before in resolved]
             if Word.CHECKED_OFFLINE in shown and word == Word.ALREADY_CHECKED:
                 report_conflict(conn, rid, response, now=settled)
             return True
@@ -343,13 +349,12 @@ class Journal(UploadBook, OutcomeReader):
         return rid
 
     def resolve(self, request_id: int, word: Word, *, tx: str | None = None) -> None:
-        """The backend answered a request whose outcome rows were waiting: mark them synced.
-
-        *word* is the outcome word of the backend's answer; each waiting row
-        takes :func:`kiosk.vocabulary.resolved_word` of its shown word and *word*.
-        """
+        """The backend answered a request whose outcome rows were waiting: mark them synced,
+        as :meth:`settle` does (each takes :func:`kiosk.vocabulary.resolved_word` of its
+        shown word and *word*; a new conflict is stamped, without a boot-time reading)."""
         with self._write() as conn:
-            resolve_waiting(conn, request_id, word, tx)
+            resolved = resolve_waiting(conn, request_id, word, tx)
+            stamp_conflicts(conn, became_conflicts(resolved, word), now=time.time(), boot=None)
 
     def get_meta(self, key: str) -> str | None:
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))

@@ -198,6 +198,7 @@ def test_kiosk_run_writes_the_textfile(
 def test_conflicts_of_24h_follow_the_clear_and_a_replaced_journal_is_read_anew(
     tmp_path: Path,
 ) -> None:
+    from kiosk.clock import read_clocks
     from kiosk.flows.offline import clear_conflicts
     from kiosk.metrics import Limits
 
@@ -221,7 +222,7 @@ def test_conflicts_of_24h_follow_the_clear_and_a_replaced_journal_is_read_anew(
         assert sample("kiosk_offline_conflicts_24h") == 2
         assert sample("kiosk_offline_limit_conflicts") == 3
         with Journal.open(path) as journal:
-            clear_conflicts(journal, now=time.time(), by="tech")
+            clear_conflicts(journal, read_clocks(), by="tech")
         assert sample("kiosk_offline_conflicts_24h") == 0
         assert sample("kiosk_offline_conflicts_total") == 2
         # The service moved the journal aside and started a fresh one.

@@ -1,13 +1,16 @@
 """The day report agrees with the settlement CSV and with the backend, to the cent.
 
-A day at the counter with an outage (an offline acceptance uploaded later), a
-scrambled journal index page mended at a restart, a
-receipt checked first at counter-2 and rescanned offline, an offline acceptance
-the backend finds used (a conflict), late answers (one the customer rescans, one
-they never see), rescans of a served receipt, a charge and a cancel. Then
-``kiosk history --local --summary`` (text and JSON), the report screen's figures,
-``kiosk history --local --csv`` and the backend's ``kiosk history --json`` are
-compared.
+A day at the counter with an outage (offline acceptances uploaded later), a
+scrambled journal index page mended at a restart, then a scrambled page of the
+requests table (above its leaves) while two uploads wait: the restart salvages every
+row into a fresh journal, keys kept. A receipt checked first at counter-2 and
+rescanned offline, an offline acceptance the backend finds used (a conflict), late
+answers (one the customer rescans, one they never see), rescans of a served receipt,
+a failed update in the middle of the day (a newer release's selftest, on a copy of
+the journal, then its start migrates the journal and it fails; the rollback takes the
+journal back), a charge and a cancel. Then ``kiosk history --local --summary`` (text
+and JSON), the report screen's figures, ``kiosk history --local --csv`` and the
+backend's ``kiosk history --json`` are compared.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import csv
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -23,15 +28,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
-from journal_damage import scramble_index
+from journal_damage import scramble_index, scramble_table_page
 
+import kiosk.journal
+import kiosk.journal.schema
+import kiosk.journal.snapshot
 from kiosk.backend.client import BackendClient
 from kiosk.cli._common import flow_context
-from kiosk.config import Secret, load_config
+from kiosk.config import Config, Secret, load_config
+from kiosk.errors import JournalError
 from kiosk.flows import payment, tech
-from kiosk.journal import Journal
+from kiosk.journal import SCHEMA_VERSION, Journal
+from kiosk.journal.snapshot import copy_to, schema_version
+from kiosk.selftest import PASS, run_selftest, simulated
 from refbackend import DEMO_VENUE, ReferenceBackend
+
+UPDATE_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "update-remote.sh"
+NEWER = SCHEMA_VERSION + 1
 
 SECTIONS: dict[str, dict[str, Any]] = {
     "backend": {"scan_budget": 0.4, "read_timeout": 2.0},
@@ -82,12 +97,76 @@ def run(cli: Any, *argv: str) -> str:
     return str(out)
 
 
+def day_figures(cli: Any, conf: str) -> tuple[Any, str]:
+    """The day report (JSON, less the time it was made) and the settlement CSV, as the
+    studio would read them now."""
+    summary = json.loads(run(cli, "history", "--config", conf, "--local", "--summary", "--json"))
+    del summary["until"]
+    return summary, run(cli, "history", "--config", conf, "--local", "--csv")
+
+
+def pending_keys(cfg: Config) -> list[str]:
+    with Journal.open(cfg.journal.path, recover=False) as journal:
+        return [r.key for r in journal.open_requests()]
+
+
+def newer_release(m: pytest.MonkeyPatch) -> None:
+    """This process becomes the next release: its journal schema has one migration more."""
+    m.setitem(
+        kiosk.journal.schema.MIGRATIONS,
+        NEWER,
+        "ALTER TABLE outcomes ADD COLUMN note TEXT NOT NULL DEFAULT ''",
+    )
+    for module in (kiosk.journal.schema, kiosk.journal.snapshot, kiosk.journal):
+        m.setattr(module, "SCHEMA_VERSION", NEWER)
+
+
+def take_back(db: Path, backup: Path) -> None:
+    """update-remote.sh's ``journal_back_for`` (a rollback after a migration), run as the
+    script runs it: its Python, on the live journal and the copy taken before the update."""
+    after = UPDATE_SCRIPT.read_text(encoding="utf-8").split("journal_back_for() {", 1)[1]
+    code = after.split("<<'PY' || return 1\n", 1)[1].split("\nPY\n", 1)[0]
+    done = subprocess.run(
+        [sys.executable, "-", str(db), str(backup)],
+        input=code,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"journal schema {NEWER} taken back to {SCHEMA_VERSION}" in done.stderr
+
+
+def failed_update(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next release is checked with ``kiosk selftest``, switched to, migrates the
+    journal and fails; the update goes back to this release and takes the journal back."""
+    path = Path(cfg.journal.path)
+    live = path.read_bytes()
+    backup = path.with_name(f"{path.name}.before-next")
+    assert copy_to(path, backup) == SCHEMA_VERSION  # update-remote.sh's backup_journal
+    with monkeypatch.context() as m:
+        newer_release(m)
+        results = {r.part: r for r in run_selftest(cfg, simulated(clock_synced=lambda: True))}
+        checked = results["journal"]
+        assert checked.status == PASS, checked.detail
+        assert f"schema {SCHEMA_VERSION} becomes {NEWER}" in checked.detail  # on a copy
+        assert path.read_bytes() == live and schema_version(path) == SCHEMA_VERSION
+        Journal.open(path).close()  # the next release starts: the live journal migrates
+        assert schema_version(path) == NEWER
+    with pytest.raises(JournalError, match="newer than this kiosk"):
+        Journal.open(path, recover=False)  # this release cannot open it as it is
+    take_back(path, backup)
+    assert schema_version(path) == SCHEMA_VERSION
+
+
 def test_day_report_csv_and_backend_agree_after_a_day_with_outages(
     cli: Any,
     kiosk_toml: Callable[..., Path],
     make_desk: Any,
     refbackend: ReferenceBackend,
     demo_client: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = kiosk_toml(**SECTIONS)
     conf = str(config)
@@ -96,8 +175,10 @@ def test_day_report_csv_and_backend_agree_after_a_day_with_outages(
     other = Counter2(refbackend)
     mint = refbackend.mint_receipt
 
-    charged = desk.charge(refbackend.mint_paycode(10000)["code"], "sports-45")
+    code = refbackend.mint_paycode(10000)["code"]
+    charged = desk.charge(code, "sports-45")
     assert charged.word == "charged"  # 55.00, and the price list is cached
+    assert desk.charge(code, "sports-45").word == "paycode_used"  # twice: no money
     a_tx, a = mint(DEMO_VENUE, 6500)
     assert desk.scan_receipt(a).word == "checked"
     assert desk.scan_receipt(a).word == "already_checked"  # a rescan: no money
@@ -111,12 +192,25 @@ def test_day_report_csv_and_backend_agree_after_a_day_with_outages(
     b_tx, b = mint(DEMO_VENUE, 5500)
     assert desk.scan_receipt(b).word == "checked_offline"
     assert desk.scan_receipt(f).word == "checked_offline"
-    waiting = json.loads(run(cli, "history", "--config", conf, "--local", "--summary", "--json"))
-    assert waiting["waiting_upload"] == {"count": 2, "cents": 8500}
+    waiting = day_figures(cli, conf)
+    assert waiting[0]["waiting_upload"] == {"count": 2, "cents": 8500}
     # The SD card scrambles an index page; the service's restart mends it in place.
     scramble_index(Path(cfg.journal.path), "outcomes_tx")
     with Journal.open(cfg.journal.path) as journal:
         assert journal.recovery is not None and journal.recovery.how == "reindexed"
+    # Then the root page of the requests table, above its leaves: no request can be read
+    # through the table any more. The restart salvages every row into a fresh journal
+    # (each leaf row under a rowid the table's indexes name), and B and F keep their keys.
+    keys = pending_keys(cfg)
+    assert len(keys) == 2
+    scramble_table_page(Path(cfg.journal.path), "requests", kind="internal")
+    with Journal.open(cfg.journal.path) as journal:
+        mended = journal.recovery
+    assert mended is not None and mended.how == "salvaged", mended
+    assert mended.salvaged["requests"] > 0 and mended.salvaged["outcomes"] > 0
+    assert (mended.rows_lost, mended.unknown, mended.orphaned) == (0, [], 0)
+    assert pending_keys(cfg) == keys
+    assert day_figures(cli, conf) == waiting
     assert desk.scan_receipt(a).word == "already_checked"  # still known: not served twice
     refbackend.resume()
     other.check(f)  # counter-2 checked F online meanwhile: a conflict once uploaded
@@ -130,6 +224,9 @@ def test_day_report_csv_and_backend_agree_after_a_day_with_outages(
     checked_at_backend(refbackend, d_tx)
     checked_at_backend(refbackend, e_tx)
     run(cli, "sync", "--config", conf)  # uploads B and F, and the late answers land
+    mid_day = day_figures(cli, conf)
+    failed_update(cfg, monkeypatch)
+    assert day_figures(cli, conf) == mid_day
     assert desk.scan_receipt(d).word == "checked"  # D's customer comes back: served
     with flow_context(cfg) as ctx:
         assert payment.cancel(ctx, a_tx, "wrong customer").word == "cancelled"

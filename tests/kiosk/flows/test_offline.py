@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.clock import BootTime
+from kiosk.clock import BootTime, Clocks
 from kiosk.config import OfflineConfig
 from kiosk.flows.offline import (
     OfflinePolicy,
@@ -108,6 +108,12 @@ def test_sync_stamps_read_back_and_older_values_still_parse() -> None:
 # --- conflicts and the technician's clear ----------------------------------------------------
 
 
+def synced(wall: float) -> Clocks:
+    """The clocks of a kiosk whose wall clock is synchronised, in a boot without a boot id:
+    rows without a conflict stamp are dated by their wall time."""
+    return Clocks(wall, None, synced=True)
+
+
 def conflict_at(journal: Journal, at: float) -> None:
     journal.record("receipt", "conflict", tx=f"tx_{int(at):016d}", amount_cents=100, now=at)
 
@@ -118,8 +124,8 @@ def test_conflicts_count_for_24h_by_their_time(tmp_path: Path) -> None:
         conflict_at(journal, NOW - 86400 + 1)
         conflict_at(journal, NOW - 60)
         journal.record("receipt", "checked_offline", tx="tx_x", now=NOW, synced=False)
-        assert conflicts_24h(journal, NOW) == 2
-        assert conflicts_24h(journal, NOW + 2) == 1  # one aged out
+        assert conflicts_24h(journal, synced(NOW)) == 2
+        assert conflicts_24h(journal, synced(NOW + 2)) == 1  # one aged out
 
 
 def test_a_clear_is_kept_and_only_later_conflicts_count(tmp_path: Path) -> None:
@@ -127,11 +133,11 @@ def test_a_clear_is_kept_and_only_later_conflicts_count(tmp_path: Path) -> None:
     with Journal.open(path) as journal:
         for i in range(3):
             conflict_at(journal, NOW - 100 + i)
-        assert conflicts_24h(journal, NOW) == 3
-        done = clear_conflicts(journal, now=NOW, by="tech")
+        assert conflicts_24h(journal, synced(NOW)) == 3
+        done = clear_conflicts(journal, synced(NOW), by="tech")
         assert (done.conflicts, done.at, done.by) == (3, NOW, "tech")
     with Journal.open(path) as journal:  # durable: a restart does not undo it
-        assert conflicts_24h(journal, NOW + 1) == 0
+        assert conflicts_24h(journal, synced(NOW + 1)) == 0
         conflict_at(journal, NOW + 5)
-        assert conflicts_24h(journal, NOW + 10) == 1
+        assert conflicts_24h(journal, synced(NOW + 10)) == 1
         assert [c.conflicts for c in clears(journal)] == [3]

@@ -535,8 +535,9 @@ def write_markdown(
         " are committed together without waiting for the disk (`synchronous=NORMAL` for that"
         " commit) and flushed on a thread of their own right after the result is shown."
         " Replay sends windows of up to 64 requests, 4 in flight on kept-alive connections:"
-        " one durable commit marks a window as attempted, one commit that does not wait for"
-        " the disk settles its answers (the next mark, or the round's end, flushes them)."
+        " one durable commit per window, made while it is in flight, writes the answers of the"
+        " window before and marks the next window as attempted (the round's end flushes the"
+        " last answers), so the next window leaves as soon as this one is answered."
         " On a Pi's SD card each flush costs more than on this disk; run the bench there"
         " with `--workdir` on the journal's file system.",
         "- `--fsync-ms N` adds N ms to every fsync/fdatasync of the journal's files only"

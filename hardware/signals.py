@@ -1,8 +1,9 @@
 """LED, buzzer and buttons on GPIO, through gpiozero (pins from ``[signals]``).
 
-``Indicators.signal(kind)`` plays a short light-and-sound pattern on a
-background thread and returns at once, so it never delays the next scan; a new
-signal replaces the one still playing. The patterns are meant to be told apart
+``Indicators.signal(kind)`` hands a short light-and-sound pattern to the one
+background thread that plays them and returns at once, so it never delays the
+next scan (no thread is started or joined, no pin written, on the caller's
+thread); a new signal replaces the one still playing. The patterns are meant to be told apart
 without looking at the screen:
 
 =================  =========================  ================================
@@ -101,33 +102,77 @@ def _gpio_error(what: str, exc: Exception) -> HardwareError:
 
 
 class _Player(Worker):
-    """Plays one pattern; ``stop`` ends it early. Owned by Indicators."""
+    """The one thread that plays patterns, for the life of the Indicators that own it.
 
-    def __init__(self, steps: tuple[Step, ...], apply: Callable[[Step], None], scale: float):
+    :meth:`play` hands it the next pattern and returns at once: the caller (the
+    engine, with a scan in hand) never waits for a thread to end or to start, nor
+    for a pin write of the pattern it replaces. A pattern replaced mid-way goes
+    straight on to the new one; one played to its end switches everything off.
+    """
+
+    def __init__(self, apply: Callable[[Step], None], scale: float):
         super().__init__("indicators")
-        self._steps = steps
         self._apply = apply
         self._scale = scale
+        self._cond = threading.Condition()
+        self._next: tuple[Step, ...] | None = None  # the pattern to play next
+        self._busy = False  # a pattern is playing or waits to be played
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._busy
+
+    def play(self, steps: tuple[Step, ...]) -> None:
+        """Play *steps* instead of what plays now (any thread, never blocks on a pin)."""
+        with self._cond:
+            self._next = steps
+            self._busy = True
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no pattern plays or waits; False after *timeout* s."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._busy, timeout)
+
+    def _interrupt(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _replaced(self) -> bool:
+        return self._next is not None or self.stopping
 
     def _step(self) -> None:
+        with self._cond:
+            if not self._cond.wait_for(self._replaced, 1.0) or self.stopping:
+                return
+            steps, self._next = self._next, None
+        assert steps is not None
         try:
-            for step in self._steps:
+            for step in steps:
                 self._apply(step)
-                if self._stopping.wait(step.seconds * self._scale):
-                    break
+                with self._cond:
+                    if self._cond.wait_for(self._replaced, step.seconds * self._scale):
+                        return  # the next pattern (or the teardown) takes over the pins
+            self._apply(Step(0.0))
         except Exception:  # a failing pin must not kill the engine; it is logged
             log.exception("indicators: pattern failed")
         finally:
-            self._stopping.set()  # one pattern, played once
+            with self._cond:
+                if self._next is None:
+                    self._busy = False
+                    self._cond.notify_all()
 
     def _teardown(self) -> None:
         try:
             self._apply(Step(0.0))
         except Exception:
             log.exception("indicators: could not switch off")
-
-    def stop(self, timeout: float = JOIN_TIMEOUT) -> bool:
-        return super().stop(timeout)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._next = None
+                self._cond.notify_all()
 
 
 class Indicators:
@@ -192,7 +237,7 @@ class Indicators:
     def playing(self) -> bool:
         """True while a pattern is still running."""
         player = self._player
-        return player is not None and player.alive
+        return player is not None and player.busy
 
     def signal(self, kind: str) -> None:
         """Start pattern *kind* (see ``KINDS``) and return at once; replaces a running one.
@@ -204,17 +249,17 @@ class Indicators:
         with self._lock:
             if self._closed:
                 raise HardwareError("indicators are closed")
-            if self._player is not None:
-                self._player.stop()
-            self._player = _Player(PATTERNS[kind], self._apply, self._scale)
-            self._player.start()
+            if self._player is None:  # started once, on the first signal
+                self._player = _Player(self._apply, self._scale)
+                self._player.start()
+            self._player.play(PATTERNS[kind])
 
     def wait(self, timeout: float) -> bool:
         """Wait up to *timeout* seconds for the running pattern to end; True if it did."""
         player = self._player
         if player is None:
             return True
-        return player.join(timeout)
+        return player.wait_idle(timeout)
 
     def _apply(self, step: Step) -> None:
         if self._rgb is not None:
@@ -236,7 +281,7 @@ class Indicators:
                 return
             self._closed = True
             if self._player is not None:
-                self._player.stop()
+                self._player.stop(JOIN_TIMEOUT)
             for device in reversed(self._devices):
                 try:
                     device.close()

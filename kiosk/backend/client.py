@@ -23,6 +23,7 @@ serialised by a lock all the same. Nothing here logs secrets or whole tokens.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -78,6 +79,26 @@ _T = TypeVar("_T")
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]{8,200}")
 
 
+def own_session(base_url: str) -> requests.Session:
+    """A kept-alive session for the kiosk's own client of *base_url*.
+
+    The environment's proxy settings for *base_url* are read once, here: with requests'
+    ``trust_env`` every request would read the whole environment twice and look for
+    ``~/.netrc`` (a good part of a loopback request's time). Off, a ``.netrc`` entry for
+    the backend's host can no longer replace the kiosk's bearer token either.
+    """
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.trust_env = False
+    return session
+
+
+def env_ca_bundle() -> str:
+    """The CA bundle that requests would take from the environment (``REQUESTS_CA_BUNDLE``,
+    ``CURL_CA_BUNDLE``), for a client whose session does not read it (:func:`own_session`)."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or ""
+
+
 class BackendClient:
     """Talks to the payment backend over HTTPS with the kiosk's OAuth client.
 
@@ -118,8 +139,8 @@ class BackendClient:
             b.url,
             client_id=b.client_id,
             client_secret=cfg.client_secret,
-            session=requests.Session(),
-            ca_bundle=b.ca_bundle,
+            session=own_session(b.url),
+            ca_bundle=b.ca_bundle or env_ca_bundle(),
             timeouts=Timeouts(
                 b.connect_timeout,
                 b.read_timeout,
@@ -140,7 +161,7 @@ class BackendClient:
                 self._http.base_url,
                 client_id=self._client_id,
                 client_secret=self._secret,
-                session=requests.Session(),
+                session=own_session(self._http.base_url),
                 timeouts=self._timeouts,
                 ca_bundle=self._ca_bundle,
             )

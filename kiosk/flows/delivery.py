@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeAlias, assert_never
 
 from kiosk.clock import BootClock, BootTime, boot_time
@@ -162,5 +162,7 @@ def backoff(attempt: int, retry_after: float | None) -> float:
 
 
 def _jsonable(result: Any) -> dict[str, Any]:
-    out = asdict(result)
+    """The answer's fields for the journal, times as ISO text. Answers are flat (text,
+    numbers, times), so no deep copy (``dataclasses.asdict``) is needed."""
+    out = {f.name: getattr(result, f.name) for f in fields(result)}
     return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in out.items()}

@@ -4,11 +4,15 @@
 it in the background of ``kiosk run``.
 
 A round sends the open requests oldest first in windows (1, 2, 4, ... up to
-:data:`WINDOW_MAX`), a few in flight at once (:class:`~kiosk.flows.upload_pool.UploadPool`):
-one durable commit marks a window as attempted, one settles its answers without
-waiting for the disk (a crash or power cut between is harmless: the resend under
-the same key gets the answer replayed); the next mark, or the round's end, flushes it. A cancel
-waits for its transaction's check or charge.
+:data:`WINDOW_MAX`), a few in flight at once (:class:`~kiosk.flows.upload_pool.UploadPool`).
+While a window is in flight, one durable commit writes the answers of the window
+before it and marks the next window as attempted, so the flush overlaps the
+network and the next window leaves as soon as this one is answered: one commit
+per window. Answers may wait for the disk that long (a crash or power cut before
+is harmless: the resend under the same key gets the answer replayed); the round's
+end flushes the last ones. A window marked ahead that is not sent (no answer, the
+backend failing) has its mark taken back in the commit that settles the window
+before it. A cancel waits for its transaction's check or charge.
 
 A request without an answer is backed off on its own (``next_try_at``) and the
 round goes on with the next one: no request, however often it fails, holds back
@@ -128,21 +132,43 @@ def _run(
     ctx: FlowContext, state: _Round, pipe: UploadPool, progress: Callable[[], None] | None
 ) -> None:
     size, dry, settled_since_sweep = 1, 0, False
+    batch: list[Request] = []  # the window to send next, marked as attempted already
+    unsettled: list[Answer] = []  # answers of the last window, not yet written
     while True:
-        batch = _batch(ctx, state, size)
         if not batch:
-            if state.deferred and settled_since_sweep:  # a cancel's check may be done now
-                state.after, state.deferred, settled_since_sweep = 0, False, False
-                continue
-            if state.uncounted:  # were the last failures the requests' own?
-                _backend_up(ctx, state)
-            return
+            if unsettled:
+                _settle(ctx, state, unsettled)
+                unsettled = []
+            batch = _batch(ctx, state, size)
+            if not batch:
+                if state.deferred and settled_since_sweep:  # a cancel's check may be done now
+                    state.after, state.deferred, settled_since_sweep = 0, False, False
+                    continue
+                if state.uncounted:  # were the last failures the requests' own?
+                    _backend_up(ctx, state)
+                return
+            marks = _unmarked(batch)
+            if marks:
+                ctx.journal.mark_sending(marks)
         if progress is not None:
             progress()
-        marks = [r.id for r in batch if not r.maybe_delivered]
-        if marks:
-            ctx.journal.mark_sending(marks)
-        answered, stop = _settle(ctx, state, pipe.send(batch))
+        flight = pipe.start(batch)
+        # While the window is in flight, one commit writes the last window's answers and
+        # marks the next window as attempted (durably: its first byte leaves right after
+        # this window's answers are in). A backend that answers gets the next window at once.
+        ahead = _batch(ctx, state, min(size * 2, WINDOW_MAX)) if dry == 0 else []
+        if unsettled or ahead:
+            _settle(ctx, state, unsettled, mark=_unmarked(ahead))
+            unsettled = []
+        answers = flight.answers()
+        if _answered(answers) and not _stops(answers):
+            unsettled, batch = answers, ahead
+            size, dry, settled_since_sweep = min(size * 2, WINDOW_MAX), 0, True
+            continue
+        # No answer, or the backend failed as a whole: the window marked ahead stays unsent.
+        answered, stop = _settle(ctx, state, answers, unmark=_unmarked(ahead))
+        _put_back(state, ahead)
+        batch = []
         if stop:
             return
         if answered:
@@ -156,6 +182,29 @@ def _run(
             return
         # Up, so these requests fail on their own: try the next ones a few at once.
         size, dry = pipe.width, 0
+
+
+def _unmarked(batch: list[Request]) -> list[int]:
+    """The requests of *batch* not yet marked as attempted."""
+    return [r.id for r in batch if not r.maybe_delivered]
+
+
+def _answered(answers: list[Answer]) -> int:
+    return sum(1 for _, answer in answers if not isinstance(answer, BackendError))
+
+
+def _stops(answers: list[Answer]) -> bool:
+    """Nothing reached the backend, or it refused the kiosk as a whole: the round ends."""
+    return any(isinstance(a, BackendAuthError | BackendUnreachable) for _, a in answers)
+
+
+def _put_back(state: _Round, ahead: list[Request]) -> None:
+    """A window chosen ahead but never sent: its requests are the round's to send again."""
+    if not ahead:
+        return
+    for request in ahead:
+        state.tried.discard(request.id)
+    state.after = min(state.after, min(r.id for r in ahead) - 1)
 
 
 def _backend_up(ctx: FlowContext, state: _Round) -> bool:
@@ -207,14 +256,30 @@ def _batch(ctx: FlowContext, state: _Round, size: int) -> list[Request]:
     return out
 
 
-def _settle(ctx: FlowContext, state: _Round, answers: list[Answer]) -> tuple[int, bool]:
-    """Write a window's answers and failures in one commit; (answers, stop the round)."""
+def _settle(
+    ctx: FlowContext,
+    state: _Round,
+    answers: list[Answer],
+    *,
+    mark: list[int] | None = None,
+    unmark: list[int] | None = None,
+) -> tuple[int, bool]:
+    """Write a window's answers and failures in one commit; (answers, stop the round).
+
+    The same commit marks the requests *mark* as attempted (the next window, sent once it
+    is on the disk), or takes the mark of *unmark* back (marked ahead, never sent).
+    """
     now, boot = ctx.clock(), ctx.boot()
     retry_s = ctx.cfg.journal.quarantine_retry
     answered, stop = 0, False
-    # Answers are what a resend under the same key gets back: their commit does not wait
-    # for the disk; the next window's mark (a durable commit) or the round's end flushes it.
-    with ctx.journal.transaction(durable=False):
+    # Answers are what a resend under the same key gets back: their commit waits for the
+    # disk only when it marks the next window; otherwise the next mark or the round's end
+    # flushes it.
+    with ctx.journal.transaction(durable=bool(mark)):
+        if mark:
+            ctx.journal.mark_sending(mark)
+        if unmark:
+            ctx.journal.unmark_unsent(unmark)
         for request, answer in answers:
             if not isinstance(answer, BackendError):
                 settle(ctx.journal, request, answer, now=now, boot=boot)

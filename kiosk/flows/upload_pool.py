@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from kiosk.errors import BackendError, BackendProtocolError
@@ -27,6 +27,17 @@ IN_FLIGHT = 4
 
 Answer = tuple[Request, "Result | BackendError"]
 """A request and its answer, or the error that stood for one."""
+
+
+class Flight:
+    """A batch in flight (:meth:`UploadPool.start`)."""
+
+    def __init__(self, futures: list[Future[Answer]]) -> None:
+        self._futures = futures
+
+    def answers(self) -> list[Answer]:
+        """Wait for every answer; in the batch's order."""
+        return [f.result() for f in self._futures]
 
 
 class UploadPool:
@@ -51,9 +62,14 @@ class UploadPool:
         """Send every request of *batch* once; answers in the batch's order."""
         if len(batch) <= 1 or self._width == 1:
             return [self._one(r) for r in batch]
+        return self.start(batch).answers()
+
+    def start(self, batch: list[Request]) -> Flight:
+        """Start sending every request of *batch* once on the pool's threads and return at
+        once: the caller's thread is free (to write the journal) while they are in flight."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._width, thread_name_prefix="kiosk-upload")
-        return list(self._pool.map(self._one, batch))
+        return Flight([self._pool.submit(self._one, r) for r in batch])
 
     def _one(self, request: Request) -> Answer:
         client = self._take()

@@ -30,7 +30,7 @@ from kiosk.vocabulary import (
 
 _E = TypeVar("_E", RequestKind, RequestState, Word, AmountCheck)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -96,6 +96,12 @@ MIGRATIONS: dict[int, str] = {
     6: """
     ALTER TABLE requests ADD COLUMN next_try_boot_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE requests ADD COLUMN next_try_boot REAL NOT NULL DEFAULT 0;
+    """,
+    # The outcome rows of a request: every answer looks for the rows that wait for it
+    # (and keeps one row of money) in the answer's commit; without the index each of those
+    # statements read the whole table, a scan's cost growing with the journal's age.
+    7: """
+    CREATE INDEX outcomes_request ON outcomes(request_id);
     """,
 }
 

@@ -29,7 +29,8 @@ Two tables:
 Flushes are few (5-50 ms each on an SD card): a scan's request is written
 marked as attempted (one flush before it is sent); its answer, outcome and
 last-sync time share one :meth:`Journal.transaction` that does not wait for the
-disk; a replay marks a window per durable commit and settles it in one more.
+disk; a replay makes one durable commit per window, while it is in flight: the
+answers of the window before, and the mark of the next.
 
 Each thread opens its own :class:`Journal` (SQLite connections are not shared
 across threads). Every sqlite3 error is translated into JournalError,

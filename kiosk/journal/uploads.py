@@ -73,6 +73,15 @@ class UploadBook:
                 "UPDATE requests SET maybe_delivered = 1 WHERE id = ?", [(i,) for i in ids]
             )
 
+    def unmark_unsent(self, ids: Iterable[int]) -> None:
+        """Take back the attempt mark of open requests that were marked but never handed to
+        the network (a window chosen ahead whose turn did not come): proof that nothing left."""
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE requests SET maybe_delivered = 0 WHERE id = ? AND state IN (?, ?)",
+                [(i, *_OPEN) for i in ids],
+            )
+
     def distrust_unanswered(self) -> int:
         """Mark every pending request as possibly delivered; returns how many changed.
 

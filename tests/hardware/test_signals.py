@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory, MockPin, MockPWMPin
 
 from hardware.signals import KINDS, PATTERNS, Buttons, Indicators
 from kiosk.config import SignalsConfig
@@ -178,6 +179,44 @@ def test_signal_returns_at_once_and_a_new_one_replaces_the_old(factory: MockFact
         assert ind.wait(5.0)
     assert states(factory, LED)[-1] is False
     assert states(factory, BUZZER)[-1] is False
+
+
+class StuckPin(MockPin):
+    """A mock pin whose writes wait while ``held`` is set: a slow or stuck GPIO driver."""
+
+    held = threading.Event()
+
+    def _change_state(self, value: bool) -> bool:
+        released = threading.Event()
+        while StuckPin.held.is_set() and not released.wait(0.005):
+            pass
+        return bool(super()._change_state(value))
+
+
+def test_a_signal_never_waits_for_the_pattern_it_replaces() -> None:
+    """The scan tick is the first feedback of a scan: it is handed over at once even while
+    the previous result's pattern is stuck writing a pin (no thread joined or started)."""
+    factory = MockFactory(pin_class=StuckPin)
+    cfg = SignalsConfig(led_pin=LED, buzzer_pin=BUZZER)
+    try:
+        with Indicators(cfg, pin_factory=factory, time_scale=FAST) as ind:
+            ind.signal("scan")
+            assert ind.wait(5.0)  # the player is up
+            StuckPin.held.set()
+            ind.signal("accepted")  # its first pin write now hangs
+            time.sleep(0.05)
+            started = time.monotonic()
+            for _ in range(20):
+                ind.signal("scan")
+            assert time.monotonic() - started < 0.05
+            assert ind.playing
+            StuckPin.held.clear()
+            assert ind.wait(5.0)
+        assert states(factory, LED)[-1] is False
+        assert states(factory, BUZZER)[-1] is False
+    finally:
+        StuckPin.held.clear()
+        factory.reset()
 
 
 def test_close_stops_a_running_pattern_and_switches_off(factory: MockFactory) -> None:

@@ -350,3 +350,41 @@ def test_format_time():
 def test_parse_retry_after(header, expected):
     now = datetime(2026, 11, 24, 9, 15, 2, tzinfo=UTC)
     assert parse_retry_after(header, now=now) == expected
+
+
+# --- the session: the environment read once, not on every request ---------------------------
+
+
+def config_client(refbackend: ReferenceBackend) -> BackendClient:
+    client_id, secret = refbackend.create_client(DEMO_VENUE)
+    raw = {"device": {"id": DEVICE, "venue": DEMO_VENUE},
+           "backend": {"url": refbackend.url, "client_id": client_id,
+                       "client_secret_file": "secret", "issuer": refbackend.issuer}}  # fmt: skip
+    cfg = dataclasses.replace(parse_config(raw, read_secret=False), client_secret=Secret(secret))
+    return BackendClient.from_config(cfg)
+
+
+def test_a_netrc_entry_for_the_backend_never_replaces_the_bearer_token(
+    refbackend: ReferenceBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password something\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with config_client(refbackend) as client:
+        assert client.get_venue(DEMO_VENUE).id == DEMO_VENUE
+        with client.fork() as twin:
+            assert twin.get_venue(DEMO_VENUE).id == DEMO_VENUE
+
+
+def test_the_proxy_of_the_environment_is_still_used(
+    refbackend: ReferenceBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    with config_client(refbackend) as client, pytest.raises(BackendUnreachable):
+        client.get_venue(DEMO_VENUE)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with config_client(refbackend) as client:
+        assert client.get_venue(DEMO_VENUE).id == DEMO_VENUE

@@ -23,6 +23,7 @@ from kiosk.config import parse_config
 from kiosk.figures import read_figures
 from kiosk.flows.context import FlowContext, default_client, open_context
 from kiosk.flows.sync import sync_once
+from kiosk.flows.upload_pool import UploadPool
 from kiosk.journal import Journal
 from kiosk.vocabulary import RequestKind
 from refbackend import DEMO_VENUE, ReferenceBackend
@@ -193,3 +194,44 @@ def test_a_backend_failing_as_a_whole_is_offline_and_counts_nothing(
     report = sync_once(ctx, everything=True)
     assert (report.uploaded, report.remaining) == (6, 0)
     assert not ctx.health.offline
+
+
+class FailingFrom(UploadPool):
+    """The real upload pool; the backend starts failing as a whole when request *first*
+    is about to leave."""
+
+    def __init__(self, client: Any, proxy: RefusingProxy, first: int) -> None:
+        super().__init__(client)
+        self._proxy, self._first = proxy, first
+        self.sent: list[int] = []
+
+    def _one(self, request: Any) -> Any:
+        if request.id >= self._first:
+            self._proxy.down = True
+        self.sent.append(request.id)
+        return super()._one(request)
+
+
+def test_a_window_marked_ahead_but_never_sent_has_its_mark_taken_back(
+    make_ctx: Any, refbackend: ReferenceBackend, proxy: RefusingProxy
+) -> None:
+    """The next window is marked while one is in flight; when the backend then fails as a
+    whole, the requests of it that never left are as they were: not attempted."""
+    ctx = make_ctx(quarantine_after=100)
+    waiting = [offline_check(ctx.journal, refbackend) for _ in range(30)]
+    ids = [int(r[0]) for r in ctx.journal.conn.execute("SELECT id FROM requests ORDER BY id")]
+    pool = FailingFrom(ctx.client, proxy, first=ids[3])  # the window of four fails
+    try:
+        report = sync_once(ctx, everything=True, pipeline=pool)
+    finally:
+        pool.close()
+    assert report.uploaded == 3 and report.error is not None
+    rows = ctx.journal.conn.execute("SELECT id, maybe_delivered, attempts FROM requests")
+    marks = {int(i): (int(m), int(a)) for i, m, a in rows}
+    never_sent = [i for i in ids if i not in pool.sent]
+    assert len(never_sent) >= 20
+    assert all(marks[i] == (0, 0) for i in never_sent), [marks[i] for i in never_sent]
+    assert all(marks[i][0] == 1 for i in pool.sent)  # each may have arrived
+    proxy.down = False
+    report = sync_once(ctx, everything=True)
+    assert (report.uploaded, report.remaining) == (len(waiting) - 3, 0)

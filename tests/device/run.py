@@ -221,7 +221,6 @@ class DeviceTest:
         self.receiver: JournalReceiver | None = None
         self.secret = ""
         self.version = ""
-        self.kiosk_toml_text = ""
 
     # --- helpers --------------------------------------------------------------------
 
@@ -275,8 +274,9 @@ class DeviceTest:
             raise SystemExit(1)
         self.backend.start()
         client_id, self.secret = self.backend.new_client()
-        self.kiosk_toml_text = kiosk_toml(client_id, SCANNER_PORT[self.arch], SOURCES[self.arch])
-        (w / "kiosk.toml").write_text(self.kiosk_toml_text)
+        (w / "kiosk.toml").write_text(
+            kiosk_toml(client_id, SCANNER_PORT[self.arch], SOURCES[self.arch])
+        )
         secret = w / "client_secret"
         secret.write_text(self.secret + "\n")
         secret.chmod(0o600)
@@ -771,9 +771,10 @@ class DeviceTest:
         )  # fmt: skip
         if put.returncode != 0:
             raise RuntimeError(f"copying the frames: {put.stderr.decode()[-300:]}")
+        vm_toml = (self.work / "kiosk.toml").read_text()
         figures = {}
         for mode in ("hid", "camera"):
-            toml = mode_toml(self.kiosk_toml_text, mode, f"{base}/{mode}", f"{base}/frames")
+            toml = mode_toml(vm_toml, mode, f"{base}/{mode}", f"{base}/frames")
             (self.work / f"{mode}.toml").write_text(toml)
             put = subprocess.run(
                 [*vm.ssh_argv(), f"sudo -u kiosk sh -c 'mkdir -p {base}/{mode} &&"

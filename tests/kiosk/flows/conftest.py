@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
-from kiosk.config import Config, parse_config
+from kiosk.backend.client import BackendClient
+from kiosk.config import Config, Secret, parse_config
 from kiosk.events import Press, Scan
 from kiosk.journal import Journal
 from kiosk.rig import SimulatedRig
@@ -198,3 +200,16 @@ def make_config(tmp_path: Path, refbackend: ReferenceBackend, demo_client: tuple
 @pytest.fixture
 def sim(make_sim: Any) -> Sim:
     return make_sim()
+
+
+@pytest.fixture
+def other_counter(refbackend: ReferenceBackend) -> Iterator[BackendClient]:
+    """Another kiosk of the studio, online."""
+    client_id, secret = refbackend.create_client(DEMO_VENUE)
+    with BackendClient(
+        refbackend.url,
+        client_id=client_id,
+        client_secret=Secret(secret),
+        session=requests.Session(),
+    ) as client:
+        yield client

@@ -9,16 +9,14 @@ whatever the clocks said.
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
+from counter_two import checked_elsewhere
 
 from kiosk.backend.client import BackendClient
 from kiosk.clock import BootTime
-from kiosk.config import Secret
 from kiosk.figures import read_figures
 from kiosk.flows.context import FlowContext, default_client, open_context
 from kiosk.flows.offline import clear_conflicts, clears
@@ -77,7 +75,7 @@ class Device:
 
     def accept_offline_a_receipt_used_elsewhere(self) -> None:
         """A receipt checked at counter-2 is accepted here with the backend unreachable."""
-        token = used_elsewhere(self.backend, self.other)
+        token = checked_elsewhere(self.backend, self.other, 1500)
         self.backend.pause()
         try:
             assert self.scan(token).word == "checked_offline"
@@ -103,32 +101,12 @@ class Device:
         self.run(lambda ctx: ctx.mark_synced())
 
 
-def used_elsewhere(backend: ReferenceBackend, other: BackendClient) -> str:
-    _, token = backend.mint_receipt(DEMO_VENUE, 1500)
-    body = {
-        "token": token,
-        "venue": DEMO_VENUE,
-        "device": "counter-2",
-        "scanned_at": "2026-11-30T10:00:00Z",
-        "offline": False,
-    }
-    assert other.check_receipt(str(uuid.uuid4()), body).status == "checked"
-    return token
-
-
 @pytest.fixture
-def device(make_config: Any, refbackend: ReferenceBackend) -> Iterator[Device]:
+def device(make_config: Any, refbackend: ReferenceBackend, other_counter: BackendClient) -> Device:
     cfg = make_config(offline={"max_conflicts_per_day": 1})
-    client_id, secret = refbackend.create_client(DEMO_VENUE)
-    with BackendClient(
-        refbackend.url,
-        client_id=client_id,
-        client_secret=Secret(secret),
-        session=requests.Session(),
-    ) as other:
-        dev = Device(cfg, refbackend, other)
-        assert dev.scan(refbackend.mint_receipt(DEMO_VENUE, 1000)[1]).word == "checked"
-        yield dev
+    dev = Device(cfg, refbackend, other_counter)
+    assert dev.scan(refbackend.mint_receipt(DEMO_VENUE, 1000)[1]).word == "checked"
+    return dev
 
 
 def one_conflict(device: Device) -> None:

@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-import requests
+from counter_two import checked_elsewhere
 
 from kiosk.backend.client import BackendClient
 from kiosk.clock import read_clocks
-from kiosk.config import Secret
 from kiosk.flows.offline import DAY_S, clear_conflicts
 from kiosk.journal import Journal
 from kiosk.views import TechInfo
 from refbackend import DEMO_VENUE, ReferenceBackend
 
 
-@pytest.fixture
-def other_counter(refbackend: ReferenceBackend) -> Iterator[BackendClient]:
-    """Another kiosk of the studio, online."""
-    client_id, secret = refbackend.create_client(DEMO_VENUE)
-    with BackendClient(
-        refbackend.url,
-        client_id=client_id,
-        client_secret=Secret(secret),
-        session=requests.Session(),
-    ) as client:
-        yield client
-
-
 def used_elsewhere(backend: ReferenceBackend, other: BackendClient, n: int) -> list[str]:
     """*n* receipts already checked at the other counter."""
-    tokens = []
-    for _ in range(n):
-        _, token = backend.mint_receipt(DEMO_VENUE, 2000)
-        body = {
-            "token": token,
-            "venue": DEMO_VENUE,
-            "device": "counter-2",
-            "scanned_at": "2026-11-30T10:00:00Z",
-            "offline": False,
-        }
-        assert other.check_receipt(str(uuid.uuid4()), body).status == "checked"
-        tokens.append(token)
-    return tokens
+    return [checked_elsewhere(backend, other, 2000) for _ in range(n)]
 
 
 def cut_scan_reconnect(sim: Any, tokens: list[str]) -> list[Any]:

@@ -93,7 +93,15 @@ class WriteLock:
             gate = threading.Lock()
             gate.acquire()
             self._queue.append((me, gate))
-        handed = gate.acquire(timeout=max(wait_s, 0.0))
+        try:
+            handed = gate.acquire(timeout=max(wait_s, 0.0))
+        except BaseException:  # interrupted while queued: never leave a dead waiter behind
+            with self._guard:
+                if self._owner == me:
+                    self._hand_on()
+                else:
+                    self._queue.remove((me, gate))
+            raise
         with self._guard:
             if handed or self._owner == me:  # handed over as the wait ended
                 return
@@ -109,11 +117,15 @@ class WriteLock:
         with self._guard:
             if self._owner != threading.get_ident():
                 raise RuntimeError("journal write lock released by a thread not holding it")
-            if self._queue:
-                self._owner, gate = self._queue.popleft()
-                gate.release()
-            else:
-                self._owner = None
+            self._hand_on()
+
+    def _hand_on(self) -> None:
+        """With ``_guard`` held: the longest waiter owns the lock now, or nobody."""
+        if self._queue:
+            self._owner, gate = self._queue.popleft()
+            gate.release()
+        else:
+            self._owner = None
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from kiosk.journal.salvage import (
     table_columns,
 )
 from kiosk.journal.schema import connect, translated
+from kiosk.journal.write_lock import WRITE_WAIT_S, committed, write_lock
 
 log = logging.getLogger("kiosk.journal")
 
@@ -113,7 +114,7 @@ def open_file(path: Path, *, recover: bool) -> tuple[sqlite3.Connection, Recover
         log.error("%s; repairing it", exc)
         recovery = recover_file(path)
         conn = connect(path)
-        with translated():
+        with translated(), committed(conn, write_lock(path), WRITE_WAIT_S):
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                 (RECOVERY_META, recovery.to_json()),

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from kiosk.backend.bodies import encode
 from kiosk.errors import JournalCorrupt, JournalError, JournalFull
 from kiosk.journal.integrity import require_intact
+from kiosk.journal.write_lock import WRITE_WAIT_S, WriteLock, committed, write_lock
 from kiosk.vocabulary import (
     OPEN_STATES,
     AmountCheck,
@@ -31,6 +32,9 @@ from kiosk.vocabulary import (
 _E = TypeVar("_E", RequestKind, RequestState, Word, AmountCheck)
 
 SCHEMA_VERSION = 7
+# How long a write waits for another process's write lock on the file (SQLite's busy
+# timeout); the writers of this process queue on :mod:`.write_lock` before that.
+BUSY_S = 5.0
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -163,15 +167,17 @@ class OutcomeRow:
 
 def connect(path: Path) -> sqlite3.Connection:
     with translated():
-        conn = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=True)
+        conn = sqlite3.connect(
+            str(path), timeout=BUSY_S, isolation_level=None, check_same_thread=True
+        )
         try:
             conn.row_factory = sqlite3.Row
             _refuse_foreign(conn, path)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=5000")
-            _migrate(conn)
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_S * 1000)}")
+            _migrate(conn, write_lock(path))
             require_intact(conn)
         except BaseException:
             conn.close()
@@ -203,7 +209,7 @@ def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def _migrate(conn: sqlite3.Connection, lock: WriteLock) -> None:
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > SCHEMA_VERSION:
         raise JournalError(
@@ -213,21 +219,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
     if version < SCHEMA_VERSION:
         conn.execute("PRAGMA integrity_check")
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with committed(conn, lock, WRITE_WAIT_S):
             # Another thread may have migrated between our read and our write lock.
             if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= target:
-                conn.execute("COMMIT")
                 continue
             for statement in MIGRATIONS[target].split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {target}")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
     # A cheap read of every table surfaces a damaged file now rather than mid-scan.
     conn.execute("SELECT COUNT(*) FROM requests").fetchone()
     conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()
@@ -252,6 +251,12 @@ def translated() -> Iterator[None]:
             or ("not a database" in text)
         ):
             raise JournalCorrupt(f"journal file is damaged ({exc})") from exc
+        if code == sqlite3.SQLITE_BUSY or "database is locked" in text:
+            raise JournalError(
+                f"journal busy: another program kept it locked for over {BUSY_S:g} s (a"
+                " kiosk command beside the service?); the write was not made. Let that"
+                " command finish or stop it, then try again"
+            ) from exc
         raise JournalError(f"journal cannot be used: {exc}") from exc
 
 

@@ -68,6 +68,7 @@ from kiosk.journal.schema import (
 )
 from kiosk.journal.tally import prune_outcomes
 from kiosk.journal.uploads import UploadBook
+from kiosk.journal.write_lock import WRITE_WAIT_S, committed, write_lock
 from kiosk.vocabulary import OPEN_STATES, AmountCheck, RequestKind, RequestState, Word
 
 _OPEN_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
@@ -83,6 +84,8 @@ class Journal(UploadBook, OutcomeReader):
         self._depth = 0  # > 0 inside a transaction: writes join it
         self.path = path
         self.recovery = recovery  # set when this open mended a damaged journal
+        self._writers = write_lock(path)  # shared with this process's other connections
+        self.write_wait_s = WRITE_WAIT_S  # for the writers queued before (then JournalError)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -126,35 +129,26 @@ class Journal(UploadBook, OutcomeReader):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One committed write; inside :meth:`transaction` it joins that one instead."""
+        """One committed write, in turn with the process's other writers of the file
+        (:mod:`.write_lock`); inside :meth:`transaction` it joins that one instead."""
         conn = self.conn
         if self._depth:
             yield conn
             return
-        with translated():
-            conn.execute("BEGIN IMMEDIATE")
+        with translated(), committed(conn, self._writers, self.write_wait_s):
             self._depth += 1
             try:
                 yield conn
-            except BaseException:
-                if conn.in_transaction:  # SQLite already rolled back on SQLITE_FULL
-                    conn.execute("ROLLBACK")
-                raise
             finally:
                 self._depth -= 1
-            try:
-                conn.execute("COMMIT")
-            except BaseException:  # a failed commit (I/O error) must not leave it open
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
 
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[None]:
         """Group every write inside into one commit (all or none).
 
         For an answer with its outcome and last-sync time, or many answers of a
-        replay. Never hold one open across network I/O: it holds the write lock.
+        replay. Never hold one open across network I/O: it holds the write lock, which
+        the process's other writers of the file queue for (:mod:`.write_lock`).
         *durable* false commits without waiting for the disk (``synchronous=NORMAL``):
         only for what a resend under the same key gets back (a backend's answer),
         followed by :meth:`flush` or the next durable commit. Inside another

@@ -157,6 +157,22 @@ class Sim:
             if isinstance(view, kind):
                 return view
 
+    def wait_venue_fetched(self, timeout: float = WAIT_S) -> None:
+        """Until the sync worker's first fetch of the venue is done: the last request it
+        makes of its own while nothing waits for an upload, so that a fault set from now
+        on (``faults.delay_s`` and its ``delaying``) meets the scans' requests only."""
+        deadline = time.monotonic() + timeout
+        while self.counter.venue.fetched_at == 0.0:
+            assert time.monotonic() < deadline, "the venue was never fetched"
+            time.sleep(0.01)
+
+    def in_progress_at_backend(self, tx: str) -> bool:
+        """The kiosk's request for *tx* reached the backend, which has not answered it yet
+        (its Idempotency-Key claimed, no answer stored)."""
+        sent = self.journal_rows("SELECT idem_key FROM requests WHERE tx = ?", (tx,))
+        claimed = "SELECT 1 FROM idempotency WHERE key = ? AND code IS NULL"
+        return any(self.backend_rows(claimed, (row["idem_key"],)) for row in sent)
+
     def wait_synced(self, timeout: float = WAIT_S) -> None:
         """Until the journal holds no request waiting for the backend."""
         from kiosk.journal import Journal

@@ -32,12 +32,17 @@ def test_genuine_receipt_survives_a_burst_of_junk_while_the_engine_waits(
     caplog.set_level(logging.INFO, logger="kiosk")
     sim = make_sim(**SLOW)
     assert sim.scan(sim.backend.mint_receipt(DEMO_VENUE, 1000)[1]).word == "checked"
+    # Else the sync worker's first fetch of the venue may meet the delay below and set
+    # ``delaying`` (on a loaded machine it comes after that scan): the check in hand would
+    # then be answered at once, and the engine would take the burst as it arrives.
+    sim.wait_venue_fetched()
     busy_tx, busy = sim.backend.mint_receipt(DEMO_VENUE, 1100)
     sim.backend.faults.delaying.clear()
     sim.backend.faults.delay_s = 1.5
     sim.submit_scan(busy)
     assert sim.backend.faults.delaying.wait(5.0)  # the engine now waits for the backend
     sim.backend.faults.delay_s = 0.0  # only the check in hand is slow
+    assert sim.in_progress_at_backend(busy_tx)  # it is that check that sleeps
     genuine_tx, genuine = sim.backend.mint_receipt(DEMO_VENUE, 2400)
     junk = 0
     for _ in range(10):

@@ -25,10 +25,7 @@ WELL_UNDER_THE_READ_TIMEOUT_S = 4.0
 def online(sim: Sim) -> None:
     """One online check (keys, a recent sync) and the venue fetched by the sync worker."""
     assert sim.scan(sim.backend.mint_receipt(DEMO_VENUE, 1000)[1]).word == "checked"
-    deadline = time.monotonic() + 10.0
-    while sim.counter.venue.fetched_at == 0.0:
-        assert time.monotonic() < deadline, "the venue was never fetched"
-        time.sleep(0.01)
+    sim.wait_venue_fetched()
 
 
 def timed_scan(sim: Sim, token: str) -> tuple[Any, float]:

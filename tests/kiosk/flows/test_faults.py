@@ -86,10 +86,7 @@ def warm_up(sim: Sim) -> str:
     """
     tx, token = sim.backend.mint_receipt(DEMO_VENUE, 1000)
     assert sim.scan(token).word == "checked"
-    deadline = time.monotonic() + 10.0
-    while sim.counter.venue.fetched_at == 0.0:
-        assert time.monotonic() < deadline, "the venue was never fetched"
-        time.sleep(0.01)
+    sim.wait_venue_fetched()
     return tx
 
 

@@ -10,8 +10,8 @@ or a scan refused, while the counter is busy.
 
 So every write transaction of the journal (``BEGIN IMMEDIATE`` ... ``COMMIT``, see
 :func:`committed`) first takes the file's :class:`WriteLock`, shared by every
-connection of this process to that file (:func:`write_lock`, keyed by the file's device
-and inode). It is handed at release to the writer that has waited longest: first come,
+connection of this process to that file (:func:`write_lock`, keyed by its resolved
+path). It is handed at release to the writer that has waited longest: first come,
 first served, woken without polling. SQLite's busy timeout is then left to arbitrate
 between processes: the service and a ``kiosk`` command run by a technician beside it.
 Never hold it across network I/O.
@@ -19,7 +19,6 @@ Never hold it across network I/O.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import weakref
@@ -38,20 +37,16 @@ __all__ = ["WRITE_WAIT_S", "WriteLock", "committed", "write_lock"]
 # loop goes on, well before the service's watchdog takes a 30 s stall for a hung worker.
 WRITE_WAIT_S = 15.0
 
-_locks: weakref.WeakValueDictionary[tuple[int, int] | str, WriteLock] = (
-    weakref.WeakValueDictionary()
-)
+_locks: weakref.WeakValueDictionary[str, WriteLock] = weakref.WeakValueDictionary()
 _locks_guard = threading.Lock()
 
 
 def write_lock(path: Path) -> WriteLock:
     """The write lock of the journal file at *path*, shared by this process's connections
-    to it (by device and inode, so any path to the same file finds the same lock)."""
-    try:
-        st = os.stat(path)
-        key: tuple[int, int] | str = (st.st_dev, st.st_ino)
-    except OSError:  # not there yet: the connection that creates it fails on its own
-        key = str(Path(path).resolve())
+    to it. Keyed by the resolved path, not the inode: a connection opened before the file
+    existed (first start) and one opened after must find the same lock, and so must a
+    journal made anew at the same path after a damaged one was moved aside."""
+    key = str(Path(path).resolve())
     with _locks_guard:
         lock = _locks.get(key)
         if lock is None:

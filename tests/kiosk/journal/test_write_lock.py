@@ -317,3 +317,13 @@ def test_another_process_holding_on_is_a_journal_error_that_says_what_to_do(
         finally:
             assert cli.wait(10) == 0
         journal.set_meta("service", "x")  # and it writes once the command is done
+
+
+def test_the_lock_found_before_the_journal_exists_is_the_one_found_after(tmp_path: Path) -> None:
+    """First start: the engine opens (and creates) the journal, the sync worker opens it
+    after; both must queue on one lock, or they are back to SQLite's polling."""
+    path = tmp_path / "journal.db"
+    before = write_lock(path)
+    with Journal.open(path):
+        assert write_lock(path) is before
+        assert write_lock(tmp_path / "." / "journal.db") is before

@@ -8,7 +8,8 @@ counter (fresh sensor noise every frame) with, every few seconds, a phone
 showing a QR code for about a second — real receipts minted by the backend,
 some payment codes, some foreign QR codes. The backend goes away now and then
 (``pause``/``resume``) and the kiosk is restarted (the counter stopped, a new
-one started on the same journal). The simulated ``--day-hours`` are compressed
+one started on the same journal; what the stopped one leaves in reference cycles
+is collected, as a process exit would free it). The simulated ``--day-hours`` are compressed
 into ``--duration`` wall seconds; frames stay at real-time 10 fps, so the
 camera path does a full day's per-second work.
 
@@ -36,6 +37,7 @@ fsync/fdatasync of the journal's files takes N ms more (the backend's are untouc
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import multiprocessing
@@ -400,6 +402,11 @@ def run_soak(
                 outage_end, next_outage, phase = None, now + outage_every - outage_s, "online"
             if now >= next_restart:
                 decoded += session.stop()
+                # A kiosk restarts as a new process: what the stopped counter leaves in
+                # reference cycles (threads, sessions, a failed request's traceback holding
+                # its connection) is gone with it. Collected here, so that it is not
+                # counted as the next run's growth.
+                gc.collect()
                 restarts += 1
                 frame_at = int(now * FPS)
                 next_restart = now + restart_every

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import http.client
 import logging
+import os
 import socket
 import time
 from collections.abc import Mapping
@@ -266,3 +267,23 @@ def parse_retry_after(header: str | None, *, now: datetime | None = None) -> flo
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def own_session(base_url: str) -> requests.Session:
+    """A kept-alive session for the kiosk's own client of *base_url*.
+
+    The environment's proxy settings for *base_url* are read once, here: with requests'
+    ``trust_env`` every request would read the whole environment twice and look for
+    ``~/.netrc`` (a good part of a loopback request's time). Off, a ``.netrc`` entry for
+    the backend's host can no longer replace the kiosk's bearer token either.
+    """
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.trust_env = False
+    return session
+
+
+def env_ca_bundle() -> str:
+    """The CA bundle that requests would take from the environment (``REQUESTS_CA_BUNDLE``,
+    ``CURL_CA_BUNDLE``), for a client whose session does not read it (:func:`own_session`)."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or ""

@@ -23,7 +23,6 @@ serialised by a lock all the same. Nothing here logs secrets or whole tokens.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
@@ -34,7 +33,7 @@ from urllib.parse import quote
 
 import requests
 
-from kiosk.backend._exchange import Exchange, Timeouts
+from kiosk.backend._exchange import Exchange, Timeouts, env_ca_bundle, own_session
 from kiosk.backend._wire import (
     CancelResult,
     ChargeResult,
@@ -77,26 +76,6 @@ __all__ = [
 log = logging.getLogger("kiosk.backend")
 _T = TypeVar("_T")
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]{8,200}")
-
-
-def own_session(base_url: str) -> requests.Session:
-    """A kept-alive session for the kiosk's own client of *base_url*.
-
-    The environment's proxy settings for *base_url* are read once, here: with requests'
-    ``trust_env`` every request would read the whole environment twice and look for
-    ``~/.netrc`` (a good part of a loopback request's time). Off, a ``.netrc`` entry for
-    the backend's host can no longer replace the kiosk's bearer token either.
-    """
-    session = requests.Session()
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))
-    session.trust_env = False
-    return session
-
-
-def env_ca_bundle() -> str:
-    """The CA bundle that requests would take from the environment (``REQUESTS_CA_BUNDLE``,
-    ``CURL_CA_BUNDLE``), for a client whose session does not read it (:func:`own_session`)."""
-    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or ""
 
 
 class BackendClient:

@@ -52,6 +52,7 @@ class Row:
     baseline: str = ""
     ratio: str = ""
     met: str = "-"
+    machine: str = ""  # empty: the machine of this run
 
 
 @dataclass
@@ -217,6 +218,32 @@ def memory_rows(result: dict) -> list[Row]:
     return rows
 
 
+def arm64_rows(result: dict, x86: dict[str, float]) -> list[Row]:
+    """The device test's figures on the Pi's architecture (``memory-modes``, written by
+    ``scripts/device-test-arm64.sh --figures``), one row per mode beside this run's
+    x86-64 peak (*x86*, by mode). The budgets are set on x86-64: here they are shown,
+    not judged."""
+    where = (
+        f"arm64 VM of the device test (qemu-system-aarch64 cortex-a72 on {result['host']}),"
+        f" CPython {result['guest_python']}, {result['date']}"
+    )
+    rows = []
+    for m in result["modes"]:
+        beside = x86.get(m["mode"])
+        rows.append(
+            Row(
+                f"`kiosk run` memory on arm64, {MODE_LABEL.get(m['mode'], m['mode'])}, peak over"
+                f" {result['seconds']:.0f} s",
+                f"informational (x86-64 budget RSS <= {m['x86_64_budget_mb']:.0f} MB)",
+                f"RSS {m['rss_peak_mb']} MB, PSS {m['pss_peak_mb']} MB, USS {m['uss_peak_mb']} MB",
+                f"x86-64 RSS {beside} MB (this run, fsync +0 ms)" if beside else "",
+                f"{m['rss_peak_mb'] / beside:.2f}x" if beside else "",
+                machine=where,
+            )
+        )
+    return rows
+
+
 def soak_section(result: dict) -> list[str]:
     fsync_ms = result.get("fsync_ms", 0)
     lines = [
@@ -307,7 +334,7 @@ def write(
     for r in rows:
         lines.append(
             f"| {r.figure} | {r.target} | {r.measured} | {r.baseline} | {r.ratio} | {r.met}"
-            f" | {short} |"
+            f" | {r.machine or short} |"
         )
     text = "\n".join([*lines, "", *sections]).rstrip() + "\n"
     out.write_text(text, encoding="utf-8")
@@ -326,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="simulated days (the first is warm-up; growth is measured over the others)",
     )
+    parser.add_argument(
+        "--arm64",
+        type=Path,
+        default=DOCS / "performance-arm64.json",
+        help="the arm64 device test's memory figures (scripts/device-test-arm64.sh --figures)",
+    )
     parser.add_argument("--skip", default="", help=f"comma-separated steps of {', '.join(STEPS)}")
     parser.add_argument("--decode-args", default="", help="extra arguments for decode.py")
     parser.add_argument("--latency-args", default="", help="extra arguments for latency.py")
@@ -341,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     rows: list[Row] = []
     steps: list[Step] = []
+    x86_rss: dict[str, float] = {}
     sections: list[str] = []
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-") as tmp:
         work = Path(tmp)
@@ -455,9 +489,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             steps.append(step)
             if memory_json.exists():
-                rows += memory_rows(json.loads(memory_json.read_text()))
+                memory = json.loads(memory_json.read_text())
+                rows += memory_rows(memory)
+                if fsync_ms == 0:
+                    x86_rss = {m["mode"]: m["rss_peak_mb"] for m in memory["modes"]}
             else:
                 rows.append(Row(name, measured=step.status))
+
+    # the same figures on the Pi's architecture, from the arm64 device test
+    if args.arm64.exists():
+        rows += arm64_rows(json.loads(args.arm64.read_text()), x86_rss)
+    else:
+        rows.append(Row("`kiosk run` memory on arm64", measured=f"not measured ({args.arm64})"))
 
     load = (load_before, os.getloadavg())
     print(write(args.out, rows, steps, sections, load))

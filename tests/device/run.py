@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fleet_steps
+import modes
 from backend import HttpsBackend
 from fleet_checks import JournalReceiver
 from vm import BACKEND_IP, BOOT_OFFSET, VM
@@ -171,46 +172,6 @@ button_ok = -1
 """
 
 
-def mode_toml(vm_toml: str, mode: str, state: str, frames: str) -> str:
-    """The VM's kiosk.toml for a second ``kiosk run`` in *mode* (``hid`` or ``camera``)
-    keeping its journal and metrics under *state*."""
-    head = vm_toml.split("[scanner]", 1)[0]
-    if mode == "camera":
-        scanner = f'source = "replay"\n\n[camera]\nfps = 10\nreplay_dir = "{frames}"\n'
-        pins = (17, 18, 5, 6, 13)
-    else:
-        scanner = 'source = "hid"\nhid_device = "/dev/input/by-id/no-scanner-here"\n'
-        pins = (-1, -1, -1, -1, -1)
-    return (
-        f'{head}[scanner]\n{scanner}\n[display]\ndriver = "none"\n\n[signals]\n'
-        f"led_pin = {pins[0]}\nbuzzer_pin = {pins[1]}\nbutton_up = {pins[2]}\n"
-        f"button_down = {pins[3]}\nbutton_ok = {pins[4]}\n\n[journal]\n"
-        f'path = "{state}/journal.db"\nmin_free_mb = 0\n\n[metrics]\n'
-        f'textfile = "{state}/kiosk.prom"\n'
-    )
-
-
-# Runs kiosk run in the guest for {seconds} s with {dir}/kiosk.toml and prints its peaks.
-SAMPLE = """
-cd {dir} && sudo -u kiosk env GPIOZERO_PIN_FACTORY=mock \\
-    /opt/kiosk/current/bin/kiosk run --config {dir}/kiosk.toml >{dir}/run.log 2>&1 &
-pid=$!; sleep 2; pid=$(pgrep -P $pid -f 'kiosk run' || echo $pid)
-rss=0 pss=0 uss=0 alive=no
-for _ in $(seq {seconds}); do
-    [ -r /proc/$pid/smaps_rollup ] || break
-    set -- $(awk '/^Rss:/ {{r=$2}} /^Pss:/ {{p=$2}} /^Private_(Clean|Dirty):/ {{u+=$2}}
-        END {{print r+0, p+0, u+0}}' /proc/$pid/smaps_rollup)
-    [ "$1" -gt "$rss" ] && rss=$1; [ "$2" -gt "$pss" ] && pss=$2; [ "$3" -gt "$uss" ] && uss=$3
-    sleep 1
-done
-[ -d /proc/$pid ] && alive=yes
-kill -INT $pid 2>/dev/null; sleep 3; kill -KILL $pid 2>/dev/null
-awk -v r=$rss -v p=$pss -v u=$uss -v a=$alive \\
-    'BEGIN {{printf "rss_mb=%.1f pss_mb=%.1f uss_mb=%.1f alive=%s\\n", r/1024, p/1024, u/1024, a}}'
-tail -n 5 {dir}/run.log >&2
-"""
-
-
 class DeviceTest:
     def __init__(self, work: Path, report: Report, arch: str = "amd64") -> None:
         self.arch = arch
@@ -221,6 +182,7 @@ class DeviceTest:
         self.receiver: JournalReceiver | None = None
         self.secret = ""
         self.version = ""
+        self.figures_out: Path | None = None
 
     # --- helpers --------------------------------------------------------------------
 
@@ -746,57 +708,8 @@ class DeviceTest:
         )
 
     def memory_modes(self) -> None:
-        """``kiosk run`` per mode on the Pi's architecture, as bench/memory.py runs it on
-        x86-64: an HID scanner kiosk (its event device absent: the kiosk retries it) and a
-        camera kiosk fed 640x480 frames at 10 fps (``source = "replay"``) with LED, buzzer
-        and buttons on gpiozero's mock pins. Each runs 60 s beside kiosk.service with its
-        own journal; peak RSS, PSS and USS from /proc/PID/smaps_rollup."""
-        import tarfile
-
-        sys.path.insert(0, str(ROOT / "bench"))
-        from memory import frames
-
-        vm, r = self.vm, self.r
-        tx, token = self.backend.mint_receipt(4400)
-        folder = self.work / "frames"
-        folder.mkdir(exist_ok=True)
-        frames(folder, token)
-        tar = self.work / "frames.tar"
-        with tarfile.open(tar, "w") as t:
-            t.add(folder, arcname="frames")
-        base = "/var/tmp/kiosk-modes"
-        put = subprocess.run(
-            [*vm.ssh_argv(), f"sudo install -d -o kiosk {base} && sudo -u kiosk tar x -C {base}"],
-            input=tar.read_bytes(), capture_output=True, timeout=120, check=False,
-        )  # fmt: skip
-        if put.returncode != 0:
-            raise RuntimeError(f"copying the frames: {put.stderr.decode()[-300:]}")
-        vm_toml = (self.work / "kiosk.toml").read_text()
-        figures = {}
-        for mode in ("hid", "camera"):
-            toml = mode_toml(vm_toml, mode, f"{base}/{mode}", f"{base}/frames")
-            (self.work / f"{mode}.toml").write_text(toml)
-            put = subprocess.run(
-                [*vm.ssh_argv(), f"sudo -u kiosk sh -c 'mkdir -p {base}/{mode} &&"
-                 f" cat > {base}/{mode}/kiosk.toml'"],
-                input=toml.encode(), capture_output=True, timeout=60, check=False,
-            )  # fmt: skip
-            if put.returncode != 0:
-                raise RuntimeError(f"writing {mode}.toml: {put.stderr.decode()[-300:]}")
-            out = vm.root(SAMPLE.format(dir=f"{base}/{mode}", seconds=60), timeout=180)
-            figures[mode] = dict(kv.split("=", 1) for kv in out.stdout.split() if "=" in kv)
-            r.info(f"{mode} kiosk on {self.arch}: {figures[mode]} {out.stderr.strip()[-300:]}")
-        checked = self.backend.checked({tx}, timeout=30).get(tx, [])
-        ok = all(float(f.get("rss_mb", 0)) > 0 and f["alive"] == "yes" for f in figures.values())
-        r.line(
-            ok and [i["status"] for i in checked] == ["checked"],
-            f"kiosk run per mode on {self.arch}: peak RSS/PSS/USS over 60 s (the camera kiosk"
-            " read the receipt in its frames)",
-            "; ".join(
-                f"{m} RSS {f.get('rss_mb')} MB, PSS {f.get('pss_mb')} MB, USS {f.get('uss_mb')} MB"
-                for m, f in figures.items()
-            ) + f"; camera receipt {[i['status'] for i in checked]}",
-        )  # fmt: skip
+        """``kiosk run`` per mode on the Pi's architecture (tests/device/modes.py)."""
+        modes.run(self, self.figures_out)
 
     def memory(self) -> None:
         """``kiosk run``'s resident memory after serving receipts (the Pi has 512 MB-8 GB)."""
@@ -841,6 +754,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", default="", help="comma list of steps (after the first boot)")
     ap.add_argument("--arch", choices=("amd64", "arm64"), default="amd64")
+    ap.add_argument(
+        "--figures",
+        type=Path,
+        help="write memory-modes' figures (JSON) here for bench/run_all.py, when the step passes",
+    )
     args = ap.parse_args(argv)
     # Nothing here reads the terminal; a child (QEMU, ssh) that set the inherited stdin
     # non-blocking would make ansible-playbook refuse to start.
@@ -850,6 +768,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     work = Path(tempfile.mkdtemp(prefix=f"kiosk-device-test-{args.arch}-"))
     test = DeviceTest(work, report, args.arch)
+    test.figures_out = args.figures.resolve() if args.figures else None
     steps: list[tuple[str, Callable[[], None]]] = [
         ("install", test.install_checks),
         ("security", test.security),

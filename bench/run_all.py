@@ -1,7 +1,8 @@
 """Run every benchmark and rewrite docs/performance.md from their results.
 
-    python bench/run_all.py [--soak-duration 60] [--fsync-ms 20] [--skip decode,latency,...]
-                            [--decode-args "--corpus DIR"] [--out FILE]
+    python bench/run_all.py [--soak-duration 60] [--soak-days 3] [--fsync-ms 20]
+                            [--skip decode,latency,...] [--decode-args "--corpus DIR"]
+                            [--arm64 docs/performance-arm64.json] [--out FILE]
 
 Runs, each in a process of its own: ``bench/decode.py`` (writes
 docs/performance-decode.md); then, with the journal's fsync as fast as this disk's
@@ -11,7 +12,11 @@ docs/performance-latency-fsync.md), a short soak (``bench/soak.py``) and the mem
 of ``kiosk run`` per mode (``bench/memory.py``: serial, HID, camera); and once
 ``bench/decision.py`` (the first scan after the backend starts failing, 503s and
 silence; docs/performance-decision.md) and the start-up benchmark
-(``bench/startup.py``). Every figure comes with its baseline from the same run,
+(``bench/startup.py``). The memory per mode measured on the Pi's architecture by the
+arm64 device test (``scripts/device-test-arm64.sh --figures
+docs/performance-arm64.json``: CPython 3.13 on aarch64, emulated) is reported beside
+this run's x86-64 figures, its rows naming their machine and date. Every figure
+comes with its baseline from the same run,
 and the load average at the start and the end is recorded. The
 summary table collects every figure with its target, measurement, baseline,
 ratio and the machine; the detail sections of the per-benchmark files follow

@@ -6,7 +6,10 @@
 # install of the card's aarch64 wheelhouse on CPython 3.13, sudo for tech, receipts
 # checked once over HTTPS on the serial port (ttyAMA0), and the kiosk's memory there.
 #
-#   device-test-arm64.sh [--keep] [--only STEP,...]
+#   device-test-arm64.sh [--keep] [--only STEP,...] [--figures docs/performance-arm64.json]
+#
+# --figures FILE writes memory-modes' figures (JSON) for bench/run_all.py, which reports them
+# beside the x86-64 ones in docs/performance.md.
 #
 # The first run on a machine builds the arm64 root under qemu-user (about 20 minutes on
 # two cores; cached after that, keyed on the package list). Called by .ci/run after the

@@ -1,10 +1,10 @@
 """The device test's ``memory-modes`` step: ``kiosk run`` per mode on the Pi's architecture.
 
-As bench/memory.py runs them on x86-64, each beside kiosk.service with its own journal
-for 60 s: a serial scanner kiosk (a pseudo-terminal in the guest as its port, a fresh
-receipt every 2 s), an HID scanner kiosk (its event device absent: the kiosk retries
-it) and a camera kiosk fed 640x480 frames at 10 fps (``source = "replay"``) with LED,
-buzzer and buttons on gpiozero's mock pins. Peak RSS, PSS and USS come from
+As bench/memory.py runs them on x86-64, each for 40 s beside kiosk.service with its
+own journal: a serial scanner kiosk (a pseudo-terminal in the guest as its port, a
+fresh receipt every 2 s), an HID scanner kiosk (its event device absent: the kiosk
+retries it) and a camera kiosk fed 640x480 frames at 10 fps (``source = "replay"``)
+with LED, buzzer and buttons on gpiozero's mock pins. Peak RSS, PSS and USS come from
 /proc/PID/smaps_rollup. The figures are printed and written as JSON (``--figures``)
 for bench/run_all.py, which reports them beside the x86-64 ones.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 MODES = ("serial", "hid", "camera")
-SECONDS = 60
+SECONDS = 40
 SCAN_EVERY_S = 2
 FEED_PAUSE_S = 10
 

@@ -29,7 +29,7 @@ FEED_PAUSE_S = 10
 # The serial kiosk's scanner: a pseudo-terminal whose other end is linked at argv[1];
 # after argv[4] s for the kiosk to start and open it, one receipt of argv[2] every argv[3] s.
 FEED = """\
-import os, sys, time
+import os, signal, sys, time
 master, slave = os.openpty()
 link, tokens = sys.argv[1], open(sys.argv[2]).read().split()
 every, pause = float(sys.argv[3]), float(sys.argv[4])
@@ -40,7 +40,7 @@ time.sleep(pause)
 for token in tokens:
     os.write(master, token.encode() + b"\\r\\n")
     time.sleep(every)
-time.sleep(3600)
+signal.pause()  # the port stays open until the run ends and kills the feed
 """
 
 # Runs kiosk run in the guest for {seconds} s with {dir}/kiosk.toml and prints its peaks.
@@ -111,17 +111,16 @@ def run(test: Any, figures_out: Path | None = None) -> None:
     ]
     base = "/var/tmp/kiosk-modes"
     bundle = work / "modes"
-    (bundle / "frames").mkdir(parents=True, exist_ok=True)
-    frames(bundle / "frames", token)
-    (bundle / "serial").mkdir(parents=True, exist_ok=True)
-    (bundle / "serial" / "feed.py").write_text(FEED)
-    (bundle / "serial" / "tokens").write_text("\n".join(t for _, t in serial) + "\n")
     vm_toml = (work / "kiosk.toml").read_text()
+    for folder in ("frames", *MODES):
+        (bundle / folder).mkdir(parents=True, exist_ok=True)
+    frames(bundle / "frames", token)
     for mode in MODES:
-        (bundle / mode).mkdir(exist_ok=True)
         (bundle / mode / "kiosk.toml").write_text(
             mode_toml(vm_toml, mode, f"{base}/{mode}", f"{base}/frames")
         )
+    (bundle / "serial" / "feed.py").write_text(FEED)
+    (bundle / "serial" / "tokens").write_text("\n".join(t for _, t in serial) + "\n")
     tar = work / "modes.tar"
     with tarfile.open(tar, "w") as t:
         for entry in sorted(bundle.iterdir()):

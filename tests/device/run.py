@@ -173,7 +173,9 @@ button_ok = -1
 
 
 class DeviceTest:
-    def __init__(self, work: Path, report: Report, arch: str = "amd64") -> None:
+    def __init__(
+        self, work: Path, report: Report, arch: str = "amd64", figures_out: Path | None = None
+    ) -> None:
         self.arch = arch
         self.work = work
         self.r = report
@@ -182,7 +184,7 @@ class DeviceTest:
         self.receiver: JournalReceiver | None = None
         self.secret = ""
         self.version = ""
-        self.figures_out: Path | None = None
+        self.figures_out = figures_out  # where memory-modes writes its figures (--figures)
 
     # --- helpers --------------------------------------------------------------------
 
@@ -767,8 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     os.close(devnull)
     report = Report()
     work = Path(tempfile.mkdtemp(prefix=f"kiosk-device-test-{args.arch}-"))
-    test = DeviceTest(work, report, args.arch)
-    test.figures_out = args.figures.resolve() if args.figures else None
+    test = DeviceTest(work, report, args.arch, args.figures.resolve() if args.figures else None)
     steps: list[tuple[str, Callable[[], None]]] = [
         ("install", test.install_checks),
         ("security", test.security),
